@@ -1,0 +1,1012 @@
+"""affilut: a self-hosted affiliate-program server for merchants who take payments with Stripe.
+
+Affiliates share links; affilut follows a referred visitor from the link to the Stripe payment,
+credits the right affiliate with the right commission, and lets the merchant approve, pay and
+export those commissions by REST API and from the Stripe webhook.
+
+One module on Bottle, served by waitress, with SQLite as the embedded database.
+
+    python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db
+    python affilut.py create-account --name "My Shop"
+    python affilut.py create-key --account acc_...
+    python affilut.py --help               # every command
+
+Environment:
+    AFFILUT_DB          database file (default: affilut.db in the working directory)
+    AFFILUT_RATE_GET    API GET requests per minute and key (default 120)
+    AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
+"""
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import signal
+import sqlite3
+import sys
+import threading
+import time
+import traceback
+import unicodedata
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+
+from bottle import Bottle, HTTPResponse, request, response
+
+###############################################################################
+# Configuration ###############################################################
+###############################################################################
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_PATH = os.path.join(HERE, "schema.sql")
+
+BUSY_TIMEOUT_SECONDS = 5.0          # how long a request waits for a busy database before 503
+MAX_API_BODY = 64 * 1024            # the largest JSON body the API accepts
+MAX_AMOUNT_CENTS = 100_000_000_000  # a sane upper bound for one sale
+PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 100
+KEY_LAST_USED_RESOLUTION_MS = 60_000  # last_used_at is written at most once a minute per key
+
+
+def env_int(name, default):
+    """An integer from the environment, or the default when unset."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+app = Bottle()
+app.config["affilut.db"] = os.environ.get("AFFILUT_DB", "affilut.db")
+
+###############################################################################
+# Database ####################################################################
+###############################################################################
+
+
+def schema_migrations():
+    """The (version, statements) pairs of schema.sql, in order."""
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        text = f.read()
+    parts = re.split(r"^-- migrate: (\d+)\s*$", text, flags=re.MULTILINE)
+    migrations = []
+    for version, body in zip(parts[1::2], parts[2::2]):
+        statements, pending = [], ""
+        for line in body.splitlines(keepends=True):
+            pending += line
+            if sqlite3.complete_statement(pending):
+                statements.append(pending.strip())
+                pending = ""
+        migrations.append((int(version), statements))
+    return migrations
+
+
+def schema_version(db):
+    """The version of schema.sql this database has been migrated to."""
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def connect(path):
+    """A connection in autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE."""
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    # FULL: an acknowledged conversion survives a power cut too, not only a crash.
+    db.execute("PRAGMA synchronous = FULL")
+    return db
+
+
+def init_db(path):
+    """Create or migrate the database at path to the newest schema version; return that version."""
+    db = connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")  # outside any transaction, where it can change
+        for version, statements in schema_migrations():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                # Read under the lock: another process may have migrated while we waited.
+                if schema_version(db) < version:
+                    for statement in statements:
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {version}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        if db.execute("SELECT 1 FROM settings WHERE name = 'ip_salt'").fetchone() is None:
+            db.execute("INSERT OR IGNORE INTO settings (name, value) VALUES ('ip_salt', :salt)",
+                       {"salt": secrets.token_hex(16)})
+        return schema_version(db)
+    finally:
+        db.close()
+
+
+_thread_state = threading.local()
+_migrated_paths = set()
+_migrate_lock = threading.Lock()
+
+
+def get_db():
+    """This thread's connection to the configured database, migrated on first use."""
+    path = app.config["affilut.db"]
+    if getattr(_thread_state, "path", None) != path:
+        if getattr(_thread_state, "db", None) is not None:
+            _thread_state.db.close()
+        with _migrate_lock:
+            if path not in _migrated_paths:
+                init_db(path)
+                _migrated_paths.add(path)
+        _thread_state.db, _thread_state.path = connect(path), path
+    return _thread_state.db
+
+
+# One writer at a time inside this process: threads queue on a lock instead of spinning on
+# SQLite's busy handler, which cut POST p99 from hundreds of ms to ~20 ms under concurrency.
+_write_lock = threading.Lock()
+
+
+class DatabaseBusy(Exception):
+    """The database stayed locked longer than the busy timeout."""
+
+
+@contextlib.contextmanager
+def transaction(db):
+    """Run the block as one all-or-nothing write transaction."""
+    if not _write_lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+        raise DatabaseBusy()
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:  # SQLite rolls back by itself after some errors (SQLITE_FULL)
+                db.execute("ROLLBACK")
+            raise
+    finally:
+        _write_lock.release()
+
+
+def unique_violation(error, *columns):
+    """True when an IntegrityError comes from the unique index over exactly these columns."""
+    return "UNIQUE constraint failed: " + ", ".join(columns) in str(error)
+
+
+###############################################################################
+# Domain rules ################################################################
+###############################################################################
+
+# -- Ids and time --------------------------------------------------------------
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_id_lock = threading.Lock()
+_id_last = [0, 0]  # the last (milliseconds, random) pair handed out
+
+
+def now_ms():
+    """The current time in integer milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def new_id(prefix):
+    """A prefix and a lowercase ULID, monotonic within this process so ids sort by creation."""
+    with _id_lock:
+        ms = now_ms()
+        if ms <= _id_last[0]:
+            ms, rand = _id_last[0], _id_last[1] + 1
+            if rand >> 80:  # the random part overflowed within one millisecond
+                ms, rand = ms + 1, secrets.randbits(79)
+        else:
+            rand = secrets.randbits(79)  # a spare top bit leaves room to count up
+        _id_last[:] = [ms, rand]
+    value = (ms << 80) | rand
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return prefix + "_" + "".join(reversed(chars))
+
+
+def iso_time(ms):
+    """UTC ISO 8601 with milliseconds and Z, as the API shows times; None stays None."""
+    if ms is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+# -- Validation -------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A refusal the caller can act on: an HTTP status, a stable code, a message and the field."""
+
+    def __init__(self, status, code, message, param=None, headers=None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+        self.headers, self.extra = headers or {}, extra
+
+    def body(self):
+        """The JSON error object of the API."""
+        return {"error": {"code": self.code, "message": self.message, "param": self.param, **self.extra}}
+
+
+def invalid(param, message):
+    """A 400 for one field."""
+    return ApiError(400, "invalid_parameter", message, param)
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PERCENT = re.compile(r"\d{1,3}(\.\d{1,4})?")
+
+
+def clean_text(value, param, max_length=200, required=True):
+    """A trimmed single-line string of at most max_length characters."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(param, f"{param} must be a non-empty string")
+    value = value.strip()
+    if len(value) > max_length:
+        raise invalid(param, f"{param} must be at most {max_length} characters")
+    if _CONTROL_CHARS.search(value):
+        raise invalid(param, f"{param} must not contain control characters")
+    return value
+
+
+def clean_email(value, param="email"):
+    """A plausible email address."""
+    value = clean_text(value, param, max_length=254)
+    if not _EMAIL.fullmatch(value):
+        raise invalid(param, f"{param} must be an email address")
+    return value
+
+
+def clean_percent(value, param):
+    """An exact decimal percent between 0 and 100 with at most 4 decimals, in canonical form.
+
+    JSON numbers arrive as int or Decimal (the API parses floats as Decimal), so 12.5 is exact.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise invalid(param, f"{param} must be a percent as a decimal string, like \"12.5\"")
+    text = str(value).strip()
+    if not _PERCENT.fullmatch(text) or Decimal(text) > 100:
+        raise invalid(param, f"{param} must be a percent from 0 to 100 with at most 4 decimals")
+    return format(Decimal(text).normalize(), "f")
+
+
+def clean_choice(value, param, choices):
+    """One of a fixed set of strings."""
+    if value not in choices:
+        raise invalid(param, f"{param} must be one of: {', '.join(choices)}")
+    return value
+
+
+def clean_amount(value, param="amount_cents"):
+    """A positive whole number of minor units, sent as a JSON integer."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(param, f"{param} must be an integer number of cents")
+    if not 1 <= value <= MAX_AMOUNT_CENTS:
+        raise invalid(param, f"{param} must be from 1 to {MAX_AMOUNT_CENTS}")
+    return value
+
+
+def reject_unknown(body, allowed):
+    """Refuse fields we do not know, so a typo never passes silently."""
+    for name in body:
+        if name not in allowed:
+            raise ApiError(400, "unknown_parameter", f"unknown field {name!r}", name)
+
+
+# -- Money -----------------------------------------------------------------------
+
+
+def commission_cents(amount_cents, percent):
+    """amount × percent / 100 in exact decimal, rounded half away from zero to a whole cent.
+
+    999 × 12.5% = 124.875 → 125; 4905 × 10% = 490.5 → 491; -490.5 → -491.
+    """
+    with localcontext() as ctx:
+        ctx.prec = 50
+        exact = Decimal(amount_cents) * Decimal(percent) / 100
+        return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# -- Accounts and API keys ------------------------------------------------------------
+
+API_KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+API_KEY_PATTERN = re.compile(r"aff_[a-z0-9]{32,128}")
+
+
+def hash_key(plaintext):
+    """The SHA-256 hex digest under which an API key is stored."""
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def clean_url(value, param):
+    """An absolute http(s) URL."""
+    value = clean_text(value, param, max_length=2000)
+    if not re.match(r"https?://[^/\s?#]+", value):
+        raise invalid(param, f"{param} must be an absolute http:// or https:// URL")
+    return value
+
+
+def create_account(db, name, commission="10", landing_url="", webhook_secret=None):
+    """Create a merchant's program; return its id."""
+    fields = {
+        "id": new_id("acc"),
+        "name": clean_text(name, "name"),
+        "commission": clean_percent(commission, "commission"),
+        "landing_url": clean_url(landing_url, "landing_url") if landing_url else "",
+        "webhook_secret": clean_text(webhook_secret, "webhook_secret", required=False),
+        "now": now_ms(),
+    }
+    with transaction(db):
+        db.execute("""INSERT INTO accounts (id, name, default_commission, landing_url, webhook_secret, created_at)
+                      VALUES (:id, :name, :commission, :landing_url, :webhook_secret, :now)""", fields)
+    return fields["id"]
+
+
+def get_account(db, account_id):
+    """The account row, or None."""
+    return db.execute("SELECT * FROM accounts WHERE id = :id", {"id": account_id}).fetchone()
+
+
+def create_api_key(db, account_id, name=""):
+    """Create an API key; return (its id, the plaintext, shown this once and never stored)."""
+    plaintext = "aff_" + "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(40))
+    fields = {"id": new_id("key"), "account_id": account_id, "name": clean_text(name or None, "name", required=False) or "",
+              "prefix": plaintext[:12], "hash": hash_key(plaintext), "now": now_ms()}
+    with transaction(db):
+        if get_account(db, account_id) is None:
+            raise ApiError(404, "not_found", f"no account {account_id}", "account")
+        db.execute("""INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at)
+                      VALUES (:id, :account_id, :name, :prefix, :hash, :now)""", fields)
+    return fields["id"], plaintext
+
+
+def revoke_api_key(db, account_id, key_id):
+    """Revoke a key of this account; True when it was live."""
+    with transaction(db):
+        cursor = db.execute("""UPDATE api_keys SET revoked_at = :now
+                               WHERE id = :id AND account_id = :account AND revoked_at IS NULL""",
+                            {"now": now_ms(), "id": key_id, "account": account_id})
+    return cursor.rowcount == 1
+
+
+# -- Affiliates -------------------------------------------------------------------------
+
+AFFILIATE_STATUSES = ("pending", "active", "paused", "banned")
+
+
+def short_code_base(name):
+    """The readable part of a short code: the name in lowercase ASCII words joined by dashes."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:32].strip("-")
+    return slug or "partner"
+
+
+def affiliate_json(row):
+    """An affiliate as the API shows it."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "shortCode": row["short_code"],
+        "status": row["status"],
+        "commissionOverride": row["commission_override"],
+        "createdAt": iso_time(row["created_at"]),
+        "activatedAt": iso_time(row["activated_at"]),
+    }
+
+
+def get_affiliate(db, account_id, affiliate_id):
+    """This account's affiliate, or None: another tenant's id is as unknown as a made-up one."""
+    return db.execute("SELECT * FROM affiliates WHERE id = :id AND account_id = :account",
+                      {"id": affiliate_id, "account": account_id}).fetchone()
+
+
+def create_affiliate(db, account_id, name, email, status="active", commission_override=None):
+    """Create an affiliate with a unique short code; return its row."""
+    name = clean_text(name, "name")
+    fields = {
+        "id": new_id("aff"), "account_id": account_id, "name": name,
+        "email": clean_email(email),
+        "status": clean_choice(status, "status", AFFILIATE_STATUSES),
+        "override": None if commission_override is None else clean_percent(commission_override, "commission_override"),
+        "now": now_ms(),
+    }
+    fields["activated_at"] = fields["now"] if fields["status"] == "active" else None
+    base = short_code_base(name)
+    for _ in range(20):  # the unique index decides; a clash only means another random suffix
+        fields["short_code"] = f"{base}-{secrets.token_hex(2)}"
+        try:
+            with transaction(db):
+                if get_account(db, account_id) is None:
+                    raise ApiError(404, "not_found", f"no account {account_id}", "account")
+                db.execute("""INSERT INTO affiliates (id, account_id, name, email, short_code, status,
+                                  commission_override, created_at, activated_at, updated_at)
+                              VALUES (:id, :account_id, :name, :email, :short_code, :status,
+                                  :override, :now, :activated_at, :now)""", fields)
+            return get_affiliate(db, account_id, fields["id"])
+        except sqlite3.IntegrityError as error:
+            if unique_violation(error, "affiliates.account_id", "affiliates.email"):
+                raise ApiError(409, "duplicate_email", "an affiliate with this email already exists", "email")
+            if not unique_violation(error, "affiliates.short_code"):
+                raise
+    raise ApiError(503, "short_code_exhausted", "could not find a free short code; try again")
+
+
+def update_affiliate(db, account_id, affiliate_id, changes):
+    """Apply name, status and commission_override changes; activatedAt is set on first activation."""
+    fields = {"id": affiliate_id, "account": account_id, "now": now_ms()}
+    assignments = ["updated_at = :now"]
+    if "name" in changes:
+        fields["name"] = clean_text(changes["name"], "name")
+        assignments.append("name = :name")
+    if "status" in changes:
+        fields["status"] = clean_choice(changes["status"], "status", AFFILIATE_STATUSES)
+        assignments.append("status = :status")
+        assignments.append("activated_at = COALESCE(activated_at, CASE WHEN :status = 'active' THEN :now END)")
+    if "commission_override" in changes:
+        value = changes["commission_override"]
+        fields["override"] = None if value is None else clean_percent(value, "commission_override")
+        assignments.append("commission_override = :override")
+    with transaction(db):
+        cursor = db.execute(f"UPDATE affiliates SET {', '.join(assignments)} WHERE id = :id AND account_id = :account",
+                            fields)
+    if cursor.rowcount == 0:
+        raise not_found("affiliate", affiliate_id)
+    return get_affiliate(db, account_id, affiliate_id)
+
+
+def not_found(kind, object_id, param=None):
+    """The 404 for an id this account does not have."""
+    return ApiError(404, "not_found", f"no {kind} {object_id}", param)
+
+
+# -- Conversions and their lifecycle -------------------------------------------------------
+
+CONVERSION_STATUSES = ("pending", "approved", "paid", "rejected")
+# pending → approved → paid; pending or approved → rejected. Paid and rejected are final.
+CONVERSION_TRANSITIONS = {"pending": ("approved", "rejected"), "approved": ("paid", "rejected")}
+
+
+def conversion_json(row):
+    """A conversion as the API shows it."""
+    return {
+        "id": row["id"],
+        "affiliateId": row["affiliate_id"],
+        "stripeChargeId": row["stripe_charge_id"],
+        "amountCents": row["amount_cents"],
+        "commissionCents": row["commission_cents"],
+        "status": row["status"],
+        "createdAt": iso_time(row["created_at"]),
+        "currency": row["currency"],
+        "reason": row["reason"],
+        "externalId": row["external_id"],
+        "commissionRate": row["commission_rate"],
+        "updatedAt": iso_time(row["updated_at"]),
+    }
+
+
+def get_conversion(db, account_id, conversion_id):
+    """This account's conversion, or None."""
+    return db.execute("SELECT * FROM conversions WHERE id = :id AND account_id = :account",
+                      {"id": conversion_id, "account": account_id}).fetchone()
+
+
+def commission_rate(account, affiliate):
+    """The percent that applies to this affiliate now: its override, else the program's default."""
+    return affiliate["commission_override"] or account["default_commission"]
+
+
+def record_manual_conversion(db, account, affiliate_id, amount_cents, external_id=None):
+    """Record a conversion that did not flow through Stripe; return its row.
+
+    The unique index on (account_id, external_id) decides duplicates, so concurrent requests with
+    one external_id store exactly one row and the others get a 409 naming it.
+    """
+    conversion_id, now = new_id("cnv"), now_ms()
+    try:
+        with transaction(db):
+            affiliate = get_affiliate(db, account["id"], affiliate_id)
+            if affiliate is None:
+                raise not_found("affiliate", affiliate_id, "affiliate_id")
+            rate = commission_rate(account, affiliate)
+            db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
+                              amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at)
+                          VALUES (:id, :account, :affiliate, :charge, :external_id, :amount, :commission, :rate,
+                              'pending', 'manual', :now, :now)""",
+                       {"id": conversion_id, "account": account["id"], "affiliate": affiliate_id,
+                        "charge": "manual:" + (external_id or conversion_id), "external_id": external_id,
+                        "amount": amount_cents, "commission": commission_cents(amount_cents, rate),
+                        "rate": rate, "now": now})
+    except sqlite3.IntegrityError as error:
+        if not unique_violation(error, "conversions.account_id", "conversions.external_id") and \
+                not unique_violation(error, "conversions.account_id", "conversions.stripe_charge_id"):
+            raise
+        existing = db.execute("""SELECT id FROM conversions WHERE account_id = :account
+                                 AND (external_id = :external_id OR stripe_charge_id = :charge)""",
+                              {"account": account["id"], "external_id": external_id,
+                               "charge": "manual:" + (external_id or conversion_id)}).fetchone()
+        raise ApiError(409, "duplicate_external_id", "a conversion with this external_id is already recorded",
+                       "external_id", conversionId=existing["id"] if existing else None)
+    return get_conversion(db, account["id"], conversion_id)
+
+
+def set_conversion_status(db, account_id, conversion_id, new_status, reason=None):
+    """Move a conversion along its lifecycle; refuse any step the lifecycle does not allow."""
+    clean_choice(new_status, "status", CONVERSION_STATUSES)
+    with transaction(db):
+        row = get_conversion(db, account_id, conversion_id)
+        if row is None:
+            raise not_found("conversion", conversion_id)
+        if new_status not in CONVERSION_TRANSITIONS.get(row["status"], ()):
+            raise ApiError(409, "invalid_transition",
+                           f"a {row['status']} conversion cannot become {new_status}",
+                           "status", currentStatus=row["status"])
+        db.execute("""UPDATE conversions SET status = :status, reason = :reason, updated_at = :now
+                      WHERE id = :id""",
+                   {"status": new_status, "reason": reason if new_status == "rejected" else row["reason"],
+                    "now": now_ms(), "id": conversion_id})
+    return get_conversion(db, account_id, conversion_id)
+
+
+# -- Listing ---------------------------------------------------------------------------------
+
+
+def list_page(db, table, filters, params, page, limit, starting_after=None):
+    """One page of a table's rows for an account, newest first, plus whether more follow.
+
+    Ids are ULIDs, so ordering by id is creation order with a unique, stable tie-break. The ids of
+    the page are found on a covering index first, so a deep OFFSET walks the index, not the rows.
+    """
+    where = ["account_id = :account"] + filters
+    if starting_after is not None:
+        where.append("id < :starting_after")
+        params = {**params, "starting_after": starting_after}
+    rows = db.execute(f"""SELECT t.* FROM (SELECT id FROM {table} WHERE {' AND '.join(where)}
+                                          ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page
+                          JOIN {table} AS t ON t.id = page.id ORDER BY t.id DESC""",
+                      {**params, "limit": limit + 1, "offset": (page - 1) * limit}).fetchall()
+    return rows[:limit], len(rows) > limit
+
+
+###############################################################################
+# HTTP helpers ################################################################
+###############################################################################
+
+
+def json_response(status, body, headers=None):
+    """A JSON HTTPResponse that is never cached."""
+    return HTTPResponse(json.dumps(body, separators=(",", ":")), status,
+                        {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})})
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body():
+    """The request's JSON object, or a 400/413 that says what is wrong with it."""
+    if request.content_length > MAX_API_BODY:
+        raise ApiError(413, "payload_too_large", f"the request body must be at most {MAX_API_BODY} bytes")
+    content_type = request.content_type.split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise ApiError(400, "invalid_content_type", "send a JSON body with Content-Type: application/json")
+    raw = request.body.read(MAX_API_BODY + 1)
+    if len(raw) > MAX_API_BODY:
+        raise ApiError(413, "payload_too_large", f"the request body must be at most {MAX_API_BODY} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    return body
+
+
+def query_int(name, default, low, high):
+    """An integer query parameter within [low, high]."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not re.fullmatch(r"-?\d{1,12}", text) or not low <= int(text) <= high:
+        raise invalid(name, f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+def query_id(name, prefix):
+    """An optional id query parameter of the given prefix."""
+    text = request.query.get(name)
+    if text is not None and not re.fullmatch(prefix + r"_[0-9a-z]{26}", text):
+        raise invalid(name, f"{name} must be an id starting with {prefix}_")
+    return text
+
+
+def paging():
+    """page and limit from the query, validated."""
+    page = query_int("page", 1, 1, 10**9)
+    limit = query_int("limit", PAGE_LIMIT_DEFAULT, 1, PAGE_LIMIT_MAX)
+    return page, limit
+
+
+def page_envelope(data, page, limit, has_more):
+    """The reference's page envelope, with hasMore added."""
+    return {"data": data, "page": page, "limit": limit, "hasMore": has_more}
+
+
+# -- Rate limits ------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Token buckets per API key and budget: `limit` requests a minute, refilled continuously.
+
+    A bucket untouched for a minute is full again, so dropping it loses nothing: a sweep once a
+    minute keeps memory bounded by the keys used in the last minute.
+    """
+
+    def __init__(self, limits, clock=time.time):
+        self.limits, self.clock = limits, clock
+        self.buckets = {}  # (key id, budget) -> (tokens, time of last update)
+        self.lock = threading.Lock()
+        self.last_sweep = clock()
+
+    def take(self, key_id, budget):
+        """Spend one token; return (allowed, headers)."""
+        limit = self.limits[budget]
+        per_second = limit / 60.0
+        with self.lock:
+            now = self.clock()
+            tokens, stamp = self.buckets.get((key_id, budget), (limit, now))
+            tokens = min(limit, tokens + (now - stamp) * per_second)
+            allowed = tokens >= 1
+            if allowed:
+                tokens -= 1
+            self.buckets[(key_id, budget)] = (tokens, now)
+            if now - self.last_sweep >= 60:
+                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 60}
+                self.last_sweep = now
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(int(tokens)),
+            "X-RateLimit-Reset": str(math.ceil(now + (limit - tokens) / per_second)),
+        }
+        if not allowed:
+            headers["Retry-After"] = str(max(1, math.ceil((1 - tokens) / per_second)))
+        return allowed, headers
+
+
+def make_rate_limiter():
+    """The limiter with the limits this install was started with."""
+    return RateLimiter({"read": env_int("AFFILUT_RATE_GET", 120), "write": env_int("AFFILUT_RATE_POST", 30)})
+
+
+app.config["affilut.rate_limiter"] = make_rate_limiter()
+
+
+# -- Authentication ---------------------------------------------------------------------------
+
+
+def authenticate(db):
+    """The (key id, account row) a Bearer key belongs to, or a 401."""
+    scheme, _, token = request.get_header("Authorization", "").partition(" ")
+    token = token.strip()
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send your API key as Authorization: Bearer <key>", headers=challenge)
+    if not API_KEY_PATTERN.fullmatch(token):
+        raise ApiError(401, "unauthorized", "the API key is malformed", headers=challenge)
+    key = db.execute("""SELECT id, account_id, last_used_at FROM api_keys
+                        WHERE key_hash = :hash AND revoked_at IS NULL""", {"hash": hash_key(token)}).fetchone()
+    if key is None:
+        raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
+    now = now_ms()
+    if key["last_used_at"] is None or now - key["last_used_at"] >= KEY_LAST_USED_RESOLUTION_MS:
+        with transaction(db):
+            db.execute("UPDATE api_keys SET last_used_at = :now WHERE id = :id", {"now": now, "id": key["id"]})
+    return key["id"], get_account(db, key["account_id"])
+
+
+def database_error(error):
+    """The ApiError for a database that is busy or full: 503, try again later; else None."""
+    name = getattr(error, "sqlite_errorname", "")
+    if isinstance(error, DatabaseBusy) or name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return ApiError(503, "database_busy", "the database is busy; retry shortly", headers={"Retry-After": "1"})
+    if name == "SQLITE_FULL":
+        return ApiError(503, "storage_full", "the server's disk is full; nothing was written",
+                        headers={"Retry-After": "60"})
+    return None
+
+
+def api(method, path):
+    """Route an authenticated, rate-limited JSON endpoint under /api/v1.
+
+    The handler gets (db, account, **url_args) and returns a body, or (status, body).
+    Every outcome is JSON; every authenticated outcome carries the rate-limit headers.
+    """
+    def decorate(handler):
+        @functools.wraps(handler)
+        def endpoint(**url_args):
+            headers = {}
+            try:
+                db = get_db()
+                key_id, account = authenticate(db)
+                budget = "read" if request.method in ("GET", "HEAD") else "write"
+                allowed, headers = app.config["affilut.rate_limiter"].take(key_id, budget)
+                if not allowed:
+                    raise ApiError(429, "rate_limited", "too many requests; see Retry-After")
+                result = handler(db, account, **url_args)
+                status, body = result if isinstance(result, tuple) else (200, result)
+                return json_response(status, body, headers)
+            except ApiError as error:
+                return json_response(error.status, error.body(), {**headers, **error.headers})
+            except (sqlite3.Error, DatabaseBusy) as error:
+                error = database_error(error) or internal_error(error)
+                return json_response(error.status, error.body(), {**headers, **error.headers})
+            except Exception as error:
+                error = internal_error(error)
+                return json_response(error.status, error.body(), headers)
+        app.route("/api/v1" + path, method, endpoint)
+        return handler
+    return decorate
+
+
+def internal_error(error):
+    """Log an unexpected failure and answer a JSON 500 that reveals nothing of it."""
+    traceback.print_exception(error, file=sys.stderr)
+    return ApiError(500, "internal_error", "something went wrong on our side; nothing was changed")
+
+
+ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               500: "internal_error"}
+
+
+def error_page(error):
+    """Bottle's own errors (unknown route, wrong method, crash): JSON under /api, plain text elsewhere."""
+    if request.path.startswith("/api/"):
+        response.content_type = "application/json"
+        message = {404: "no such endpoint", 405: f"use one of: {response.get_header('Allow', '')}"}.get(
+            error.status_code, "the request could not be handled")
+        return json.dumps(ApiError(error.status_code, ERROR_CODES.get(error.status_code, "error"), message).body())
+    response.content_type = "text/plain; charset=utf-8"
+    return f"{error.status_line}\n"
+
+
+app.default_error_handler = error_page
+
+
+###############################################################################
+# API routes ##################################################################
+###############################################################################
+
+
+@api("GET", "/affiliates")
+def api_list_affiliates(db, account):
+    """The program's affiliates, newest first."""
+    page, limit = paging()
+    rows, has_more = list_page(db, "affiliates", [], {"account": account["id"]}, page, limit,
+                               query_id("starting_after", "aff"))
+    return page_envelope([affiliate_json(r) for r in rows], page, limit, has_more)
+
+
+@api("POST", "/affiliates")
+def api_create_affiliate(db, account):
+    """Add an affiliate."""
+    body = json_body()
+    reject_unknown(body, ("name", "email", "status", "commission_override"))
+    row = create_affiliate(db, account["id"], body.get("name"), body.get("email"),
+                           body.get("status", "active"), body.get("commission_override"))
+    return 201, affiliate_json(row)
+
+
+@api("GET", "/affiliates/<affiliate_id>")
+def api_get_affiliate(db, account, affiliate_id):
+    """One affiliate."""
+    row = get_affiliate(db, account["id"], affiliate_id)
+    if row is None:
+        raise not_found("affiliate", affiliate_id)
+    return affiliate_json(row)
+
+
+@api("PATCH", "/affiliates/<affiliate_id>")
+def api_update_affiliate(db, account, affiliate_id):
+    """Change an affiliate's name, status or commission override."""
+    body = json_body()
+    reject_unknown(body, ("name", "status", "commission_override"))
+    return affiliate_json(update_affiliate(db, account["id"], affiliate_id, body))
+
+
+@api("GET", "/conversions")
+def api_list_conversions(db, account):
+    """The program's conversions, newest first, by affiliate and status."""
+    page, limit = paging()
+    filters, params = [], {"account": account["id"]}
+    if request.query.get("affiliate_id") is not None:
+        filters.append("affiliate_id = :affiliate_id")
+        params["affiliate_id"] = request.query.get("affiliate_id")
+    if request.query.get("status") is not None:
+        filters.append("status = :status")
+        params["status"] = clean_choice(request.query.get("status"), "status", CONVERSION_STATUSES)
+    rows, has_more = list_page(db, "conversions", filters, params, page, limit, query_id("starting_after", "cnv"))
+    return page_envelope([conversion_json(r) for r in rows], page, limit, has_more)
+
+
+@api("POST", "/conversions")
+def api_create_conversion(db, account):
+    """Record a manual conversion; external_id makes it idempotent."""
+    body = json_body()
+    reject_unknown(body, ("affiliate_id", "amount_cents", "external_id"))
+    if "affiliate_id" not in body:
+        raise invalid("affiliate_id", "affiliate_id is required")
+    if "amount_cents" not in body:
+        raise invalid("amount_cents", "amount_cents is required")
+    affiliate_id = clean_text(body["affiliate_id"], "affiliate_id", max_length=255)
+    amount = clean_amount(body["amount_cents"])
+    external_id = body.get("external_id")
+    if external_id is not None:
+        external_id = clean_text(external_id, "external_id", max_length=255)
+    row = record_manual_conversion(db, account, affiliate_id, amount, external_id)
+    return 201, conversion_json(row)
+
+
+@api("GET", "/conversions/<conversion_id>")
+def api_get_conversion(db, account, conversion_id):
+    """One conversion."""
+    row = get_conversion(db, account["id"], conversion_id)
+    if row is None:
+        raise not_found("conversion", conversion_id)
+    return conversion_json(row)
+
+
+@api("PATCH", "/conversions/<conversion_id>")
+def api_update_conversion(db, account, conversion_id):
+    """Approve, pay or reject a conversion, as its lifecycle allows."""
+    body = json_body()
+    reject_unknown(body, ("status", "reason"))
+    if "status" not in body:
+        raise invalid("status", "status is required")
+    reason = clean_text(body.get("reason"), "reason", max_length=500, required=False)
+    return conversion_json(set_conversion_status(db, account["id"], conversion_id, body["status"], reason))
+
+
+@app.get("/healthz")
+def healthz():
+    """Liveness for monitors: 200 with the schema version while the database answers."""
+    try:
+        version = schema_version(get_db())
+    except sqlite3.Error:
+        return json_response(503, {"status": "unavailable"})
+    return json_response(200, {"status": "ok", "schemaVersion": version})
+
+
+###############################################################################
+# Command line ################################################################
+###############################################################################
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"affilut: error: {message}\n")
+        sys.exit(2)
+
+
+def cli_parser():
+    """The command line: serve (the default) and the bootstrap commands."""
+    db_default = os.environ.get("AFFILUT_DB", "affilut.db")
+    parser = CliParser(prog="affilut.py", description="affilut: a self-hosted affiliate-program server.")
+    commands = parser.add_subparsers(dest="command", parser_class=CliParser)
+
+    def command(name, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--db", default=db_default, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+        return sub
+
+    serve = command("serve", "serve the web app and API with waitress (the default command)")
+    for target in (parser, serve):
+        target.add_argument("--host", default="127.0.0.1")
+        target.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--db", default=db_default, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+
+    account = command("create-account", "create a merchant's program; prints its id")
+    account.add_argument("--name", required=True)
+    account.add_argument("--commission", default="10", help="default commission percent (default 10)")
+    account.add_argument("--landing-url", default="", help="where affiliate links send visitors")
+    account.add_argument("--webhook-secret", help="the Stripe webhook signing secret, whsec_...")
+
+    key = command("create-key", "create an API key; prints the plaintext key, shown once")
+    key.add_argument("--account", required=True)
+    key.add_argument("--name", default="", help="a label for the key")
+
+    affiliate = command("create-affiliate", "create an affiliate; prints it as the API's JSON")
+    affiliate.add_argument("--account", required=True)
+    affiliate.add_argument("--name", required=True)
+    affiliate.add_argument("--email", required=True)
+    affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
+    affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
+    return parser
+
+
+def run_command(args):
+    """Carry out one bootstrap command against args.db; return what to print."""
+    init_db(args.db)
+    db = connect(args.db)
+    try:
+        if args.command == "create-account":
+            account_id = create_account(db, args.name, args.commission, args.landing_url, args.webhook_secret)
+            return f"created account {args.name!r}\n{account_id}"
+        if args.command == "create-key":
+            key_id, plaintext = create_api_key(db, args.account, args.name)
+            return f"created API key {key_id}; store it now, it is not shown again:\n{plaintext}"
+        if args.command == "create-affiliate":
+            row = create_affiliate(db, args.account, args.name, args.email, args.status, args.commission_override)
+            return json.dumps(affiliate_json(row))
+    finally:
+        db.close()
+
+
+def log_requests(wsgi_app):
+    """WSGI middleware: one line per request with method, path, status and milliseconds."""
+    def logged(environ, start_response):
+        started, seen = time.perf_counter(), {}
+
+        def start(status, headers, exc_info=None):
+            seen["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info)
+        try:
+            return wsgi_app(environ, start)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            sys.stderr.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} "
+                             f"{seen.get('status', '-')} {elapsed:.1f}ms\n")
+    return logged
+
+
+def serve(args):
+    """Serve until SIGTERM or Ctrl-C, then close cleanly."""
+    import waitress
+    app.config["affilut.db"] = args.db
+    version = init_db(args.db)
+    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, threads=4)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    print(f"affilut serving http://{args.host}:{server.effective_port}/ "
+          f"(database {os.path.abspath(args.db)}, schema version {version})", flush=True)
+    db = connect(args.db)
+    if db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 0:
+        print("no account yet: python affilut.py create-account --name 'My Shop' --db " + args.db, flush=True)
+    db.close()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        print("affilut stopped", flush=True)
+
+
+def main(argv=None):
+    """Entry point: `python affilut.py [command] ...`."""
+    args = cli_parser().parse_args(argv)
+    if args.command in (None, "serve"):
+        return serve(args)
+    try:
+        print(run_command(args))
+    except ApiError as error:
+        sys.stderr.write(f"affilut: error: {error.message}\n")
+        return 2
+    except sqlite3.Error as error:
+        sys.stderr.write(f"affilut: error: database {args.db}: {error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

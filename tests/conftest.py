@@ -1,0 +1,108 @@
+"""Shared fixtures: a fresh SQLite file per test, the app bound to it, and helpers that act as users do."""
+
+import os
+import socket
+import sys
+import threading
+
+import pytest
+import webtest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import affilut  # noqa: E402
+
+
+class FakeClock:
+    """A clock the rate-limit tests move by hand instead of sleeping."""
+
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def bearer(key):
+    """The Authorization header for an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch):
+    path = str(tmp_path / "affilut.db")
+    affilut.init_db(path)
+    monkeypatch.setitem(affilut.app.config, "affilut.db", path)
+    return path
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def app(db_path, clock, monkeypatch):
+    limiter = affilut.RateLimiter({"read": 120, "write": 30}, clock=clock)
+    monkeypatch.setitem(affilut.app.config, "affilut.rate_limiter", limiter)
+    return webtest.TestApp(affilut.app)
+
+
+@pytest.fixture
+def db(db_path):
+    conn = affilut.connect(db_path)
+    yield conn
+    conn.close()
+
+
+def make_account(db, name="Shop", commission="10"):
+    """An account row with a landing URL and a webhook secret."""
+    account_id = affilut.create_account(db, name, commission, "https://shop.example/landing?lang=en",
+                                        "whsec_" + name.lower().replace(" ", ""))
+    return affilut.get_account(db, account_id)
+
+
+@pytest.fixture
+def account(db):
+    return make_account(db)
+
+
+@pytest.fixture
+def api_key(db, account):
+    return affilut.create_api_key(db, account["id"], "test")[1]
+
+
+@pytest.fixture
+def other_tenant(db):
+    """A second account with its own key and affiliate, to prove isolation."""
+    account = make_account(db, "Other Shop")
+    key = affilut.create_api_key(db, account["id"])[1]
+    affiliate = affilut.affiliate_json(affilut.create_affiliate(db, account["id"], "Olga Other", "olga@example.com"))
+    return {"account": account, "key": key, "affiliate": affiliate}
+
+
+@pytest.fixture
+def affiliate(app, api_key):
+    return app.post_json("/api/v1/affiliates", {"name": "Jane Smith", "email": "jane@example.com"},
+                         headers=bearer(api_key), status=201).json
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(db_path):
+    """The real app under the real waitress server on a loopback port, in a thread."""
+    import waitress
+    server = waitress.create_server(affilut.app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
