@@ -18,9 +18,12 @@ Environment:
 """
 
 import argparse
+import calendar
 import contextlib
+import datetime
 import functools
 import hashlib
+import html
 import json
 import math
 import os
@@ -33,8 +36,11 @@ import threading
 import time
 import traceback
 import unicodedata
+import urllib.parse
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
+import bottle
+import stripe
 from bottle import Bottle, HTTPResponse, request, response
 
 ###############################################################################
@@ -52,9 +58,13 @@ KEY_LAST_USED_RESOLUTION_MS = 60_000  # last_used_at is written at most once a m
 
 
 def env_int(name, default):
-    """An integer from the environment, or the default when unset."""
+    """A positive integer from the environment, or the default when unset; else stop with a clear error."""
     value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+    if not value:
+        return default
+    if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
+        raise SystemExit(f"affilut: error: {name} must be a positive whole number, not {value!r}")
+    return int(value)
 
 
 app = Bottle()
@@ -333,9 +343,20 @@ def clean_url(value, param):
     return value
 
 
-def create_account(db, name, commission="10", landing_url="", webhook_secret=None):
+def clean_days(value, param, low, high):
+    """A whole number of days or months within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(param, f"{param} must be a whole number from {low} to {high}")
+    return value
+
+
+def create_account(db, name, commission="10", landing_url="", webhook_secret=None, attribution_days=60,
+                   hold_days=30, renewal_months=None):
     """Create a merchant's program; return its id."""
     fields = {
+        "attribution_days": clean_days(attribution_days, "attribution_days", 1, 3650),
+        "hold_days": clean_days(hold_days, "hold_days", 0, 3650),
+        "renewal_months": None if renewal_months is None else clean_days(renewal_months, "renewal_months", 1, 1200),
         "id": new_id("acc"),
         "name": clean_text(name, "name"),
         "commission": clean_percent(commission, "commission"),
@@ -344,8 +365,10 @@ def create_account(db, name, commission="10", landing_url="", webhook_secret=Non
         "now": now_ms(),
     }
     with transaction(db):
-        db.execute("""INSERT INTO accounts (id, name, default_commission, landing_url, webhook_secret, created_at)
-                      VALUES (:id, :name, :commission, :landing_url, :webhook_secret, :now)""", fields)
+        db.execute("""INSERT INTO accounts (id, name, default_commission, landing_url, webhook_secret,
+                          attribution_window_days, hold_days, renewal_months, created_at)
+                      VALUES (:id, :name, :commission, :landing_url, :webhook_secret, :attribution_days,
+                          :hold_days, :renewal_months, :now)""", fields)
     return fields["id"]
 
 
@@ -524,6 +547,7 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
                         "charge": "manual:" + (external_id or conversion_id), "external_id": external_id,
                         "amount": amount_cents, "commission": commission_cents(amount_cents, rate),
                         "rate": rate, "now": now})
+            record_history(db, conversion_id, None, "pending", "api")
     except sqlite3.IntegrityError as error:
         if not unique_violation(error, "conversions.account_id", "conversions.external_id") and \
                 not unique_violation(error, "conversions.account_id", "conversions.stripe_charge_id"):
@@ -537,8 +561,19 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
     return get_conversion(db, account["id"], conversion_id)
 
 
-def set_conversion_status(db, account_id, conversion_id, new_status, reason=None):
-    """Move a conversion along its lifecycle; refuse any step the lifecycle does not allow."""
+def record_history(db, conversion_id, from_status, to_status, actor, reason=None):
+    """Keep one line of a conversion's audit trail: who moved it from what to what, and why."""
+    db.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+                  VALUES (:id, :now, :from_status, :to_status, :actor, :reason)""",
+               {"id": conversion_id, "now": now_ms(), "from_status": from_status, "to_status": to_status,
+                "actor": actor, "reason": reason})
+
+
+def set_conversion_status(db, account_id, conversion_id, new_status, reason=None, actor="api"):
+    """Move a conversion along its lifecycle as the merchant decides; refuse any other step.
+
+    A merchant's rejection is final: later Stripe events never reopen it.
+    """
     clean_choice(new_status, "status", CONVERSION_STATUSES)
     with transaction(db):
         row = get_conversion(db, account_id, conversion_id)
@@ -548,11 +583,543 @@ def set_conversion_status(db, account_id, conversion_id, new_status, reason=None
             raise ApiError(409, "invalid_transition",
                            f"a {row['status']} conversion cannot become {new_status}",
                            "status", currentStatus=row["status"])
-        db.execute("""UPDATE conversions SET status = :status, reason = :reason, updated_at = :now
-                      WHERE id = :id""",
-                   {"status": new_status, "reason": reason if new_status == "rejected" else row["reason"],
-                    "now": now_ms(), "id": conversion_id})
+        reason = reason if new_status == "rejected" else row["reason"]
+        db.execute("""UPDATE conversions SET status = :status, reason = :reason, decided_by = 'merchant',
+                          updated_at = :now WHERE id = :id""",
+                   {"status": new_status, "reason": reason, "now": now_ms(), "id": conversion_id})
+        record_history(db, conversion_id, row["status"], new_status, actor, reason)
     return get_conversion(db, account_id, conversion_id)
+
+
+# -- Attribution: facts from Stripe, settled into conversions -------------------------------
+#
+# A webhook event only adds facts: what a charge is, who referred a payment intent or a
+# customer, how much was refunded, how a dispute ended. Facts merge so that arrival order does
+# not matter (first non-empty value, maximum refunded, a final dispute status wins, bindings are
+# kept per event). Then every charge the event touches is settled: its conversion is made to
+# agree with the facts. Any permutation or repetition of the same events settles the same way.
+
+# Customer-level bindings in order of precedence (the issue's rule 3); the customer's first
+# attributed payment comes after all of them.
+CUSTOMER_SOURCES = ("checkout_session", "subscription_metadata", "customer_metadata")
+# A binding credits payments made before it was learned by at most this much: the checkout
+# session or invoice that explains a payment arrives seconds after it, while a customer
+# metadata change weeks later speaks only for the payments that follow it.
+BINDING_REACH_BACK_MS = 24 * 3600 * 1000
+# Reasons Stripe's facts can give a rejection; these are reopened when the facts change
+# (a dispute won). A merchant's own rejection is never reopened.
+FACT_REASONS = ("refunded", "disputed", "self_referral", "affiliate_not_active", "renewal_period_ended")
+DISPUTE_FINAL = {"won": "won", "warning_closed": "won", "lost": "lost"}
+
+
+def stripe_id(value):
+    """The id of a Stripe reference, whether it came as an id or as an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def metadata_ref(metadata):
+    """(affiliate reference, click id) from a Stripe metadata dict; empty values are None."""
+    if not isinstance(metadata, dict):
+        return None, None
+    return (stripe_text(metadata.get("affiliate_id")), stripe_text(metadata.get("affiliate_session_id")))
+
+
+def stripe_text(value, max_length=255):
+    """A short non-empty string from a Stripe payload, else None."""
+    if isinstance(value, str) and 0 < len(value.strip()) <= max_length:
+        return value.strip()
+    return None
+
+
+def stripe_amount(value):
+    """A non-negative integer amount from a Stripe payload, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
+    """Merge what an event says of a charge: the first value given for a field stays.
+
+    The charge object itself is authoritative for its amount; other events only fill gaps.
+    charged_at keeps the earliest time any event gives.
+    """
+    fields = {"account": account_id, "charge": charge_id, "authoritative": authoritative,
+              **{name: facts.get(name) for name in ("payment_intent_id", "customer_id", "amount_cents", "currency",
+                                                    "charged_at", "customer_email", "meta_affiliate", "meta_session",
+                                                    "amount_refunded")}}
+    fields["amount_refunded"] = fields["amount_refunded"] or 0
+    db.execute("""INSERT INTO charges (account_id, charge_id, payment_intent_id, customer_id, amount_cents, currency,
+                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded)
+                  VALUES (:account, :charge, :payment_intent_id, :customer_id, :amount_cents, :currency,
+                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded)
+                  ON CONFLICT (account_id, charge_id) DO UPDATE SET
+                      payment_intent_id = COALESCE(payment_intent_id, excluded.payment_intent_id),
+                      customer_id = COALESCE(customer_id, excluded.customer_id),
+                      amount_cents = CASE WHEN :authoritative AND excluded.amount_cents IS NOT NULL
+                                          THEN excluded.amount_cents
+                                          ELSE COALESCE(amount_cents, excluded.amount_cents) END,
+                      currency = COALESCE(currency, excluded.currency),
+                      charged_at = MIN(COALESCE(charged_at, excluded.charged_at),
+                                       COALESCE(excluded.charged_at, charged_at)),
+                      customer_email = COALESCE(customer_email, excluded.customer_email),
+                      meta_affiliate = CASE WHEN :authoritative AND excluded.meta_affiliate IS NOT NULL
+                                            THEN excluded.meta_affiliate
+                                            ELSE COALESCE(meta_affiliate, excluded.meta_affiliate) END,
+                      meta_session = CASE WHEN :authoritative AND excluded.meta_session IS NOT NULL
+                                          THEN excluded.meta_session
+                                          ELSE COALESCE(meta_session, excluded.meta_session) END,
+                      amount_refunded = MAX(amount_refunded, excluded.amount_refunded)""", fields)
+
+
+def learn_binding(db, account_id, subject_kind, subject_id, source, reference, event):
+    """Remember that a payment intent or customer was referred, as one event said."""
+    affiliate, click = reference
+    if not subject_id or not affiliate:
+        return False
+    db.execute("""INSERT OR IGNORE INTO bindings (account_id, subject_kind, subject_id, source, affiliate, click_id,
+                      learned_at, event_id)
+                  VALUES (:account, :kind, :subject, :source, :affiliate, :click, :learned_at, :event_id)""",
+               {"account": account_id, "kind": subject_kind, "subject": subject_id, "source": source,
+                "affiliate": affiliate, "click": click, "learned_at": event["created_ms"], "event_id": event["id"]})
+    return True
+
+
+def learn_customer_email(db, account_id, customer_id, email):
+    """Remember a customer's email for the self-referral rule."""
+    if customer_id and email:
+        db.execute("""INSERT INTO customers (account_id, customer_id, email) VALUES (:account, :customer, :email)
+                      ON CONFLICT (account_id, customer_id) DO UPDATE SET email = COALESCE(email, excluded.email)""",
+                   {"account": account_id, "customer": customer_id, "email": email})
+
+
+def charge_facts(charge, event):
+    """The facts a Stripe Charge object gives."""
+    billing = charge.get("billing_details") if isinstance(charge.get("billing_details"), dict) else {}
+    affiliate, click = metadata_ref(charge.get("metadata"))
+    created = charge.get("created")
+    return {
+        "payment_intent_id": stripe_id(charge.get("payment_intent")),
+        "customer_id": stripe_id(charge.get("customer")),
+        "amount_cents": stripe_amount(charge.get("amount")),
+        "currency": stripe_text(charge.get("currency"), 3),
+        "charged_at": created * 1000 if isinstance(created, int) else event["created_ms"],
+        "customer_email": stripe_text(billing.get("email")) or stripe_text(charge.get("receipt_email")),
+        "meta_affiliate": affiliate, "meta_session": click,
+        "amount_refunded": stripe_amount(charge.get("amount_refunded")),
+    }
+
+
+def on_charge(db, account, event, charge):
+    """charge.succeeded, charge.refunded, charge.updated: the charge itself."""
+    charge_id = stripe_id(charge)
+    if charge.get("status") not in ("succeeded", None) and not charge.get("paid"):
+        return set()
+    learn_charge(db, account["id"], charge_id, authoritative=True, **charge_facts(charge, event))
+    return {charge_id}
+
+
+def on_payment_intent(db, account, event, intent):
+    """payment_intent.succeeded: its latest charge, and the intent's metadata."""
+    charges = intent.get("charges") if isinstance(intent.get("charges"), dict) else {}
+    charge_id = stripe_id(intent.get("latest_charge")) or \
+        next((stripe_id(c) for c in charges.get("data") or [] if stripe_id(c)), None)
+    if not charge_id:
+        return set()
+    affiliate, click = metadata_ref(intent.get("metadata"))
+    learn_charge(db, account["id"], charge_id, payment_intent_id=stripe_id(intent),
+                 customer_id=stripe_id(intent.get("customer")), amount_cents=stripe_amount(intent.get("amount_received")),
+                 currency=stripe_text(intent.get("currency"), 3), charged_at=event["created_ms"],
+                 customer_email=stripe_text(intent.get("receipt_email")), meta_affiliate=affiliate, meta_session=click)
+    return {charge_id}
+
+
+def on_invoice_paid(db, account, event, invoice):
+    """invoice.paid and invoice.payment_succeeded: subscription metadata binds the customer;
+    before API version 2025-03-31 the invoice also names its charge."""
+    customer_id = stripe_id(invoice.get("customer"))
+    parent = invoice.get("parent") if isinstance(invoice.get("parent"), dict) else {}
+    details = parent.get("subscription_details") or invoice.get("subscription_details") or {}
+    learn_customer_email(db, account["id"], customer_id, stripe_text(invoice.get("customer_email")))
+    if isinstance(details, dict):
+        learn_binding(db, account["id"], "customer", customer_id, "subscription_metadata",
+                      metadata_ref(details.get("metadata")), event)
+    charge_id = stripe_id(invoice.get("charge"))
+    if charge_id:
+        learn_charge(db, account["id"], charge_id, payment_intent_id=stripe_id(invoice.get("payment_intent")),
+                     customer_id=customer_id, amount_cents=stripe_amount(invoice.get("amount_paid")),
+                     currency=stripe_text(invoice.get("currency"), 3), charged_at=event["created_ms"],
+                     customer_email=stripe_text(invoice.get("customer_email")))
+    return charges_of(db, account["id"], customers=[customer_id]) | ({charge_id} if charge_id else set())
+
+
+def on_checkout_session(db, account, event, session):
+    """checkout.session.completed: metadata or client_reference_id binds the payment intent
+    (payment mode) or the customer (subscription mode)."""
+    affiliate, click = metadata_ref(session.get("metadata"))
+    reference = (affiliate or stripe_text(session.get("client_reference_id"), 200), click)
+    customer_id = stripe_id(session.get("customer"))
+    details = session.get("customer_details") if isinstance(session.get("customer_details"), dict) else {}
+    learn_customer_email(db, account["id"], customer_id, stripe_text(details.get("email")))
+    if session.get("mode") == "payment":
+        intent_id = stripe_id(session.get("payment_intent"))
+        learn_binding(db, account["id"], "pi", intent_id, "checkout_session", reference, event)
+        return charges_of(db, account["id"], intents=[intent_id], customers=[customer_id])
+    if session.get("mode") == "subscription":
+        learn_binding(db, account["id"], "customer", customer_id, "checkout_session", reference, event)
+    return charges_of(db, account["id"], customers=[customer_id])
+
+
+def on_customer(db, account, event, customer):
+    """customer.created and customer.updated: metadata.affiliate_id binds the customer."""
+    customer_id = stripe_id(customer)
+    learn_customer_email(db, account["id"], customer_id, stripe_text(customer.get("email")))
+    learn_binding(db, account["id"], "customer", customer_id, "customer_metadata",
+                  metadata_ref(customer.get("metadata")), event)
+    return charges_of(db, account["id"], customers=[customer_id])
+
+
+def on_refund(db, account, event, refund):
+    """refund.created, refund.updated, charge.refund.updated: a refund, possibly before its charge."""
+    charge_id, amount = stripe_id(refund.get("charge")), stripe_amount(refund.get("amount"))
+    status = stripe_text(refund.get("status"), 40) or "pending"
+    if not charge_id or amount is None:
+        return set()
+    # A failed or canceled refund is final; otherwise a later word (succeeded) replaces pending.
+    db.execute("""INSERT INTO refunds (account_id, refund_id, charge_id, amount_cents, status)
+                  VALUES (:account, :refund, :charge, :amount, :status)
+                  ON CONFLICT (account_id, refund_id) DO UPDATE SET status = CASE
+                      WHEN status IN ('failed', 'canceled') THEN status
+                      WHEN excluded.status IN ('failed', 'canceled', 'succeeded') THEN excluded.status
+                      ELSE status END""",
+               {"account": account["id"], "refund": stripe_id(refund), "charge": charge_id, "amount": amount,
+                "status": status})
+    return {charge_id}
+
+
+def on_dispute(db, account, event, dispute):
+    """charge.dispute.*: open until it closes won or lost; a final status is never undone."""
+    charge_id = stripe_id(dispute.get("charge"))
+    if not charge_id:
+        return set()
+    status = DISPUTE_FINAL.get(dispute.get("status"), "open")
+    db.execute("""INSERT INTO disputes (account_id, dispute_id, charge_id, status)
+                  VALUES (:account, :dispute, :charge, :status)
+                  ON CONFLICT (account_id, dispute_id) DO UPDATE SET
+                      status = CASE WHEN status = 'open' THEN excluded.status ELSE status END""",
+               {"account": account["id"], "dispute": stripe_id(dispute), "charge": charge_id, "status": status})
+    return {charge_id}
+
+
+STRIPE_HANDLERS = {
+    "charge.succeeded": on_charge,
+    "charge.refunded": on_charge,
+    "charge.updated": on_charge,
+    "payment_intent.succeeded": on_payment_intent,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_succeeded": on_invoice_paid,
+    "checkout.session.completed": on_checkout_session,
+    "customer.created": on_customer,
+    "customer.updated": on_customer,
+    "refund.created": on_refund,
+    "refund.updated": on_refund,
+    "charge.refund.updated": on_refund,
+    "charge.dispute.created": on_dispute,
+    "charge.dispute.updated": on_dispute,
+    "charge.dispute.closed": on_dispute,
+}
+
+
+def charges_of(db, account_id, intents=(), customers=()):
+    """The ids of the charges of these payment intents and customers."""
+    found = set()
+    for column, values in (("payment_intent_id", intents), ("customer_id", customers)):
+        for value in values:
+            if value:
+                found |= {r[0] for r in db.execute(f"SELECT charge_id FROM charges WHERE account_id = :account "
+                                                   f"AND {column} = :value", {"account": account_id, "value": value})}
+    return found
+
+
+def with_customer_charges(db, account_id, charge_ids):
+    """The charges and every other charge of their customers, oldest first: a customer's payments
+    depend on each other (the first attributed payment, the renewal period)."""
+    rows = {}
+    for charge_id in charge_ids:
+        charge = db.execute("""SELECT charge_id, customer_id, charged_at FROM charges
+                               WHERE account_id = :account AND charge_id = :charge""",
+                            {"account": account_id, "charge": charge_id}).fetchone()
+        if charge is None:
+            continue
+        rows[charge_id] = charge
+        if charge["customer_id"] and charge["customer_id"] not in {r["customer_id"] for r in rows.values()
+                                                                   if r is not charge}:
+            for other in db.execute("""SELECT charge_id, customer_id, charged_at FROM charges
+                                       WHERE account_id = :account AND customer_id = :customer""",
+                                    {"account": account_id, "customer": charge["customer_id"]}):
+                rows[other["charge_id"]] = other
+    return [r["charge_id"] for r in sorted(rows.values(), key=lambda r: (r["charged_at"] or 0, r["charge_id"]))]
+
+
+def find_affiliate(db, account_id, reference):
+    """The affiliate a Stripe reference names: its id or its short code, in this account."""
+    if not reference:
+        return None
+    return db.execute("""SELECT * FROM affiliates WHERE account_id = :account AND (id = :ref OR short_code = :ref)""",
+                      {"account": account_id, "ref": reference}).fetchone()
+
+
+def bound_affiliate(db, account_id, kind, subject_id, sources, charged_at):
+    """(affiliate, click id, source) from the bindings of a subject that may explain a payment at
+    charged_at: the first source in precedence order, the newest binding within it."""
+    if not subject_id:
+        return None
+    for source in sources:
+        rows = db.execute("""SELECT affiliate, click_id FROM bindings
+                             WHERE account_id = :account AND subject_kind = :kind AND subject_id = :subject
+                               AND source = :source AND learned_at <= :latest
+                             ORDER BY learned_at DESC, event_id DESC""",
+                          {"account": account_id, "kind": kind, "subject": subject_id, "source": source,
+                           "latest": charged_at + BINDING_REACH_BACK_MS}).fetchall()
+        for row in rows:
+            affiliate = find_affiliate(db, account_id, row["affiliate"])
+            if affiliate is not None:
+                return affiliate, row["click_id"], source
+    return None
+
+
+def direct_attribution(db, account_id, charge):
+    """Rules 1 and 2: the payment's own metadata, else a binding for its payment intent."""
+    affiliate = find_affiliate(db, account_id, charge["meta_affiliate"])
+    if affiliate is not None:
+        return affiliate, charge["meta_session"], "payment_metadata"
+    return bound_affiliate(db, account_id, "pi", charge["payment_intent_id"], ("checkout_session",),
+                           charge["charged_at"])
+
+
+def attribute_charge(db, account_id, charge):
+    """Who gets the credit for a charge, first match wins: (affiliate, click id, source) or None."""
+    found = direct_attribution(db, account_id, charge)
+    if found or not charge["customer_id"]:
+        return found
+    found = bound_affiliate(db, account_id, "customer", charge["customer_id"], CUSTOMER_SOURCES,
+                            charge["charged_at"])
+    if found:
+        return found
+    earlier = db.execute("""SELECT * FROM charges WHERE account_id = :account AND customer_id = :customer
+                              AND amount_cents IS NOT NULL
+                              AND (charged_at < :at OR (charged_at = :at AND charge_id < :charge))
+                            ORDER BY charged_at, charge_id""",
+                         {"account": account_id, "customer": charge["customer_id"], "at": charge["charged_at"],
+                          "charge": charge["charge_id"]}).fetchall()
+    for other in earlier:
+        found = direct_attribution(db, account_id, other)
+        if found:
+            return found[0], None, "first_payment"
+    return None
+
+
+def add_months(ms, months):
+    """The same day and time of day `months` calendar months later (clamped to the month's end)."""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return int(moment.replace(year=year, month=month, day=day).timestamp() * 1000)
+
+
+def first_payment_of(db, account_id, customer_id):
+    """When this customer first paid, as far as we know."""
+    row = db.execute("""SELECT MIN(charged_at) FROM charges WHERE account_id = :account AND customer_id = :customer
+                          AND amount_cents IS NOT NULL""", {"account": account_id, "customer": customer_id}).fetchone()
+    return row[0]
+
+
+def refunded_amount(db, account_id, charge):
+    """How much of a charge is refunded: the charge's own count or its refunds', whichever is more."""
+    by_refunds = db.execute("""SELECT COALESCE(SUM(amount_cents), 0) FROM refunds WHERE account_id = :account
+                                 AND charge_id = :charge AND status IN ('pending', 'succeeded')""",
+                            {"account": account_id, "charge": charge["charge_id"]}).fetchone()[0]
+    return min(charge["amount_cents"], max(charge["amount_refunded"], by_refunds))
+
+
+def dispute_state(db, account_id, charge_id):
+    """lost, open, won or None, for the charge's disputes taken together."""
+    states = {r[0] for r in db.execute("SELECT status FROM disputes WHERE account_id = :account AND charge_id = :charge",
+                                       {"account": account_id, "charge": charge_id})}
+    return next((s for s in ("lost", "open", "won") if s in states), None)
+
+
+def is_self_referral(db, account_id, charge, affiliate):
+    """True when the paying customer is the affiliate, by email."""
+    emails = {charge["customer_email"]}
+    if charge["customer_id"]:
+        row = db.execute("SELECT email FROM customers WHERE account_id = :account AND customer_id = :customer",
+                         {"account": account_id, "customer": charge["customer_id"]}).fetchone()
+        emails.add(row and row["email"])
+    return affiliate["email"].lower() in {e.lower() for e in emails if e}
+
+
+def settle_charge(db, account, charge_id):
+    """Make the charge's conversion agree with what we know; return its id, or None.
+
+    One conversion per charge (a unique index guards it). What the facts decide: the affiliate
+    (while the conversion is still pending), the commission on the net amount, and rejections
+    for refunds, lost disputes and self-referrals. What they never undo: a merchant's decision to
+    reject, and commission already paid, which is corrected by an adjustment conversion instead.
+    """
+    account_id = account["id"]
+    charge = db.execute("SELECT * FROM charges WHERE account_id = :account AND charge_id = :charge",
+                        {"account": account_id, "charge": charge_id}).fetchone()
+    if charge is None or charge["amount_cents"] is None or charge["amount_cents"] <= 0:
+        return None  # a refund or dispute that came first waits for its charge
+    credit = attribute_charge(db, account_id, charge)
+    conversion = db.execute("""SELECT * FROM conversions WHERE account_id = :account AND stripe_charge_id = :charge""",
+                            {"account": account_id, "charge": charge_id}).fetchone()
+    if credit is None:
+        return conversion and conversion["id"]
+    affiliate, click_id, source = credit
+    first_paid = first_payment_of(db, account_id, charge["customer_id"]) if charge["customer_id"] else None
+    renewal = first_paid is not None and first_paid < charge["charged_at"]
+    period_ended = renewal and account["renewal_months"] is not None and \
+        charge["charged_at"] >= add_months(first_paid, account["renewal_months"])
+
+    refunded = refunded_amount(db, account_id, charge)
+    net = charge["amount_cents"] - refunded
+    dispute = dispute_state(db, account_id, charge_id)
+    now = now_ms()
+    reassign = conversion is not None and conversion["affiliate_id"] != affiliate["id"] and (
+        conversion["status"] == "pending" or
+        (conversion["status"] == "rejected" and conversion["reason"] in FACT_REASONS and
+         conversion["decided_by"] is None))
+    if conversion is None or reassign:
+        # The rate, and whether the affiliate may earn at all, are fixed when the credit is given.
+        rate = commission_rate(account, affiliate)
+        inactive = affiliate["status"] != "active"
+    else:
+        affiliate = get_affiliate(db, account_id, conversion["affiliate_id"])
+        rate = conversion["commission_rate"]
+        inactive = conversion["reason"] == "affiliate_not_active"
+    click_id = click_id if click_id and db.execute(
+        "SELECT 1 FROM clicks WHERE id = :click AND affiliate_id = :affiliate",
+        {"click": click_id, "affiliate": affiliate["id"]}).fetchone() else None
+
+    if is_self_referral(db, account_id, charge, affiliate):
+        verdict = "self_referral"
+    elif inactive:
+        verdict = "affiliate_not_active"
+    elif period_ended:
+        verdict = "renewal_period_ended"
+    elif net <= 0:
+        verdict = "refunded"
+    elif dispute == "lost":
+        verdict = "disputed"
+    else:
+        verdict = None
+    commission = commission_cents(max(net, 0), rate)
+    fields = {"account": account_id, "affiliate": affiliate["id"], "charge": charge_id, "amount": charge["amount_cents"],
+              "commission": commission, "rate": rate, "currency": charge["currency"] or "usd",
+              "reason": verdict, "kind": "renewal" if renewal else "sale", "customer": charge["customer_id"],
+              "intent": charge["payment_intent_id"], "click": click_id, "refunded": refunded,
+              "disputed": int(dispute == "open"), "now": now}
+
+    if conversion is None:
+        fields["id"] = new_id("cnv")
+        fields["status"] = "rejected" if verdict else "pending"
+        db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+                          commission_cents, commission_rate, currency, status, reason, kind, customer_id,
+                          payment_intent_id, click_id, refunded_cents, disputed, created_at, updated_at)
+                      VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, :status,
+                          :reason, :kind, :customer, :intent, :click, :refunded, :disputed, :now, :now)""", fields)
+        record_history(db, fields["id"], None, fields["status"], "stripe", verdict)
+        return fields["id"]
+
+    fields["id"] = conversion["id"]
+    if conversion["status"] == "paid":
+        settle_paid_conversion(db, conversion, net if verdict is None else 0, commission if verdict is None else 0)
+    elif conversion["status"] in ("pending", "approved") or (
+            conversion["reason"] in FACT_REASONS and conversion["decided_by"] is None):
+        if verdict:
+            status = "rejected"
+        elif conversion["status"] == "rejected":
+            status = "pending"  # the facts that rejected it changed: a dispute was won
+        else:
+            status = conversion["status"]
+        fields["status"] = status
+        db.execute("""UPDATE conversions SET affiliate_id = :affiliate, commission_cents = :commission,
+                          commission_rate = :rate, status = :status, reason = :reason, click_id = :click, kind = :kind,
+                          refunded_cents = :refunded, disputed = :disputed, updated_at = :now
+                      WHERE id = :id""", fields)
+        if status != conversion["status"]:
+            record_history(db, conversion["id"], conversion["status"], status, "stripe", verdict)
+    return conversion["id"]
+
+
+def settle_paid_conversion(db, conversion, net_amount, net_commission):
+    """Commission already paid is never rewritten: an adjustment conversion carries the difference
+    (negative after a refund or lost dispute), approved at once so the next payout nets it out."""
+    credited = db.execute("""SELECT COALESCE(SUM(amount_cents), 0), COALESCE(SUM(commission_cents), 0), COUNT(*)
+                             FROM conversions WHERE adjusts_id = :id""", {"id": conversion["id"]}).fetchone()
+    paid_amount = conversion["amount_cents"] - conversion["refunded_cents"] + credited[0]
+    paid_commission = conversion["commission_cents"] + credited[1]
+    if net_commission == paid_commission:
+        return
+    adjustment_id, now = new_id("cnv"), now_ms()
+    db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+                      commission_cents, commission_rate, currency, status, reason, kind, customer_id,
+                      payment_intent_id, adjusts_id, created_at, updated_at)
+                  VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, 'approved',
+                      :reason, 'adjustment', :customer, :intent, :adjusts, :now, :now)""",
+               {"id": adjustment_id, "account": conversion["account_id"], "affiliate": conversion["affiliate_id"],
+                "charge": f"adjustment:{conversion['stripe_charge_id']}:{credited[2] + 1}",
+                "amount": net_amount - paid_amount, "commission": net_commission - paid_commission,
+                "rate": conversion["commission_rate"], "currency": conversion["currency"],
+                "reason": "refunded" if net_commission < paid_commission else "restored",
+                "customer": conversion["customer_id"], "intent": conversion["payment_intent_id"],
+                "adjusts": conversion["id"], "now": now})
+    record_history(db, adjustment_id, None, "approved", "stripe", "adjustment")
+
+
+def process_stripe_event(db, account, event):
+    """Record a verified event and settle what it touches, in one transaction.
+
+    Returns False for a redelivery, which changes nothing.
+    """
+    with transaction(db):
+        try:
+            db.execute("""INSERT INTO stripe_events (account_id, event_id, type, created_at, received_at)
+                          VALUES (:account, :id, :type, :created, :now)""",
+                       {"account": account["id"], "id": event["id"], "type": event["type"],
+                        "created": event["created_ms"], "now": now_ms()})
+        except sqlite3.IntegrityError:
+            return False
+        handler = STRIPE_HANDLERS.get(event["type"])
+        if handler is not None:
+            for charge_id in with_customer_charges(db, account["id"], handler(db, account, event,
+                                                                             event["data"]["object"])):
+                settle_charge(db, account, charge_id)
+    return True
+
+
+# -- Hold period ---------------------------------------------------------------------------------
+
+
+def approve_held_conversions(db, now=None):
+    """Approve pending conversions whose hold period has passed; return how many.
+
+    Never one with an open dispute or fully refunded (those are not pending anyway), and never
+    an adjustment (those are approved when made).
+    """
+    now = now_ms() if now is None else now
+    with transaction(db):
+        due = db.execute("""SELECT c.id FROM conversions c JOIN accounts a ON a.id = c.account_id
+                            WHERE c.status = 'pending' AND c.disputed = 0 AND c.refunded_cents < c.amount_cents
+                              AND c.created_at <= :now - a.hold_days * 86400000""", {"now": now}).fetchall()
+        for row in due:
+            db.execute("UPDATE conversions SET status = 'approved', updated_at = :now WHERE id = :id",
+                       {"now": now, "id": row["id"]})
+            record_history(db, row["id"], "pending", "approved", "hold", "hold period passed")
+    return len(due)
 
 
 # -- Listing ---------------------------------------------------------------------------------
@@ -884,6 +1451,172 @@ def healthz():
 
 
 ###############################################################################
+# Stripe webhook ##############################################################
+###############################################################################
+
+MAX_WEBHOOK_BODY = 1024 * 1024  # Stripe events are far smaller; an invoice with many lines stays under this
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def webhook_account(db, account_id):
+    """The account a webhook is for and the secret that signs it, or an ApiError.
+
+    STRIPE_WEBHOOK_SECRET serves an install with exactly one account, which may then also use
+    /webhooks/stripe without its id.
+    """
+    accounts = db.execute("SELECT * FROM accounts ORDER BY id LIMIT 2").fetchall()
+    if account_id is None:
+        if len(accounts) != 1:
+            raise ApiError(404, "not_found", "with several accounts, use /webhooks/stripe/<account_id>")
+        account = accounts[0]
+    else:
+        account = get_account(db, account_id)
+        if account is None:
+            raise not_found("account", account_id)
+    secret = account["webhook_secret"] or (os.environ.get("STRIPE_WEBHOOK_SECRET") if len(accounts) == 1 else None)
+    if not secret:
+        raise ApiError(400, "no_webhook_secret", "this account has no Stripe webhook secret configured")
+    return account, secret
+
+
+def verified_event(secret):
+    """The request's Stripe event, once its signature is checked on the raw body; else an ApiError."""
+    if request.content_length > MAX_WEBHOOK_BODY:
+        raise ApiError(413, "payload_too_large", "the event is too large")
+    payload = request.body.read(MAX_WEBHOOK_BODY + 1)
+    if len(payload) > MAX_WEBHOOK_BODY:
+        raise ApiError(413, "payload_too_large", "the event is too large")
+    try:
+        stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
+                                              tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        event = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    except stripe.SignatureVerificationError as error:
+        raise ApiError(400, "invalid_signature", f"Stripe-Signature does not verify: {error.user_message or error}")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "the event is not valid UTF-8 JSON")
+    data = event.get("data") if isinstance(event, dict) else None
+    if not (isinstance(event, dict) and event.get("object") == "event" and stripe_text(event.get("id"))
+            and stripe_text(event.get("type")) and isinstance(event.get("created"), int)
+            and isinstance(data, dict) and isinstance(data.get("object"), dict)):
+        raise ApiError(400, "invalid_event", "the body is not a Stripe event")
+    event["created_ms"] = event["created"] * 1000
+    return event
+
+
+def receive_stripe_event(account_id=None):
+    """Verify, record and settle one event. Handled or ignored → 200; a failure → 500 so Stripe
+    retries, with nothing written, since each event runs in one transaction."""
+    try:
+        db = get_db()
+        account, secret = webhook_account(db, account_id)
+        event = verified_event(secret)
+        fresh = process_stripe_event(db, account, event)
+        handled = event["type"] in STRIPE_HANDLERS
+        return json_response(200, {"received": True, "duplicate": not fresh, "handled": handled})
+    except ApiError as error:
+        return json_response(error.status, error.body(), error.headers)
+    except (sqlite3.Error, DatabaseBusy) as error:
+        error = database_error(error) or internal_error(error)
+        return json_response(error.status, error.body(), error.headers)
+    except Exception as error:
+        error = internal_error(error)
+        return json_response(error.status, error.body())
+
+
+@app.post("/webhooks/stripe/<account_id>")
+def stripe_webhook(account_id):
+    """Stripe's webhook for one account: `stripe listen --forward-to host/webhooks/stripe/<account_id>`."""
+    return receive_stripe_event(account_id)
+
+
+@app.post("/webhooks/stripe")
+def stripe_webhook_single_account():
+    """Stripe's webhook on an install with exactly one account."""
+    return receive_stripe_event()
+
+
+###############################################################################
+# Links and snippet ###########################################################
+###############################################################################
+
+BOT_USER_AGENT = re.compile(r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|headless|monitor|"
+                            r"curl|wget|python-requests|httpclient|go-http-client|scrapy", re.IGNORECASE)
+_ip_salts = {}
+
+
+def ip_hash(db, ip):
+    """A salted hash of the visitor's IP: enough to spot repeats, never the address itself."""
+    path = app.config["affilut.db"]
+    if path not in _ip_salts:
+        _ip_salts[path] = db.execute("SELECT value FROM settings WHERE name = 'ip_salt'").fetchone()[0]
+    return hashlib.sha256(f"{_ip_salts[path]}:{ip}".encode()).hexdigest()[:32]
+
+
+def landing_target(landing_url, to):
+    """Where a link sends the visitor: `to` (a path or URL) only on the landing URL's own origin."""
+    if to and not _CONTROL_CHARS.search(to) and len(to) <= 2000:
+        candidate = urllib.parse.urljoin(landing_url, to.strip())
+        base, target = urllib.parse.urlsplit(landing_url), urllib.parse.urlsplit(candidate)
+        if (target.scheme, target.netloc.lower()) == (base.scheme, base.netloc.lower()) and "\\" not in to:
+            return candidate
+    return landing_url
+
+
+def with_referral(url, affiliate_id, click_id):
+    """The URL with ref and aff_sess set, every other query parameter and the fragment kept."""
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+             if k not in ("ref", "aff_sess")]
+    query += [("ref", affiliate_id), ("aff_sess", click_id)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def plain_page(status, title, text):
+    """A small HTML page for a visitor who reached a dead end."""
+    body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>")
+    return HTTPResponse(body, status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+
+@app.route("/r/<short_code>", method=["GET", "HEAD"])
+def follow_link(short_code):
+    """An affiliate's link: count the click and send the visitor to the program's landing page."""
+    db = get_db()
+    row = db.execute("""SELECT f.id, f.status, f.account_id, a.landing_url FROM affiliates f
+                        JOIN accounts a ON a.id = f.account_id WHERE f.short_code = :code""",
+                     {"code": short_code}).fetchone()
+    if row is None:
+        return plain_page(404, "Link not found", "This referral link does not exist.")
+    if not row["landing_url"]:
+        return plain_page(404, "No landing page", "This program has not set its landing page yet.")
+    target = landing_target(row["landing_url"], request.query.get("to"))
+    user_agent = request.get_header("User-Agent", "")
+    is_bot = request.method == "HEAD" or not user_agent.strip() or BOT_USER_AGENT.search(user_agent)
+    if row["status"] == "active" and not is_bot:
+        click_id = new_id("clk")
+        with transaction(db):
+            db.execute("""INSERT INTO clicks (id, account_id, affiliate_id, created_at, referrer, user_agent, ip_hash)
+                          VALUES (:id, :account, :affiliate, :now, :referrer, :agent, :ip)""",
+                       {"id": click_id, "account": row["account_id"], "affiliate": row["id"], "now": now_ms(),
+                        "referrer": (request.get_header("Referer") or "")[:1000] or None,
+                        "agent": user_agent[:500], "ip": ip_hash(db, request.remote_addr or "")})
+        target = with_referral(target, row["id"], click_id)
+    return HTTPResponse(status=302, headers={"Location": target, "Cache-Control": "no-store",
+                                             "Referrer-Policy": "no-referrer-when-downgrade"})
+
+
+@app.get("/snippet.js")
+def snippet():
+    """The checkout snippet, for any merchant page to include from any origin."""
+    res = bottle.static_file("snippet.js", root=HERE, mimetype="text/javascript", charset="utf-8")
+    res.set_header("Cache-Control", "public, max-age=3600")
+    res.set_header("Access-Control-Allow-Origin", "*")
+    res.set_header("Cross-Origin-Resource-Policy", "cross-origin")
+    res.set_header("X-Content-Type-Options", "nosniff")
+    return res
+
+
+###############################################################################
 # Command line ################################################################
 ###############################################################################
 
@@ -902,22 +1635,31 @@ def cli_parser():
     parser = CliParser(prog="affilut.py", description="affilut: a self-hosted affiliate-program server.")
     commands = parser.add_subparsers(dest="command", parser_class=CliParser)
 
+    # Options may stand before or after the command: a command's own copies default to nothing,
+    # so they never overwrite what was given before it.
+    parser.add_argument("--db", default=db_default, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+
     def command(name, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--db", default=db_default, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+        sub.add_argument("--db", default=argparse.SUPPRESS, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
         return sub
 
     serve = command("serve", "serve the web app and API with waitress (the default command)")
-    for target in (parser, serve):
-        target.add_argument("--host", default="127.0.0.1")
-        target.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--db", default=db_default, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+    serve.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port to listen on (default 8080)")
 
     account = command("create-account", "create a merchant's program; prints its id")
     account.add_argument("--name", required=True)
     account.add_argument("--commission", default="10", help="default commission percent (default 10)")
     account.add_argument("--landing-url", default="", help="where affiliate links send visitors")
     account.add_argument("--webhook-secret", help="the Stripe webhook signing secret, whsec_...")
+    account.add_argument("--attribution-days", type=int, default=60, help="how long a click is remembered (default 60)")
+    account.add_argument("--hold-days", type=int, default=30,
+                         help="days before pending conversions are approved (default 30)")
+    account.add_argument("--renewal-months", type=int,
+                         help="months of renewals that earn commission (default: forever)")
 
     key = command("create-key", "create an API key; prints the plaintext key, shown once")
     key.add_argument("--account", required=True)
@@ -938,7 +1680,8 @@ def run_command(args):
     db = connect(args.db)
     try:
         if args.command == "create-account":
-            account_id = create_account(db, args.name, args.commission, args.landing_url, args.webhook_secret)
+            account_id = create_account(db, args.name, args.commission, args.landing_url, args.webhook_secret,
+                                        args.attribution_days, args.hold_days, args.renewal_months)
             return f"created account {args.name!r}\n{account_id}"
         if args.command == "create-key":
             key_id, plaintext = create_api_key(db, args.account, args.name)
@@ -967,6 +1710,16 @@ def log_requests(wsgi_app):
     return logged
 
 
+def run_hold_period(path, stopping, every_seconds=60):
+    """Background duty of the server: approve conversions whose hold period has passed."""
+    db = connect(path)
+    while not stopping.wait(every_seconds):
+        try:
+            approve_held_conversions(db)
+        except (sqlite3.Error, DatabaseBusy) as error:
+            sys.stderr.write(f"hold period: {error}; will retry\n")
+
+
 def serve(args):
     """Serve until SIGTERM or Ctrl-C, then close cleanly."""
     import waitress
@@ -983,11 +1736,14 @@ def serve(args):
     if db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 0:
         print("no account yet: python affilut.py create-account --name 'My Shop' --db " + args.db, flush=True)
     db.close()
+    stopping = threading.Event()
+    threading.Thread(target=run_hold_period, args=(args.db, stopping), daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        stopping.set()
         server.close()
         print("affilut stopped", flush=True)
 

@@ -106,3 +106,93 @@ CREATE INDEX conversions_list ON conversions(account_id, id);
 CREATE INDEX conversions_by_status ON conversions(account_id, status, id);
 CREATE INDEX conversions_by_affiliate ON conversions(account_id, affiliate_id, status, id);
 CREATE INDEX conversions_by_affiliate_all ON conversions(account_id, affiliate_id, id);
+
+-- migrate: 2
+-- Attribution from Stripe. Every webhook event only adds facts (what a charge is, who a payment
+-- intent or a customer was referred by, how much was refunded, how a dispute ended), merged so
+-- that the order of arrival does not matter; conversions are then settled from the facts.
+
+-- Every event id once per account: a redelivery changes nothing.
+CREATE TABLE stripe_events (
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
+    event_id    TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,               -- Stripe's event time
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, event_id)
+);
+
+-- What we know of each Stripe charge, from whichever events told us.
+CREATE TABLE charges (
+    account_id         TEXT NOT NULL REFERENCES accounts(id),
+    charge_id          TEXT NOT NULL,
+    payment_intent_id  TEXT,
+    customer_id        TEXT,
+    amount_cents       INTEGER,                 -- NULL until an event gives it (a refund may come first)
+    currency           TEXT,
+    charged_at         INTEGER,                 -- the earliest time any event gives for the payment
+    customer_email     TEXT,
+    meta_affiliate     TEXT,                    -- metadata.affiliate_id: an affiliate id or short code
+    meta_session       TEXT,                    -- metadata.affiliate_session_id: a click id
+    amount_refunded    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, charge_id)
+);
+CREATE INDEX charges_customer ON charges(account_id, customer_id);
+CREATE INDEX charges_payment_intent ON charges(account_id, payment_intent_id);
+
+-- Refund objects, for refunds announced apart from their charge.
+CREATE TABLE refunds (
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    refund_id    TEXT NOT NULL,
+    charge_id    TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    PRIMARY KEY (account_id, refund_id)
+);
+CREATE INDEX refunds_charge ON refunds(account_id, charge_id);
+
+CREATE TABLE disputes (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    dispute_id TEXT NOT NULL,
+    charge_id  TEXT NOT NULL,
+    status     TEXT NOT NULL,                   -- open, won or lost: a final status is never undone
+    PRIMARY KEY (account_id, dispute_id)
+);
+CREATE INDEX disputes_charge ON disputes(account_id, charge_id);
+
+-- Who referred a payment intent ('pi') or a customer ('customer'), learned from one source.
+-- Several sources may speak of one subject; a fixed precedence, then the newest event, decides.
+CREATE TABLE bindings (
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('pi', 'customer')),
+    subject_id   TEXT NOT NULL,
+    source       TEXT NOT NULL,                 -- checkout_session, subscription_metadata, customer_metadata
+    affiliate    TEXT NOT NULL,                 -- an affiliate id or short code, as Stripe carried it
+    click_id     TEXT,
+    learned_at   INTEGER NOT NULL,              -- Stripe's time of the event that taught it
+    event_id     TEXT NOT NULL,
+    PRIMARY KEY (account_id, subject_kind, subject_id, source)
+);
+
+-- The last email Stripe gave for a customer, for the self-referral rule.
+CREATE TABLE customers (
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
+    customer_id TEXT NOT NULL,
+    email       TEXT,
+    PRIMARY KEY (account_id, customer_id)
+);
+
+-- Every status change of a conversion, by whom and why: the merchant's audit trail.
+CREATE TABLE conversion_history (
+    id            INTEGER PRIMARY KEY,
+    conversion_id TEXT NOT NULL REFERENCES conversions(id),
+    at            INTEGER NOT NULL,
+    from_status   TEXT,
+    to_status     TEXT NOT NULL,
+    actor         TEXT NOT NULL,                -- api, stripe, hold, dashboard
+    reason        TEXT
+);
+CREATE INDEX conversion_history_conversion ON conversion_history(conversion_id, id);
+ALTER TABLE conversions ADD COLUMN decided_by TEXT;   -- "merchant" once a merchant set the status
+CREATE INDEX conversions_adjusts ON conversions(adjusts_id);
+CREATE INDEX conversions_pending_age ON conversions(status, created_at);

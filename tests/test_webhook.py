@@ -1,0 +1,501 @@
+"""The Stripe webhook: every payment credited once, to the right affiliate, whatever the delivery order."""
+
+import concurrent.futures
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import affilut
+from conftest import bearer
+from stripe_events import (charge, checkout_session, customer, deliver, dispute, event, invoice_paid,
+                           invoice_paid_pre_basil, payment_intent, refund, sign)
+
+T0 = int(time.time()) - 3600  # an hour ago: Stripe's times for the payments in these scenarios
+DAY = 86400
+
+
+@pytest.fixture
+def jane(db, account):
+    return affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com")
+
+
+@pytest.fixture
+def bob(db, account):
+    return affilut.create_affiliate(db, account["id"], "Bob Jones", "bob@example.com", commission_override="20")
+
+
+def conversions(db, kind=None):
+    """The conversions as (charge, affiliate, amount, commission, status, reason, kind), oldest first."""
+    rows = db.execute("SELECT * FROM conversions ORDER BY id").fetchall()
+    return [(r["stripe_charge_id"], r["affiliate_id"], r["amount_cents"], r["commission_cents"], r["status"],
+             r["reason"], r["kind"]) for r in rows if kind is None or r["kind"] == kind]
+
+
+def table_counts(db):
+    return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("stripe_events", "charges", "bindings", "conversions", "refunds", "disputes")}
+
+
+# -- Signatures ---------------------------------------------------------------------------------
+
+
+def test_signed_charge_succeeded_alone_credits_the_affiliate(app, db, account, jane):
+    evt = event("charge.succeeded", charge("ch_1", 4900, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    res = deliver(app, account, evt)
+    assert res.json == {"received": True, "duplicate": False, "handled": True}
+    assert conversions(db) == [("ch_1", jane["id"], 4900, 490, "pending", None, "sale")]
+
+
+def test_short_code_in_metadata_works_too(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0,
+                                                           metadata={"affiliate_id": jane["short_code"]}), T0))
+    assert conversions(db)[0][1] == jane["id"]
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda h: {},                                                                  # missing
+    lambda h: {"Stripe-Signature": "garbage"},                                     # malformed
+    lambda h: {"Stripe-Signature": h.replace("v1=", "v1=0")},                      # wrong digest
+    lambda h: {"Stripe-Signature": h.split(",")[0] + ",v0=" + h.split("v1=")[1]},  # wrong scheme
+])
+def test_bad_signatures_are_400_and_store_nothing(app, db, account, jane, mutate):
+    payload = json.dumps(event("charge.succeeded", charge("ch_1", 4900, T0, metadata={"affiliate_id": jane["id"]}),
+                               T0)).encode()
+    headers = mutate(sign(payload, account["webhook_secret"]))
+    res = app.post(f"/webhooks/stripe/{account['id']}", payload, headers=headers, status=400)
+    assert res.json["error"]["code"] == "invalid_signature"
+    assert table_counts(db)["stripe_events"] == 0 and conversions(db) == []
+
+
+def test_stale_signature_and_another_accounts_secret_are_400(app, db, account, jane):
+    evt = event("charge.succeeded", charge("ch_1", 4900, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    deliver(app, account, evt, timestamp=int(time.time()) - 301, status=400)
+    other = affilut.get_account(db, affilut.create_account(db, "Other", "10", "", "whsec_other"))
+    deliver(app, account, evt, secret=other["webhook_secret"], status=400)
+    assert table_counts(db)["stripe_events"] == 0 and conversions(db) == []
+    deliver(app, account, evt, timestamp=int(time.time()) - 250, status=200)
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"id": "evt_1", "object": "event", "type": "charge.succeeded", "created": 1, "data": {"object": "\xff"}}',
+    b'not json at all',
+    b'{"id": "evt_1", "object": "event", "type": "charge.succeeded"}',
+    b'[1, 2, 3]',
+    b'{"object": "charge", "id": "ch_1"}',
+])
+def test_signed_bodies_that_are_not_events_are_400(app, db, account, payload):
+    headers = {"Stripe-Signature": sign(payload, account["webhook_secret"])}
+    res = app.post(f"/webhooks/stripe/{account['id']}", payload, headers=headers, status=400)
+    assert res.json["error"]["code"] in ("invalid_json", "invalid_event")
+    assert table_counts(db)["stripe_events"] == 0
+
+
+def test_unknown_event_type_is_recorded_and_ignored(app, db, account):
+    res = deliver(app, account, event("plan.created", {"id": "plan_1", "object": "plan"}, T0))
+    assert res.json["handled"] is False
+    assert table_counts(db)["stripe_events"] == 1 and conversions(db) == []
+
+
+def test_unknown_account_is_404(app, account):
+    evt = event("charge.succeeded", charge("ch_1", 100, T0), T0)
+    deliver(app, account, evt, path="/webhooks/stripe/acc_01jdzzzzzzzzzzzzzzzzzzzzzz", status=404)
+
+
+def test_single_account_install_may_use_the_environment_secret(app, db, monkeypatch):
+    account_id = affilut.create_account(db, "Solo")  # no secret of its own
+    account = affilut.get_account(db, account_id)
+    jane = affilut.create_affiliate(db, account_id, "Jane", "jane@example.com")
+    evt = event("charge.succeeded", charge("ch_1", 1000, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    deliver(app, account, evt, secret="whsec_env", status=400)  # no secret configured yet
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_env")
+    deliver(app, account, evt, secret="whsec_env", path="/webhooks/stripe")
+    assert len(conversions(db)) == 1
+    affilut.create_account(db, "Second")  # now the shortcut is ambiguous
+    deliver(app, account, event("charge.succeeded", charge("ch_2", 1000, T0), T0), secret="whsec_env",
+            path="/webhooks/stripe", status=404)
+
+
+def test_redelivery_changes_nothing(app, db, account, jane):
+    evt = event("charge.succeeded", charge("ch_1", 4900, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    deliver(app, account, evt)
+    before = table_counts(db)
+    again = deliver(app, account, evt)
+    assert again.json["duplicate"] is True
+    assert table_counts(db) == before and len(conversions(db)) == 1
+
+
+def test_failure_inside_is_500_with_nothing_written(app, db, account, jane, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+    original = affilut.settle_charge
+    monkeypatch.setattr(affilut, "settle_charge", broken)
+    evt = event("charge.succeeded", charge("ch_1", 4900, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    res = deliver(app, account, evt, status=500)
+    assert res.json["error"]["code"] == "internal_error"
+    assert table_counts(db)["stripe_events"] == 0 and table_counts(db)["charges"] == 0
+    monkeypatch.setattr(affilut, "settle_charge", original)
+    deliver(app, account, evt)  # Stripe's retry succeeds
+    assert len(conversions(db)) == 1
+
+
+# -- One payment, several announcements -----------------------------------------------------------
+
+
+def one_time_payment(jane, amount=4900):
+    """A Checkout payment: the session, the payment intent and the charge, metadata on the intent."""
+    meta = {"affiliate_id": jane["id"]}
+    return [
+        event("checkout.session.completed", checkout_session("payment", metadata=meta, intent="pi_1"), T0 + 2),
+        event("payment_intent.succeeded", payment_intent("pi_1", "ch_1", amount, metadata=meta), T0 + 1),
+        event("charge.succeeded", charge("ch_1", amount, T0, intent="pi_1", metadata=meta), T0),
+    ]
+
+
+def test_one_time_payment_announced_three_ways_is_one_conversion(app, db, account, jane):
+    for evt in one_time_payment(jane):
+        deliver(app, account, evt)
+    assert conversions(db) == [("ch_1", jane["id"], 4900, 490, "pending", None, "sale")]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_payment_intent_or_session_binding_credits_a_charge_without_metadata(app, db, account, jane, which):
+    if which == 0:  # Checkout in payment mode: the session's metadata names the affiliate
+        deliver(app, account, event("checkout.session.completed",
+                                    checkout_session("payment", client_reference_id=jane["short_code"], intent="pi_1"),
+                                    T0 + 5))
+    else:  # the payment intent carried the metadata and succeeded
+        deliver(app, account, event("payment_intent.succeeded",
+                                    payment_intent("pi_1", "ch_1", 3000, metadata={"affiliate_id": jane["id"]}),
+                                    T0 + 1))
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 3000, T0, intent="pi_1"), T0))
+    assert conversions(db) == [("ch_1", jane["id"], 3000, 300, "pending", None, "sale")]
+
+
+def test_payment_without_any_referral_credits_nobody(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 3000, T0, customer="cus_1"), T0))
+    deliver(app, account, event("charge.succeeded",
+                                charge("ch_2", 3000, T0, metadata={"affiliate_id": "aff_unknown"}), T0))
+    assert conversions(db) == []
+
+
+# -- Subscriptions ----------------------------------------------------------------------------------
+
+
+def test_subscription_first_charge_credited_when_the_session_arrives_later(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 2900, T0, customer="cus_1"), T0))
+    assert conversions(db) == []
+    deliver(app, account, event("checkout.session.completed",
+                                checkout_session("subscription", metadata={"affiliate_id": jane["id"]},
+                                                 customer="cus_1"), T0 + 30))
+    assert conversions(db) == [("ch_1", jane["id"], 2900, 290, "pending", None, "sale")]
+    # The renewal a month later is credited through the same customer binding.
+    deliver(app, account, event("charge.succeeded", charge("ch_2", 2900, T0 + 30 * DAY, customer="cus_1"),
+                                T0 + 30 * DAY))
+    assert conversions(db)[1] == ("ch_2", jane["id"], 2900, 290, "pending", None, "renewal")
+
+
+def test_renewal_via_subscription_metadata_on_current_invoices(app, db, account, jane):
+    deliver(app, account, event("invoice.paid", invoice_paid("cus_1", 2900, {"affiliate_id": jane["id"]}), T0 + 3))
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 2900, T0, customer="cus_1"), T0))
+    assert conversions(db) == [("ch_1", jane["id"], 2900, 290, "pending", None, "sale")]
+
+
+def test_renewal_via_pre_basil_invoice_which_names_its_charge(app, db, account, jane):
+    deliver(app, account, event("invoice.paid", invoice_paid_pre_basil("cus_1", "ch_9", 1500, {"affiliate_id": jane["id"]},
+                                                                      intent="pi_9"), T0))
+    assert conversions(db) == [("ch_9", jane["id"], 1500, 150, "pending", None, "sale")]
+    deliver(app, account, event("charge.succeeded", charge("ch_9", 1500, T0 - 2, customer="cus_1", intent="pi_9"),
+                                T0 - 2))
+    assert len(conversions(db)) == 1
+
+
+def test_renewal_via_customer_metadata(app, db, account, jane):
+    deliver(app, account, event("customer.created", customer("cus_1", {"affiliate_id": jane["id"]}), T0 - 60))
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, customer="cus_1"), T0))
+    deliver(app, account, event("charge.succeeded", charge("ch_2", 1000, T0 + 31 * DAY, customer="cus_1"),
+                                T0 + 31 * DAY))
+    assert [c[1] for c in conversions(db)] == [jane["id"], jane["id"]]
+    assert [c[6] for c in conversions(db)] == ["sale", "renewal"]
+
+
+def test_renewal_via_the_remembered_first_payment(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, customer="cus_1",
+                                                           metadata={"affiliate_id": jane["id"]}), T0))
+    deliver(app, account, event("charge.succeeded", charge("ch_2", 1000, T0 + 30 * DAY, customer="cus_1"),
+                                T0 + 30 * DAY))
+    assert conversions(db)[1] == ("ch_2", jane["id"], 1000, 100, "pending", None, "renewal")
+
+
+def test_customer_metadata_learned_weeks_later_does_not_reach_back(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0 - 20 * DAY, customer="cus_1"),
+                                T0 - 20 * DAY))
+    deliver(app, account, event("customer.updated", customer("cus_1", {"affiliate_id": jane["id"]}), T0))
+    assert conversions(db) == []
+    deliver(app, account, event("charge.succeeded", charge("ch_2", 1000, T0 + 10, customer="cus_1"), T0 + 10))
+    assert [c[0] for c in conversions(db)] == ["ch_2"]
+
+
+def test_binding_precedence_session_over_customer_metadata(app, db, account, jane, bob):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, customer="cus_1"), T0))
+    deliver(app, account, event("customer.updated", customer("cus_1", {"affiliate_id": bob["id"]}), T0 + 5))
+    assert conversions(db)[0][1:4] == (bob["id"], 1000, 200)
+    deliver(app, account, event("checkout.session.completed",
+                                checkout_session("subscription", client_reference_id=jane["id"], customer="cus_1"),
+                                T0 + 6))
+    assert conversions(db) == [("ch_1", jane["id"], 1000, 100, "pending", None, "sale")]
+
+
+def test_renewal_commission_stops_after_the_programs_months(app, db, jane):
+    account = affilut.get_account(db, affilut.create_account(db, "Capped", "10", "", "whsec_cap", renewal_months=3))
+    capped = affilut.create_affiliate(db, account["id"], "Cap", "cap@example.com")
+    times = [T0 - 200 * DAY + m * 30 * DAY for m in range(6)]  # monthly, about 30 days apart
+    deliver(app, account, event("charge.succeeded", charge("ch_0", 1000, times[0], customer="cus_1",
+                                                           metadata={"affiliate_id": capped["id"]}), times[0]))
+    for i, at in enumerate(times[1:], start=1):
+        deliver(app, account, event("charge.succeeded", charge(f"ch_{i}", 1000, at, customer="cus_1"), at))
+    # Payments within 3 calendar months of the first earn; later ones are recorded, rejected.
+    assert [(c[0], c[4], c[5]) for c in conversions(db)] == [
+        ("ch_0", "pending", None), ("ch_1", "pending", None), ("ch_2", "pending", None), ("ch_3", "pending", None),
+        ("ch_4", "rejected", "renewal_period_ended"), ("ch_5", "rejected", "renewal_period_ended")]
+
+
+# -- Who may earn ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["pending", "paused", "banned"])
+def test_inactive_affiliate_is_recorded_rejected(app, db, account, status):
+    affiliate = affilut.create_affiliate(db, account["id"], "Idle", "idle@example.com", status=status)
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, metadata={"affiliate_id": affiliate["id"]}),
+                                T0))
+    assert conversions(db) == [("ch_1", affiliate["id"], 1000, 100, "rejected", "affiliate_not_active", "sale")]
+
+
+def test_self_referral_is_rejected(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, metadata={"affiliate_id": jane["id"]},
+                                                           email="JANE@example.com"), T0))
+    assert conversions(db)[0][4:6] == ("rejected", "self_referral")
+
+
+def test_self_referral_learned_from_the_customer_later(app, db, account, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, customer="cus_1",
+                                                           metadata={"affiliate_id": jane["id"]}), T0))
+    assert conversions(db)[0][4] == "pending"
+    deliver(app, account, event("customer.updated", customer("cus_1", email="jane@example.com"), T0 + 5))
+    assert conversions(db)[0][4:6] == ("rejected", "self_referral")
+
+
+def test_api_shows_currency_and_reason(app, db, account, api_key, jane):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0, currency="eur",
+                                                           metadata={"affiliate_id": jane["id"]},
+                                                           email="jane@example.com"), T0))
+    shown = app.get("/api/v1/conversions", headers=bearer(api_key)).json["data"][0]
+    assert (shown["stripeChargeId"], shown["currency"], shown["status"], shown["reason"]) == \
+        ("ch_1", "eur", "rejected", "self_referral")
+
+
+# -- Refunds and disputes ----------------------------------------------------------------------------
+
+
+def paid_charge(app, account, jane, amount=10000):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", amount, T0, metadata={"affiliate_id": jane["id"]}),
+                                T0))
+
+
+def refunded(amount, refunded_amount, at=T0 + 100, jane=None):
+    return event("charge.refunded", charge("ch_1", amount, T0, metadata={"affiliate_id": jane["id"]},
+                                           refunded=refunded_amount), at)
+
+
+def test_partial_refund_reduces_commission_pro_rata(app, db, account, jane):
+    paid_charge(app, account, jane, 4905)
+    deliver(app, account, refunded(4905, 1000, jane=jane))
+    assert conversions(db) == [("ch_1", jane["id"], 4905, 391, "pending", None, "sale")]  # 3905 × 10% = 390.5 → 391
+    assert db.execute("SELECT refunded_cents FROM conversions").fetchone()[0] == 1000
+
+
+def test_full_refund_rejects(app, db, account, jane):
+    paid_charge(app, account, jane)
+    deliver(app, account, refunded(10000, 10000, jane=jane))
+    assert conversions(db) == [("ch_1", jane["id"], 10000, 0, "rejected", "refunded", "sale")]
+
+
+def test_refund_object_before_its_charge_is_applied_when_the_charge_arrives(app, db, account, jane):
+    deliver(app, account, event("refund.created", refund("re_1", "ch_1", 2500), T0 + 100))
+    assert conversions(db) == []
+    paid_charge(app, account, jane)
+    assert conversions(db) == [("ch_1", jane["id"], 10000, 750, "pending", None, "sale")]
+
+
+def mark_paid(db, account):
+    conversion_id = db.execute("SELECT id FROM conversions WHERE kind != 'adjustment'").fetchone()[0]
+    affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
+    affilut.set_conversion_status(db, account["id"], conversion_id, "paid")
+
+
+def test_refunds_after_payout_become_negative_adjustments(app, db, account, jane):
+    paid_charge(app, account, jane)
+    mark_paid(db, account)
+    deliver(app, account, refunded(10000, 3000, jane=jane))
+    deliver(app, account, refunded(10000, 3000, at=T0 + 101, jane=jane))  # same total again: nothing new
+    deliver(app, account, refunded(10000, 10000, at=T0 + 200, jane=jane))
+    assert conversions(db) == [
+        ("ch_1", jane["id"], 10000, 1000, "paid", None, "sale"),
+        ("adjustment:ch_1:1", jane["id"], -3000, -300, "approved", "refunded", "adjustment"),
+        ("adjustment:ch_1:2", jane["id"], -7000, -700, "approved", "refunded", "adjustment"),
+    ]
+    net = db.execute("SELECT SUM(commission_cents) FROM conversions WHERE affiliate_id = ?", (jane["id"],)).fetchone()
+    assert net[0] == 0
+
+
+def test_dispute_lost_rejects_and_won_restores(app, db, account, jane):
+    paid_charge(app, account, jane)
+    deliver(app, account, event("charge.dispute.created", dispute("dp_1", "ch_1", 10000, "needs_response"), T0 + 10))
+    row = db.execute("SELECT status, disputed FROM conversions").fetchone()
+    assert tuple(row) == ("pending", 1)
+    deliver(app, account, event("charge.dispute.closed", dispute("dp_1", "ch_1", 10000, "won"), T0 + 20))
+    assert conversions(db) == [("ch_1", jane["id"], 10000, 1000, "pending", None, "sale")]
+    assert db.execute("SELECT disputed FROM conversions").fetchone()[0] == 0
+    deliver(app, account, event("charge.dispute.created", dispute("dp_2", "ch_1", 10000, "needs_response"), T0 + 30))
+    deliver(app, account, event("charge.dispute.closed", dispute("dp_2", "ch_1", 10000, "lost"), T0 + 40))
+    assert conversions(db)[0][4:6] == ("rejected", "disputed")
+    # A late "open" update for the lost dispute changes nothing.
+    deliver(app, account, event("charge.dispute.updated", dispute("dp_2", "ch_1", 10000, "under_review"), T0 + 15))
+    assert conversions(db)[0][4:6] == ("rejected", "disputed")
+
+
+def test_dispute_lost_after_payout_is_a_negative_adjustment_and_won_restores_it(app, db, account, jane):
+    paid_charge(app, account, jane)
+    mark_paid(db, account)
+    deliver(app, account, event("charge.dispute.closed", dispute("dp_1", "ch_1", 10000, "lost"), T0 + 20))
+    assert conversions(db)[1][2:6] == (-10000, -1000, "approved", "refunded")
+
+
+def test_merchant_rejection_is_never_reopened(app, db, account, jane):
+    paid_charge(app, account, jane)
+    conversion_id = db.execute("SELECT id FROM conversions").fetchone()[0]
+    affilut.set_conversion_status(db, account["id"], conversion_id, "rejected", "fraud")
+    deliver(app, account, event("charge.dispute.closed", dispute("dp_1", "ch_1", 10000, "won"), T0 + 20))
+    deliver(app, account, refunded(10000, 100, jane=jane))
+    assert conversions(db)[0][4:6] == ("rejected", "fraud")
+
+
+# -- Hold period ---------------------------------------------------------------------------------------
+
+
+def test_hold_period_approves_pending_but_never_refunded_or_disputed(app, db, account, jane):
+    for i, (amount, refunded_amount) in enumerate([(1000, 0), (1000, 1000), (1000, 400), (1000, 0)]):
+        deliver(app, account, event("charge.succeeded", charge(f"ch_{i}", amount, T0, refunded=refunded_amount,
+                                                               metadata={"affiliate_id": jane["id"]}), T0))
+    deliver(app, account, event("charge.dispute.created", dispute("dp_1", "ch_3", 1000, "needs_response"), T0))
+    assert affilut.approve_held_conversions(db, now=affilut.now_ms() + 29 * DAY * 1000) == 0
+    assert affilut.approve_held_conversions(db, now=affilut.now_ms() + 30 * DAY * 1000 + 1000) == 2
+    states = {r["stripe_charge_id"]: r["status"] for r in db.execute("SELECT * FROM conversions")}
+    assert states == {"ch_0": "approved", "ch_1": "rejected", "ch_2": "approved", "ch_3": "pending"}
+    history = db.execute("""SELECT actor, from_status, to_status FROM conversion_history h
+                            JOIN conversions c ON c.id = h.conversion_id WHERE c.stripe_charge_id = 'ch_0'
+                            ORDER BY h.id""").fetchall()
+    assert [tuple(h) for h in history] == [("stripe", None, "pending"), ("hold", "pending", "approved")]
+
+
+# -- Order independence -----------------------------------------------------------------------------------
+
+
+def scenario(jane, bob):
+    """A program's month: a one-time sale, a subscription whose binding comes late, renewals by three
+    kinds of binding, refunds before and after their charges, and a dispute that is lost."""
+    meta_j, meta_b = {"affiliate_id": jane["id"]}, {"affiliate_id": bob["id"]}
+    return [
+        *one_time_payment(jane),
+        event("charge.succeeded", charge("ch_s1", 2900, T0 + 10, customer="cus_s"), T0 + 10),
+        event("checkout.session.completed", checkout_session("subscription", metadata=meta_b, customer="cus_s"),
+              T0 + 40),
+        event("charge.succeeded", charge("ch_s2", 2900, T0 + 10 + 30 * DAY, customer="cus_s"), T0 + 10 + 30 * DAY),
+        event("invoice.paid", invoice_paid("cus_i", 1500, meta_j), T0 + 60),
+        event("charge.succeeded", charge("ch_i1", 1500, T0 + 55, customer="cus_i"), T0 + 55),
+        event("invoice.paid", invoice_paid_pre_basil("cus_p", "ch_p1", 1200, meta_b), T0 + 70),
+        event("customer.created", customer("cus_c", meta_j, email="c@example.com"), T0 + 80),
+        event("charge.succeeded", charge("ch_c1", 800, T0 + 90, customer="cus_c"), T0 + 90),
+        event("charge.succeeded", charge("ch_m1", 5000, T0 + 100, customer="cus_m", metadata=meta_b), T0 + 100),
+        event("charge.succeeded", charge("ch_m2", 5000, T0 + 100 + 31 * DAY, customer="cus_m"), T0 + 100 + 31 * DAY),
+        event("charge.refunded", charge("ch_m2", 5000, T0 + 100 + 31 * DAY, customer="cus_m", refunded=1234),
+              T0 + 200 + 31 * DAY),
+        event("refund.created", refund("re_9", "ch_i1", 1500), T0 + 300),
+        event("charge.dispute.created", dispute("dp_9", "ch_c1", 800, "needs_response"), T0 + 400),
+        event("charge.dispute.closed", dispute("dp_9", "ch_c1", 800, "lost"), T0 + 500),
+        event("charge.succeeded", charge("ch_self", 700, T0 + 600, metadata=meta_j, email="jane@example.com"),
+              T0 + 600),
+    ]
+
+
+def outcome(db):
+    rows = db.execute("SELECT * FROM conversions ORDER BY stripe_charge_id").fetchall()
+    return [(r["stripe_charge_id"], r["affiliate_id"], r["amount_cents"], r["commission_cents"], r["status"],
+             r["reason"], r["kind"], r["refunded_cents"], r["disputed"]) for r in rows]
+
+
+@pytest.mark.parametrize("renewal_months", [None, 1])
+def test_any_order_and_any_repetition_gives_the_same_conversions(app, db, account, jane, bob, renewal_months):
+    db.execute("UPDATE accounts SET renewal_months = ?", (renewal_months,))
+    events = scenario(jane, bob)
+    for evt in events:
+        deliver(app, account, evt)
+    expected = outcome(db)
+    assert [row[0] for row in expected] == ["ch_1", "ch_c1", "ch_i1", "ch_m1", "ch_m2", "ch_p1", "ch_s1", "ch_s2",
+                                            "ch_self"]
+    by_charge = {row[0]: row for row in expected}
+    assert by_charge["ch_s1"][1:7] == (bob["id"], 2900, 580, "pending", None, "sale")
+    assert by_charge["ch_s2"][6] == "renewal" and by_charge["ch_m2"][3] == 753  # (5000 - 1234) × 20%
+    if renewal_months == 1:  # a payment 31 days after the first is past one calendar month
+        assert by_charge["ch_m2"][4:6] == ("rejected", "renewal_period_ended")
+    assert by_charge["ch_i1"][4:6] == ("rejected", "refunded")
+    assert by_charge["ch_c1"][4:6] == ("rejected", "disputed")
+    assert by_charge["ch_self"][4:6] == ("rejected", "self_referral")
+
+    rng = random.Random(20261125)
+    for trial in range(12):
+        db.execute("DELETE FROM conversion_history")
+        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "customers"):
+            db.execute(f"DELETE FROM {table}")
+        shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
+        rng.shuffle(shuffled)
+        for evt in shuffled:
+            deliver(app, account, evt)
+        assert outcome(db) == expected, f"trial {trial}: {[e['type'] for e in shuffled]}"
+
+
+# -- Concurrency through the real server ----------------------------------------------------------------
+
+
+def post_event(url, evt, secret):
+    payload = json.dumps(evt).encode()
+    request = urllib.request.Request(url, data=payload, method="POST",
+                                     headers={"Stripe-Signature": sign(payload, secret),
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as res:
+            return res.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_concurrent_redelivery_and_concurrent_announcements_make_one_conversion(live_server, db, account, jane):
+    url = f"{live_server}/webhooks/stripe/{account['id']}"
+    meta = {"affiliate_id": jane["id"]}
+    same = event("charge.succeeded", charge("ch_1", 4900, T0, intent="pi_1", metadata=meta), T0)
+    pair = [event("charge.succeeded", charge("ch_2", 3000, T0, intent="pi_2", metadata=meta), T0),
+            event("payment_intent.succeeded", payment_intent("pi_2", "ch_2", 3000, metadata=meta), T0 + 1)] * 5
+    start = threading.Barrier(30)
+
+    def send(evt):
+        start.wait()
+        return post_event(url, evt, account["webhook_secret"])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(send, [same] * 20 + pair))
+    assert statuses == [200] * 30
+    assert sorted(c[0] for c in conversions(db)) == ["ch_1", "ch_2"]
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 3
