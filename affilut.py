@@ -1309,17 +1309,19 @@ def api(method, path):
                 result = handler(db, account, **url_args)
                 status, body = result if isinstance(result, tuple) else (200, result)
                 return json_response(status, body, headers)
-            except ApiError as error:
-                return json_response(error.status, error.body(), {**headers, **error.headers})
-            except (sqlite3.Error, DatabaseBusy) as error:
-                error = database_error(error) or internal_error(error)
-                return json_response(error.status, error.body(), {**headers, **error.headers})
             except Exception as error:
-                error = internal_error(error)
-                return json_response(error.status, error.body(), headers)
+                return error_response(error, headers)
         app.route("/api/v1" + path, method, endpoint)
         return handler
     return decorate
+
+
+def error_response(error, headers=None):
+    """The JSON answer to anything raised while handling a request: the refusal itself, 503 for a
+    busy or full database, else a logged 500 that reveals nothing."""
+    if not isinstance(error, ApiError):
+        error = (isinstance(error, (sqlite3.Error, DatabaseBusy)) and database_error(error)) or internal_error(error)
+    return json_response(error.status, error.body(), {**(headers or {}), **error.headers})
 
 
 def internal_error(error):
@@ -1513,14 +1515,8 @@ def receive_stripe_event(account_id=None):
         fresh = process_stripe_event(db, account, event)
         handled = event["type"] in STRIPE_HANDLERS
         return json_response(200, {"received": True, "duplicate": not fresh, "handled": handled})
-    except ApiError as error:
-        return json_response(error.status, error.body(), error.headers)
-    except (sqlite3.Error, DatabaseBusy) as error:
-        error = database_error(error) or internal_error(error)
-        return json_response(error.status, error.body(), error.headers)
     except Exception as error:
-        error = internal_error(error)
-        return json_response(error.status, error.body())
+        return error_response(error)
 
 
 @app.post("/webhooks/stripe/<account_id>")

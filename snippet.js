@@ -172,8 +172,8 @@
       return;
     }
     // No (usable) click in the URL: a new tab gets the remembered click back into sessionStorage.
-    var stored = readLocal(local);
-    if (stored && session && !readSession(session)) writeSession(session, stored, stored.expires);
+    var stored = readLocal(local), current = readSession(session);  // both drop an expired click
+    if (stored && session && !current) writeSession(session, stored, stored.expires);
   }
 
   try {
