@@ -602,7 +602,9 @@ def json_body():
         raise ApiError(413, "payload_too_large", f"the request body must be at most {MAX_API_BODY} bytes")
     try:
         body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # "\ud800" is valid JSON but no text SQLite can store: refuse it here rather than fail at the INSERT.
+        json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON")
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
