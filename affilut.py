@@ -885,6 +885,22 @@ def healthz():
     return json_response(200, {"status": "ok", "schemaVersion": version})
 
 
+OPENAPI_PATH = os.path.join(HERE, "openapi.json")
+
+
+@functools.lru_cache(maxsize=1)
+def openapi_text():
+    """The hand-written OpenAPI document of /api/v1, read once (tests/test_contract.py keeps it true)."""
+    with open(OPENAPI_PATH, encoding="utf-8") as f:
+        return f.read()
+
+
+@app.get("/api/v1/openapi.json")
+def api_openapi():
+    """The API's contract as OpenAPI 3.1; no key needed, so a client generator can fetch it."""
+    return HTTPResponse(openapi_text(), 200, {"Content-Type": "application/json"})
+
+
 ###############################################################################
 # Command line ################################################################
 ###############################################################################
