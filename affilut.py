@@ -15,6 +15,7 @@ Environment:
     AFFILUT_DB          database file (default: affilut.db in the working directory)
     AFFILUT_RATE_GET    API GET requests per minute and key (default 120)
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
+    AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
 """
 
 import argparse
@@ -44,7 +45,8 @@ from bottle import Bottle, HTTPResponse, request, response
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_PATH = os.path.join(HERE, "schema.sql")
 
-BUSY_TIMEOUT_SECONDS = 5.0          # how long a request waits for a busy database before 503
+# How long a request waits for a busy database before 503; tests shorten it with AFFILUT_BUSY_TIMEOUT.
+BUSY_TIMEOUT_SECONDS = float(os.environ.get("AFFILUT_BUSY_TIMEOUT", "").strip() or 5.0)
 MAX_API_BODY = 64 * 1024            # the largest JSON body the API accepts
 MAX_AMOUNT_CENTS = 100_000_000_000  # a sane upper bound for one sale
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 100
