@@ -9,6 +9,7 @@ One module on Bottle, served by waitress, with SQLite as the embedded database.
     python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db
     python affilut.py create-account --name "My Shop"
     python affilut.py create-key --account acc_...
+    python affilut.py backup copy.db       # a consistent copy, while the server runs
     python affilut.py --help               # every command
 
 Environment:
@@ -949,11 +950,51 @@ def cli_parser():
     affiliate.add_argument("--email", required=True)
     affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
     affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
+
+    backup = command("backup", "copy the database to PATH, consistently, while the server runs")
+    backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
     return parser
+
+
+def backup_database(db_path, target):
+    """Copy db_path to target with SQLite's online backup API; return the copy's row counts.
+
+    The copy is taken in one step, a single read transaction, so it is the database at one instant;
+    in WAL mode the server keeps writing meanwhile. It is written beside target and renamed into
+    place only once checked, so target is never half a copy.
+    """
+    if not os.path.exists(db_path):
+        raise ApiError(404, "not_found", f"no database at {db_path}")
+    target = os.path.abspath(target)
+    if os.path.exists(target) and os.path.samefile(db_path, target):
+        raise ApiError(400, "invalid_parameter", "the backup must not be the database itself", "path")
+    partial = target + ".partial"
+    for leftover in (partial, partial + "-journal"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    source, copy = connect(db_path), sqlite3.connect(partial, isolation_level=None)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError(f"the copy at {partial} failed its integrity check")
+        counts = {table: copy.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                  for table in ("accounts", "affiliates", "conversions")}
+    finally:
+        copy.close()
+        source.close()
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, target)
+    return counts
 
 
 def run_command(args):
     """Carry out one bootstrap command against args.db; return what to print."""
+    if args.command == "backup":
+        counts = backup_database(args.db, args.path)
+        summary = ", ".join(f"{n} {table}" for table, n in counts.items())
+        return f"backed up {args.db} ({summary}) to:\n{os.path.abspath(args.path)}"
     init_db(args.db)
     db = connect(args.db)
     try:
