@@ -9,12 +9,14 @@ One module on Bottle, served by waitress, with SQLite as the embedded database.
     python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db
     python affilut.py create-account --name "My Shop"
     python affilut.py create-key --account acc_...
+    python affilut.py backup copy.db       # a consistent copy, while the server runs
     python affilut.py --help               # every command
 
 Environment:
     AFFILUT_DB          database file (default: affilut.db in the working directory)
     AFFILUT_RATE_GET    API GET requests per minute and key (default 120)
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
+    AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
 """
 
 import argparse
@@ -50,7 +52,8 @@ from bottle import Bottle, HTTPResponse, request, response
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_PATH = os.path.join(HERE, "schema.sql")
 
-BUSY_TIMEOUT_SECONDS = 5.0          # how long a request waits for a busy database before 503
+# How long a request waits for a busy database before 503; tests shorten it with AFFILUT_BUSY_TIMEOUT.
+BUSY_TIMEOUT_SECONDS = float(os.environ.get("AFFILUT_BUSY_TIMEOUT", "").strip() or 5.0)
 MAX_API_BODY = 64 * 1024            # the largest JSON body the API accepts
 MAX_AMOUNT_CENTS = 100_000_000_000  # a sane upper bound for one sale
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 100
@@ -1169,7 +1172,9 @@ def json_body():
         raise ApiError(413, "payload_too_large", f"the request body must be at most {MAX_API_BODY} bytes")
     try:
         body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # "\ud800" is valid JSON but no text SQLite can store: refuse it here rather than fail at the INSERT.
+        json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON")
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
@@ -1452,6 +1457,22 @@ def healthz():
     return json_response(200, {"status": "ok", "schemaVersion": version})
 
 
+OPENAPI_PATH = os.path.join(HERE, "openapi.json")
+
+
+@functools.lru_cache(maxsize=1)
+def openapi_text():
+    """The hand-written OpenAPI document of /api/v1, read once (tests/test_contract.py keeps it true)."""
+    with open(OPENAPI_PATH, encoding="utf-8") as f:
+        return f.read()
+
+
+@app.get("/api/v1/openapi.json")
+def api_openapi():
+    """The API's contract as OpenAPI 3.1; no key needed, so a client generator can fetch it."""
+    return HTTPResponse(openapi_text(), 200, {"Content-Type": "application/json"})
+
+
 ###############################################################################
 # Stripe webhook ##############################################################
 ###############################################################################
@@ -1667,11 +1688,51 @@ def cli_parser():
     affiliate.add_argument("--email", required=True)
     affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
     affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
+
+    backup = command("backup", "copy the database to PATH, consistently, while the server runs")
+    backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
     return parser
+
+
+def backup_database(db_path, target):
+    """Copy db_path to target with SQLite's online backup API; return the copy's row counts.
+
+    The copy is taken in one step, a single read transaction, so it is the database at one instant;
+    in WAL mode the server keeps writing meanwhile. It is written beside target and renamed into
+    place only once checked, so target is never half a copy.
+    """
+    if not os.path.exists(db_path):
+        raise ApiError(404, "not_found", f"no database at {db_path}")
+    target = os.path.abspath(target)
+    if os.path.exists(target) and os.path.samefile(db_path, target):
+        raise ApiError(400, "invalid_parameter", "the backup must not be the database itself", "path")
+    partial = target + ".partial"
+    for leftover in (partial, partial + "-journal"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    source, copy = connect(db_path), sqlite3.connect(partial, isolation_level=None)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError(f"the copy at {partial} failed its integrity check")
+        counts = {table: copy.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                  for table in ("accounts", "affiliates", "conversions")}
+    finally:
+        copy.close()
+        source.close()
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, target)
+    return counts
 
 
 def run_command(args):
     """Carry out one bootstrap command against args.db; return what to print."""
+    if args.command == "backup":
+        counts = backup_database(args.db, args.path)
+        summary = ", ".join(f"{n} {table}" for table, n in counts.items())
+        return f"backed up {args.db} ({summary}) to:\n{os.path.abspath(args.path)}"
     init_db(args.db)
     db = connect(args.db)
     try:

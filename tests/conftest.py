@@ -106,3 +106,59 @@ def live_server(db_path):
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=5)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes seconds (real server processes, kills, timeouts); CI runs it too")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ServerProcess:
+    """`python affilut.py serve` in a child process on a free loopback port, as a merchant runs it."""
+
+    def __init__(self, db_path, log_path, **env):
+        import subprocess
+        self.db_path, self.log = db_path, open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "affilut.py"), "serve", "--db", db_path, "--port", "0"],
+            stdout=subprocess.PIPE, stderr=self.log, env={**os.environ, **env})
+        line = self.process.stdout.readline().decode()  # "affilut serving http://127.0.0.1:PORT/ ..."
+        if "serving" not in line:
+            self.process.kill()
+            raise RuntimeError(f"the server did not start: {line!r}")
+        self.url = line.split()[2].rstrip("/")
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def kill(self):
+        """SIGKILL: no cleanup, no atexit, like a power cut to the process."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+def api_call(port, method, path, key=None, body=None, timeout=30, connection=None):
+    """One request over loopback; (status, headers, parsed JSON or None)."""
+    import http.client
+    import json
+    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = bearer(key) if key else {}
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        res = conn.getresponse()
+        raw = res.read()
+        return res.status, dict(res.getheaders()), (json.loads(raw) if raw else None)
+    finally:
+        if connection is None:
+            conn.close()

@@ -262,6 +262,15 @@ def test_non_utf8_body_is_400(app, api_key):
     assert res.json["error"]["code"] == "invalid_json"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/affiliates", "/api/v1/conversions"])
+def test_lone_surrogate_escape_is_400_not_500(app, db, api_key, affiliate, path):
+    raw = ('{"name": "\\ud800", "email": "s@example.com"}' if path.endswith("affiliates") else
+           '{"affiliate_id": "%s", "amount_cents": 1, "external_id": "inv\\udfff"}' % affiliate["id"])
+    res = app.post(path, raw.encode(), headers={**bearer(api_key), "Content-Type": "application/json"}, status=400)
+    assert res.json["error"]["code"] == "invalid_json"
+    assert count(db, "affiliates") == 1 and count(db, "conversions") == 0
+
+
 def test_body_over_64_kib_is_413(app, db, api_key, affiliate):
     body = {"affiliate_id": affiliate["id"], "amount_cents": 1, "external_id": "x" * (64 * 1024)}
     res = post_conversion(app, api_key, body, status=413)

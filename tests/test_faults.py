@@ -1,0 +1,385 @@
+"""Faults: a server killed mid-write, a database locked by another process, a full disk, and bad input.
+
+Each fault must end in an answer the client can act on (a 4xx, or a 503 JSON error with Retry-After;
+never a 500), and the database must keep every write it acknowledged, exactly once, and nothing else.
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import affilut
+from conftest import ServerProcess, api_call, bearer
+
+# -- Helpers ---------------------------------------------------------------------------------------
+
+
+def snapshot(db):
+    """Every row of every table, to prove a refused request changed nothing."""
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {t: [tuple(r) for r in db.execute(f"SELECT * FROM {t} ORDER BY rowid")] for t in tables}
+
+
+def integrity(path):
+    db = affilut.connect(path)
+    try:
+        return db.execute("PRAGMA integrity_check").fetchall()[0][0]
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def tenant(db_path, db, account):
+    """An account with a key and an affiliate, made directly in the database (no server running yet)."""
+    key = affilut.create_api_key(db, account["id"], "faults")[1]
+    affiliate = affilut.create_affiliate(db, account["id"], "Fault Finder", "faults@example.com")
+    return {"key": key, "affiliate_id": affiliate["id"], "account": account}
+
+
+# -- Crash safety ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigkill_mid_load_loses_no_acknowledged_conversion(db_path, tmp_path, tenant):
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
+    acked, unknown, lock = {}, set(), threading.Lock()
+    stop = threading.Event()
+
+    def writer(worker):
+        conn, n = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10), 0
+        while not stop.is_set():
+            external_id = f"crash-{worker}-{n}"
+            n += 1
+            try:
+                status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                           {"affiliate_id": tenant["affiliate_id"], "amount_cents": 1000 + n,
+                                            "external_id": external_id}, connection=conn)
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    unknown.add(external_id)  # sent, answer lost: it may or may not be stored
+                return
+            assert status == 201, body
+            with lock:
+                acked[external_id] = body["id"]
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(acked) < 300 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()  # in the middle of the load: eight requests are in flight
+    stop.set()
+    for t in threads:
+        t.join(timeout=15)
+    assert len(acked) >= 300 and unknown
+
+    assert integrity(db_path) == "ok"
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
+    try:
+        db = affilut.connect(db_path)
+        rows = {r["external_id"]: r["id"] for r in db.execute("SELECT id, external_id FROM conversions")}
+        # Every acknowledged conversion is there under the id the client was given, and only sent ones are.
+        assert all(rows.get(external_id) == cid for external_id, cid in acked.items())
+        assert set(rows) <= set(acked) | unknown
+        # A client retries what it never heard back about: stored once, whatever happened before the kill.
+        for external_id in sorted(unknown):
+            status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                       {"affiliate_id": tenant["affiliate_id"], "amount_cents": 1,
+                                        "external_id": external_id})
+            assert status == 201 or (status == 409 and body["error"]["conversionId"] == rows[external_id])
+        counts = db.execute("SELECT external_id, COUNT(*) FROM conversions GROUP BY external_id").fetchall()
+        assert {r[0] for r in counts} == set(acked) | unknown and {r[1] for r in counts} == {1}
+        db.close()
+    finally:
+        server.stop()
+    assert integrity(db_path) == "ok"
+
+
+# -- A database locked by another process -----------------------------------------------------------
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("INSERT INTO settings (name, value) VALUES ('held', 'by another process')")
+print("locked", flush=True)
+sys.stdin.readline()   # hold the write lock until the test says so
+db.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.slow
+def test_write_lock_held_by_another_process_gives_503_after_the_busy_timeout(db_path, tmp_path, tenant):
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="1",
+                           AFFILUT_RATE_POST="1000", AFFILUT_RATE_GET="1000")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    try:
+        api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
+        assert holder.stdout.readline() == b"locked\n"
+        results = []
+
+        def post(n):
+            started = time.monotonic()
+            results.append((*api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                      {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100,
+                                       "external_id": f"locked-{n}"}), time.monotonic() - started))
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        # Readers are not blocked by a writer in WAL mode.
+        status, _, body = api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])
+        assert status == 200 and len(body["data"]) == 1
+        for t in threads:
+            t.join(timeout=30)
+        assert len(results) == 6
+        for status, headers, body, elapsed in results:
+            assert status == 503 and body["error"]["code"] == "database_busy"
+            assert int(headers["Retry-After"]) >= 1 and headers["Content-Type"] == "application/json"
+            assert 0.9 <= elapsed < 10  # waited about the busy timeout, then gave up
+    finally:
+        holder.communicate(b"release\n", timeout=10)
+    try:
+        status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                   {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100, "external_id": "after"})
+        assert status == 201
+    finally:
+        server.stop()
+    db = affilut.connect(db_path)
+    assert [r[0] for r in db.execute("SELECT external_id FROM conversions")] == ["after"]
+    assert db.execute("SELECT COUNT(*) FROM settings WHERE name = 'held'").fetchone()[0] == 0
+    db.close()
+
+
+# -- A full disk -------------------------------------------------------------------------------------------
+
+
+def test_full_disk_is_503_storage_full_and_nothing_half_written(app, db, db_path, tenant, monkeypatch):
+    monkeypatch.setitem(affilut.app.config, "affilut.rate_limiter", affilut.RateLimiter({"read": 10**6, "write": 10**6}))
+    headers = bearer(tenant["key"])
+
+    def post(external_id):
+        return app.post_json("/api/v1/conversions", {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100,
+                                                     "external_id": external_id}, headers=headers, expect_errors=True)
+    assert post("before-full").status_int == 201
+    # WebTest calls the app in this thread, so this is the very connection the handlers write with:
+    # capping its file size makes SQLite fail the next page it needs with SQLITE_FULL, as a full disk does.
+    conn = affilut.get_db()
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    stored, full = ["before-full"], None
+    for n in range(2000):
+        external_id = f"full-{n:04d}-" + "x" * 240  # long ids fill the index pages quickly
+        res = post(external_id)
+        if res.status_int == 201:
+            stored.append(external_id)
+            continue
+        full = (external_id, res)
+        break
+    assert full is not None, "the capped database never filled"
+    external_id, res = full
+    assert res.status_int == 503 and res.json["error"]["code"] == "storage_full"
+    assert int(res.headers["Retry-After"]) >= 1
+    before = snapshot(db)
+    assert post(external_id.replace("full-", "more-")).status_int == 503  # still full: still refused, still nothing written
+    assert snapshot(db) == before
+    assert [r[0] for r in db.execute("SELECT external_id FROM conversions ORDER BY id")] == stored
+    assert integrity(db_path) == "ok"
+
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    assert post(external_id).status_int == 201
+
+
+# -- The bad input catalogue -------------------------------------------------------------------------------
+
+AFF_ID = "aff_01m888aych7jhkc729a1s6ktbe"
+JSON_TYPE = "application/json"
+
+
+def conversion(**fields):
+    return json.dumps({"affiliate_id": "{affiliate}", "amount_cents": 4900, **fields}).encode()
+
+
+BAD_BODIES = [
+    # (label, method, path, raw body, content type, status, code)
+    ("oversized body", "POST", "/api/v1/conversions",
+     conversion(external_id="x" * 70_000), JSON_TYPE, 413, "payload_too_large"),
+    ("oversized body, small fields", "POST", "/api/v1/affiliates",
+     b'{"name": "A", "email": "a@example.com"' + b" " * 70_000 + b"}", JSON_TYPE, 413, "payload_too_large"),
+    ("deep array nesting", "POST", "/api/v1/conversions", b"[" * 30_000 + b"]" * 30_000, JSON_TYPE,
+     400, "invalid_json"),
+    ("deep object nesting", "POST", "/api/v1/affiliates", b'{"a":' * 10_000 + b"1" + b"}" * 10_000, JSON_TYPE,
+     400, "invalid_json"),
+    ("deep nesting in a known field", "PATCH", "/api/v1/affiliates/{affiliate}",
+     b'{"name": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", JSON_TYPE, 400, "invalid_json"),
+    ("non-UTF-8 bytes", "POST", "/api/v1/affiliates", b'{"name": "Ren\xe9", "email": "r@example.com"}',
+     JSON_TYPE, 400, "invalid_json"),
+    ("latin-1 declared", "POST", "/api/v1/affiliates", b'{"name": "Ren\xe9", "email": "r@example.com"}',
+     "application/json; charset=latin-1", 400, "invalid_json"),
+    ("UTF-16 JSON", "POST", "/api/v1/affiliates", '{"name": "R", "email": "r@example.com"}'.encode("utf-16"),
+     JSON_TYPE, 400, "invalid_json"),
+    ("UTF-8 byte order mark", "POST", "/api/v1/affiliates", b'\xef\xbb\xbf{"name": "R", "email": "r@example.com"}',
+     JSON_TYPE, 400, "invalid_json"),
+    ("lone surrogate escape", "POST", "/api/v1/affiliates", b'{"name": "\\udc80", "email": "r@example.com"}',
+     JSON_TYPE, 400, "invalid_json"),
+    ("raw NUL byte", "POST", "/api/v1/affiliates", b'{"name": "A\x00B", "email": "r@example.com"}',
+     JSON_TYPE, 400, "invalid_json"),
+    ("escaped NUL in a name", "POST", "/api/v1/affiliates", b'{"name": "A\\u0000B", "email": "r@example.com"}',
+     JSON_TYPE, 400, "invalid_parameter"),
+    ("escaped NUL in an external_id", "POST", "/api/v1/conversions", conversion(external_id="inv\x00"),
+     JSON_TYPE, 400, "invalid_parameter"),
+    ("escaped NUL in a status", "PATCH", "/api/v1/conversions/{conversion}", b'{"status": "paid\\u0000"}',
+     JSON_TYPE, 400, "invalid_parameter"),
+    ("huge integer amount", "POST", "/api/v1/conversions", conversion(amount_cents=10**30), JSON_TYPE,
+     400, "invalid_parameter"),
+    ("integer past Python's digit limit", "POST", "/api/v1/conversions",
+     conversion().replace(b"4900", b"9" * 5000), JSON_TYPE, 400, "invalid_json"),
+    ("float overflow amount", "POST", "/api/v1/conversions", conversion().replace(b"4900", b"1e400"), JSON_TYPE,
+     400, "invalid_parameter"),
+    ("huge commission override", "POST", "/api/v1/affiliates",
+     b'{"name": "A", "email": "a@example.com", "commission_override": 1' + b"0" * 40 + b"}", JSON_TYPE,
+     400, "invalid_parameter"),
+    ("Infinity", "POST", "/api/v1/conversions", conversion().replace(b"4900", b"Infinity"), JSON_TYPE,
+     400, "invalid_json"),
+    ("no content type", "POST", "/api/v1/conversions", conversion(), "", 400, "invalid_content_type"),
+    ("text/plain", "POST", "/api/v1/conversions", conversion(), "text/plain", 400, "invalid_content_type"),
+    ("form encoded", "POST", "/api/v1/affiliates", b"name=A&email=a%40example.com",
+     "application/x-www-form-urlencoded", 400, "invalid_content_type"),
+    ("multipart", "PATCH", "/api/v1/affiliates/{affiliate}", b"--b\r\n\r\nname\r\n--b--\r\n",
+     "multipart/form-data; boundary=b", 400, "invalid_content_type"),
+    ("XML", "PATCH", "/api/v1/conversions/{conversion}", b"<status>paid</status>", "application/xml",
+     400, "invalid_content_type"),
+    ("a JSON array", "POST", "/api/v1/conversions", b"[]", JSON_TYPE, 400, "invalid_json"),
+    ("an unknown field", "POST", "/api/v1/conversions", conversion(admin=True), JSON_TYPE, 400, "unknown_parameter"),
+]
+
+
+@pytest.fixture
+def victim(app, db, tenant):
+    """The tenant, a conversion to aim at, and a first request already made (so last_used_at is written)."""
+    conversion_row = affilut.record_manual_conversion(db, tenant["account"], tenant["affiliate_id"], 4900, "inv_1")
+    app.get("/api/v1/affiliates", headers=bearer(tenant["key"]), status=200)
+    return {**tenant, "conversion_id": conversion_row["id"]}
+
+
+def fill(text, victim):
+    return text.replace("{affiliate}", victim["affiliate_id"]).replace("{conversion}", victim["conversion_id"])
+
+
+@pytest.mark.parametrize("label, method, path, raw, content_type, status, code", BAD_BODIES,
+                         ids=[case[0] for case in BAD_BODIES])
+def test_bad_bodies_get_a_clear_4xx_and_change_nothing(app, db, victim, label, method, path, raw, content_type,
+                                                      status, code):
+    before = snapshot(db)
+    headers = {**bearer(victim["key"]), "Content-Type": content_type}
+    raw = raw.replace(b"{affiliate}", victim["affiliate_id"].encode())
+    res = app.request(fill(path, victim), method=method, body=raw, headers=headers, expect_errors=True)
+    assert (res.status_int, res.json["error"]["code"]) == (status, code)
+    assert res.content_type == "application/json" and "X-RateLimit-Remaining" in res.headers
+    assert snapshot(db) == before
+
+
+def test_chunked_oversized_body_through_waitress_is_413(live_server, db, victim):
+    port = int(live_server.rsplit(":", 1)[1])
+    before = snapshot(db)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    chunks = [b'{"affiliate_id": "' + victim["affiliate_id"].encode() + b'", "amount_cents": 1, "external_id": "']
+    chunks += [b"x" * 8192] * 10 + [b'"}']
+    conn.request("POST", "/api/v1/conversions", body=iter(chunks), encode_chunked=True,
+                 headers={**bearer(victim["key"]), "Content-Type": JSON_TYPE, "Transfer-Encoding": "chunked"})
+    res = conn.getresponse()
+    assert res.status == 413 and json.loads(res.read())["error"]["code"] == "payload_too_large"
+    conn.close()
+    assert snapshot(db) == before
+
+
+SQL_METACHARACTERS = [
+    "' OR '1'='1",
+    "'; DROP TABLE conversions; --",
+    '" OR ""="',
+    "%' OR 1=1 --",
+    "1) UNION SELECT key_hash FROM api_keys --",
+    "\\'; /* */ SELECT 1",
+    "_%",
+]
+
+# Where a string goes, and what a SQL metacharacter there must get: 4xx, or (free text) stored verbatim.
+STRING_PARAMETERS = [
+    # (label, method, path template, body template or None, query name or None, expected)
+    ("affiliate name", "POST", "/api/v1/affiliates", {"name": "@", "email": "sql@example.com"}, None, "stored"),
+    ("affiliate email", "POST", "/api/v1/affiliates", {"name": "S", "email": "@"}, None, 400),
+    ("affiliate status", "POST", "/api/v1/affiliates", {"name": "S", "email": "s@example.com", "status": "@"}, None, 400),
+    ("commission override", "POST", "/api/v1/affiliates",
+     {"name": "S", "email": "s@example.com", "commission_override": "@"}, None, 400),
+    ("new name", "PATCH", "/api/v1/affiliates/{affiliate}", {"name": "@"}, None, "stored"),
+    ("new affiliate status", "PATCH", "/api/v1/affiliates/{affiliate}", {"status": "@"}, None, 400),
+    ("new commission override", "PATCH", "/api/v1/affiliates/{affiliate}", {"commission_override": "@"}, None, 400),
+    ("affiliate_id of a conversion", "POST", "/api/v1/conversions", {"affiliate_id": "@", "amount_cents": 1}, None,
+     404),
+    ("external_id", "POST", "/api/v1/conversions",
+     {"affiliate_id": "{affiliate}", "amount_cents": 1, "external_id": "@"}, None, "stored"),
+    ("conversion status", "PATCH", "/api/v1/conversions/{conversion}", {"status": "@"}, None, 400),
+    ("rejection reason", "PATCH", "/api/v1/conversions/{conversion}", {"status": "rejected", "reason": "@"}, None,
+     "stored"),
+    ("affiliate path id", "GET", "/api/v1/affiliates/@", None, None, 404),
+    ("affiliate path id, PATCH", "PATCH", "/api/v1/affiliates/@", {"name": "N"}, None, 404),
+    ("conversion path id", "GET", "/api/v1/conversions/@", None, None, 404),
+    ("conversion path id, PATCH", "PATCH", "/api/v1/conversions/@", {"status": "paid"}, None, 404),
+    ("page", "GET", "/api/v1/conversions", None, "page", 400),
+    ("limit", "GET", "/api/v1/affiliates", None, "limit", 400),
+    ("affiliates starting_after", "GET", "/api/v1/affiliates", None, "starting_after", 400),
+    ("conversions starting_after", "GET", "/api/v1/conversions", None, "starting_after", 400),
+    ("status filter", "GET", "/api/v1/conversions", None, "status", 400),
+    ("affiliate_id filter", "GET", "/api/v1/conversions", None, "affiliate_id", "empty"),
+]
+
+
+def substitute(template, value, victim):
+    """The template with "@" replaced by the hostile value and placeholders by the victim's ids."""
+    if isinstance(template, dict):
+        return {k: substitute(v, value, victim) for k, v in template.items()}
+    if isinstance(template, str):
+        return value if template == "@" else fill(template, victim)
+    return template
+
+
+@pytest.mark.parametrize("value", SQL_METACHARACTERS)
+@pytest.mark.parametrize("label, method, path, body, query, expected", STRING_PARAMETERS,
+                         ids=[case[0] for case in STRING_PARAMETERS])
+def test_sql_metacharacters_are_only_ever_data(app, db, victim, label, method, path, body, query, expected, value):
+    import urllib.parse
+    before = snapshot(db)
+    url = fill(path, victim).replace("@", urllib.parse.quote(value, safe=""))
+    if query:
+        url += "?" + urllib.parse.urlencode({query: value})
+    kwargs = {"headers": bearer(victim["key"]), "expect_errors": True}
+    if body is None:
+        res = app.request(url, method=method, **kwargs)
+    else:
+        res = app.request(url, method=method, body=json.dumps(substitute(body, value, victim)).encode(),
+                          content_type=JSON_TYPE, **kwargs)
+    after = snapshot(db)
+    if expected == "stored":
+        assert res.status_int in (200, 201), res.text
+        assert value in json.dumps(res.json, ensure_ascii=False) or json.dumps(value)[1:-1] in res.text
+        # The audit trail logs the write too; the value itself lands in exactly one row.
+        changed = {table for table in after if after[table] != before[table]} - {"conversion_history"}
+        assert changed <= {"affiliates", "conversions"}
+        for table in changed:  # verbatim in the one row written, and every other row untouched
+            new_rows = set(after[table]) - set(before[table])
+            assert len(new_rows) == 1 and value in next(iter(new_rows))
+            assert len(set(before[table]) - set(after[table])) <= 1 and len(after[table]) <= len(before[table]) + 1
+    elif expected == "empty":
+        assert res.status_int == 200 and res.json["data"] == []
+        assert after == before
+    else:
+        assert res.status_int == expected, res.text
+        assert res.json["error"]["code"] in ("invalid_parameter", "not_found")
+        assert after == before
+    assert affilut.get_db().execute("SELECT COUNT(*) FROM conversions").fetchone()[0] >= 1  # nothing dropped
