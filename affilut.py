@@ -65,7 +65,7 @@ def env_int(name, default):
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", value):
         raise SystemExit(f"affilut: error: {name} must be a positive whole number, not {value!r}")
     return int(value)
 
