@@ -1548,7 +1548,8 @@ def see_other(path, notice=None, **query):
     if notice:
         query["notice"] = notice
     query = {k: v for k, v in query.items() if v not in (None, "")}
-    return HTTPResponse(status=303, headers={"Location": path + ("?" + urllib.parse.urlencode(query) if query else "")})
+    separator = "&" if "?" in path else "?"
+    return HTTPResponse(status=303, headers={"Location": path + (separator + urllib.parse.urlencode(query) if query else "")})
 
 
 def here():
@@ -1682,7 +1683,7 @@ def setup_page(page):
             return signed_in_response("user", user_id, account_id, "/dashboard")
         except ApiError as refused:
             error = refused
-    return render("setup", page, 400 if error else 200, form=form, error=error)
+    return render("setup", page, error.status if error else 200, form=form, error=error)
 
 
 @page_route("/signin", ["GET", "POST"], area="public")
@@ -1736,7 +1737,7 @@ def invite_page(page, token):
             return signed_in_response("affiliate", invite["subject_id"], invite["account_id"], "/portal")
         except ApiError as refused:
             error = refused
-    return render("invite", page, 400 if error else 200, invite=invite, account=account,
+    return render("invite", page, error.status if error else 200, invite=invite, account=account,
                   email=who["email"] if who else "", error=error)
 
 
@@ -1757,7 +1758,8 @@ def daily_chart_svg(series, width=720, height=180):
     """Clicks (bars) and conversions (darker bars in front) per day, as inline SVG drawn here."""
     pad_left, pad_bottom, pad_top = 34, 22, 10
     plot_w, plot_h = width - pad_left - 6, height - pad_bottom - pad_top
-    peak = max([max(c, v) for _, c, v in series] + [1])
+    peak = max([max(c, v) for _, c, v in series] + [4])
+    peak += peak % 2  # an even top keeps the middle gridline a whole number
     scale = plot_h / peak
     slot = plot_w / max(1, len(series))
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
@@ -1824,7 +1826,7 @@ def affiliates_page(page):
     number = page_number()
     rows, has_more = list_page(page.db, "affiliates", filters, {"account": page.account["id"], **params},
                                number, DASHBOARD_PAGE_SIZE)
-    return render("affiliates", page, 400 if error else 200, rows=rows, has_more=has_more, number=number,
+    return render("affiliates", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
                   q=q, status=status, error=error, form=form_data(), invite_link=invite_link, created=created)
 
 
@@ -1838,7 +1840,7 @@ def affiliate_page(page, affiliate_id, invite_link=None, error=None):
                                {"account": page.account["id"], "affiliate": affiliate_id}, 1, 20)
     has_login = page.db.execute("SELECT 1 FROM affiliate_logins WHERE affiliate_id = :id",
                                 {"id": affiliate_id}).fetchone() is not None
-    return render("affiliate", page, 400 if error else 200, affiliate=affiliate, conversions=conversions,
+    return render("affiliate", page, error.status if error else 200, affiliate=affiliate, conversions=conversions,
                   recent=program_stats(page.db, page.account["id"], now_ms() - 30 * DAY_MS, affiliate_id),
                   total=program_stats(page.db, page.account["id"], None, affiliate_id),
                   earnings=earnings_by_status(page.db, page.account["id"], affiliate_id),
@@ -1916,7 +1918,7 @@ def conversions_page(page, error=None, form=None):
     number = page_number()
     rows, has_more = list_page(page.db, "conversions", filters, {"account": page.account["id"], **params},
                                number, DASHBOARD_PAGE_SIZE)
-    return render("conversions", page, 400 if error else 200, rows=rows, has_more=has_more, number=number,
+    return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
                   chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))
 
@@ -2073,7 +2075,7 @@ def settings_page(page):
         "payout_minimum": money_text(account["payout_minimum_cents"]), "webhook_secret": account["webhook_secret"] or ""}
     snippet = (f'<script src="{page.base}/snippet.js" '
                f'data-attribution-days="{account["attribution_window_days"]}"></script>')
-    return render("settings", page, 400 if error else 200, form=form, error=error, snippet=snippet,
+    return render("settings", page, error.status if error else 200, form=form, error=error, snippet=snippet,
                   webhook_url=f"{page.base}/webhooks/stripe/{account['id']}",
                   join_url=f"{page.base}/join/{account['id']}")
 
@@ -2089,7 +2091,7 @@ def keys_page(page):
             error = refused
     keys = page.db.execute("SELECT * FROM api_keys WHERE account_id = :a ORDER BY id DESC",
                            {"a": page.account["id"]}).fetchall()
-    return render("keys", page, 400 if error else 200, keys=keys, created=created, error=error)
+    return render("keys", page, error.status if error else 200, keys=keys, created=created, error=error)
 
 
 @page_route("/dashboard/settings/keys/<key_id>/revoke", "POST")
@@ -2110,7 +2112,7 @@ def team_page(page):
         except ApiError as refused:
             error = refused
     users = page.db.execute("SELECT * FROM users WHERE account_id = :a ORDER BY id", {"a": page.account["id"]}).fetchall()
-    return render("team", page, 400 if error else 200, users=users, invite_link=invite_link, error=error)
+    return render("team", page, error.status if error else 200, users=users, invite_link=invite_link, error=error)
 
 
 @page_route("/dashboard/settings/team/<user_id>/remove", "POST")
@@ -2150,7 +2152,7 @@ def join_page(page, account_id):
             error = refused
             if refused.code == "duplicate_email":
                 error = invalid("email", "this email has already joined; sign in instead")
-    return render("join", page, 400 if error else 200, account=account, form=form_data(), error=error)
+    return render("join", page, error.status if error else 200, account=account, form=form_data(), error=error)
 
 
 @page_route("/portal/signin", ["GET", "POST"], area="public")
@@ -2194,7 +2196,7 @@ def portal_page(page, error=None):
     affiliate, account = page.affiliate, page.account
     link = f"{page.base}/r/{affiliate['short_code']}"
     to = (query_data().get("to") or "").strip()[:2000]
-    return render("portal", page, 400 if error else 200, affiliate=affiliate, link=link, to=to,
+    return render("portal", page, error.status if error else 200, affiliate=affiliate, link=link, to=to,
                   built=f"{link}?{urllib.parse.urlencode({'to': to})}" if to else "",
                   recent=program_stats(page.db, account["id"], now_ms() - 30 * DAY_MS, affiliate["id"]),
                   total=program_stats(page.db, account["id"], None, affiliate["id"]),
