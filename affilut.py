@@ -1571,8 +1571,8 @@ def format_day(ms):
 
 
 def format_when(ms):
-    """A UTC date and minute: 2026-01-15 09:00 UTC."""
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms // 1000)) if ms else "—"
+    """A UTC date and minute: 2026-01-15 09:00 (the tables say UTC in their heading)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms // 1000)) if ms else "—"
 
 
 def format_rate(rate):
@@ -1779,7 +1779,7 @@ def daily_chart_svg(series, width=720, height=180):
         parts.append(f'<rect class="conversions" x="{x + w * 0.25:.1f}" '
                      f'y="{pad_top + plot_h - conversions * scale:.1f}" width="{w * 0.5:.1f}" '
                      f'height="{conversions * scale:.1f}"/></g>')
-        if i % 7 == 0 or i == len(series) - 1:
+        if (i % 7 == 0 and i < len(series) - 4) or i == len(series) - 1:  # labels never overlap
             parts.append(f'<text class="axis" x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
                          f'{time.strftime("%b %d", time.gmtime(day_ms // 1000))}</text>')
     parts.append("</svg>")
@@ -1814,8 +1814,9 @@ def affiliates_page(page):
         form = form_data()
         try:
             override = (form.get("commission_override") or "").strip() or None
+            status = "pending" if form.get("status") == "pending" else "active"
             created = create_affiliate(page.db, page.account["id"], form.get("name"), form.get("email"),
-                                       "active", override)
+                                       status, override)
             if form.get("invite"):
                 invite_link = f"{page.base}/invite/{invite_affiliate(page.db, page.account['id'], created['id'])}"
             else:

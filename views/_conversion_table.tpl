@@ -1,17 +1,17 @@
 % if rows:
 <div class="table-wrap"><table>
-  <thead><tr>{{!'<th></th>' if names is not None else ''}}<th>Date</th>{{!'<th>Affiliate</th>' if names is not None else ''}}<th>Kind</th><th class="num">Amount</th><th class="num">Commission</th><th>Status</th></tr></thead>
+  <thead><tr>{{!'<th></th>' if names is not None else ''}}<th>Date (UTC)</th>{{!'<th>Affiliate</th>' if names is not None else ''}}<th class="hide-phone">Kind</th><th class="num">Amount</th><th class="num">Commission</th><th>Status</th></tr></thead>
   <tbody>
   % for row in rows:
   <tr>
     % if names is not None:
     <td><input type="checkbox" name="id" value="{{row['id']}}" aria-label="Select {{row['id']}}"></td>
     % end
-    <td title="{{row['id']}}">{{when(row["created_at"])}}</td>
+    <td class="nowrap" title="{{row['id']}}">{{day(row["created_at"])}}<span class="hide-phone"> {{when(row["created_at"])[11:]}}</span></td>
     % if names is not None:
     <td><a href="/dashboard/affiliates/{{row['affiliate_id']}}">{{names.get(row["affiliate_id"], row["affiliate_id"])}}</a></td>
     % end
-    <td>{{row["kind"]}}{{" · " + row["external_id"] if row["external_id"] else ""}}</td>
+    <td class="hide-phone">{{row["kind"]}}{{" · " + row["external_id"] if row["external_id"] else ""}}</td>
     <td class="num">{{money(row["amount_cents"], row["currency"])}}</td>
     <td class="num">{{money(row["commission_cents"], row["currency"])}}</td>
     <td><span class="badge badge-{{row['status']}}">{{row["status"]}}</span>

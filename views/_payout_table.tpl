@@ -1,14 +1,14 @@
 % if rows:
 <div class="table-wrap"><table>
-  <thead><tr><th>Paid</th>{{!'<th>Affiliate</th>' if show_affiliate else ''}}<th>Paid to</th><th class="num">Conversions</th><th class="num">Amount</th><th>Note</th></tr></thead>
+  <thead><tr><th>Paid (UTC)</th>{{!'<th>Affiliate</th>' if show_affiliate else ''}}<th class="hide-phone">Paid to</th><th class="num">Conversions</th><th class="num">Amount</th><th class="hide-phone">Note</th></tr></thead>
   <tbody>
   % for row in rows:
-  <tr><td title="{{row['id']}}">{{when(row["created_at"])}}</td>
+  <tr><td class="nowrap" title="{{row['id']}}">{{when(row["created_at"])}}</td>
     % if show_affiliate:
     <td><a href="/dashboard/affiliates/{{row['affiliate_id']}}">{{row["affiliate_name"]}}</a></td>
     % end
-    <td>{{row["paid_to"]}}</td><td class="num">{{row["conversion_count"]}}</td>
-    <td class="num">{{money(row["amount_cents"], row["currency"])}}</td><td>{{row["note"] or ""}}</td></tr>
+    <td class="hide-phone">{{row["paid_to"]}}</td><td class="num">{{row["conversion_count"]}}</td>
+    <td class="num">{{money(row["amount_cents"], row["currency"])}}</td><td class="hide-phone">{{row["note"] or ""}}</td></tr>
   % end
   </tbody>
 </table></div>

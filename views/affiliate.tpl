@@ -1,6 +1,6 @@
 % rebase("layout", title=affiliate["name"], page=page)
 <p class="crumbs"><a href="/dashboard/affiliates">Affiliates</a></p>
-<div class="heading-row">
+<div class="title-row">
   <h1>{{affiliate["name"]}}</h1>
   % include("_badge", status=affiliate["status"])
 </div>

@@ -21,6 +21,12 @@
     <label>Email <input name="email" type="email" required value="{{form.get('email', '')}}"></label>
     <label>Commission override (%) <span class="hint">blank: the program's {{page.account["default_commission"]}}%</span>
       <input name="commission_override" inputmode="decimal" value="{{form.get('commission_override', '')}}"></label>
+    <label>Status
+      <select name="status">
+        <option value="active">Active: the link earns at once</option>
+        <option value="pending"{{!' selected' if form.get('status') == 'pending' else ''}}>Pending: approve later</option>
+      </select>
+    </label>
     <label class="check"><input type="checkbox" name="invite" value="1"{{!' checked' if form.get('invite') else ''}}> Create a portal invite link</label>
     <button type="submit">Add affiliate</button>
   </form>
@@ -39,15 +45,15 @@
 </form>
 % if rows:
 <div class="table-wrap"><table>
-  <thead><tr><th>Name</th><th>Email</th><th>Status</th><th>Commission</th><th>Joined</th><th></th></tr></thead>
+  <thead><tr><th>Name</th><th class="hide-phone">Email</th><th>Status</th><th class="hide-phone">Commission</th><th class="hide-phone">Joined</th><th></th></tr></thead>
   <tbody>
   % for row in rows:
   <tr>
     <td><a href="/dashboard/affiliates/{{row['id']}}">{{row["name"]}}</a></td>
-    <td>{{row["email"]}}</td>
+    <td class="hide-phone">{{row["email"]}}</td>
     <td><span class="badge badge-{{row['status']}}">{{row["status"]}}</span></td>
-    <td>{{row["commission_override"] + "%" if row["commission_override"] else "default"}}</td>
-    <td>{{day(row["created_at"])}}</td>
+    <td class="hide-phone">{{row["commission_override"] + "%" if row["commission_override"] else "default"}}</td>
+    <td class="hide-phone">{{day(row["created_at"])}}</td>
     <td>
       % if row["status"] == "pending":
       <form method="post" action="/dashboard/affiliates/{{row['id']}}/status" class="inline">

@@ -16,7 +16,7 @@
 </form>
 % if keys:
 <div class="table-wrap"><table>
-  <thead><tr><th>Label</th><th>Key</th><th>Created</th><th>Last used</th><th></th></tr></thead>
+  <thead><tr><th>Label</th><th>Key</th><th>Created (UTC)</th><th>Last used</th><th></th></tr></thead>
   <tbody>
   % for key in keys:
   <tr{{!' class="revoked"' if key['revoked_at'] else ''}}>

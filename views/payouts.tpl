@@ -7,7 +7,7 @@
 <p class="muted">Approved commission not yet paid, refund adjustments netted. Pay the affiliates (for example with a PayPal bulk upload), then mark them paid.</p>
 % if due:
 <div class="table-wrap"><table>
-  <thead><tr><th>Affiliate</th><th>Pay to</th><th class="num">Conversions</th><th class="num">Owed</th><th></th></tr></thead>
+  <thead><tr><th>Affiliate</th><th class="hide-phone">Pay to</th><th class="num hide-phone">Conversions</th><th class="num">Owed</th><th></th></tr></thead>
   <tbody>
   % for item in due:
   <tr>
@@ -16,8 +16,8 @@
       <span class="badge badge-{{item['status']}}">{{item["status"]}}</span>
       % end
     </td>
-    <td>{{item["paid_to"]}}</td>
-    <td class="num">{{item["count"]}}</td>
+    <td class="hide-phone">{{item["paid_to"]}}</td>
+    <td class="num hide-phone">{{item["count"]}}</td>
     <td class="num">{{money(item["amount_cents"], item["currency"])}}</td>
     <td>
       % if item["eligible"]:
