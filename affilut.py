@@ -15,6 +15,7 @@ Environment:
     AFFILUT_DB          database file (default: affilut.db in the working directory)
     AFFILUT_RATE_GET    API GET requests per minute and key (default 120)
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
+    AFFILUT_BASE_URL    the public address shown in links and snippets (default: the address the browser used)
 """
 
 import argparse
@@ -1407,9 +1408,9 @@ class SignInThrottle:
     further attempt must wait, the wait doubling up to a cap. In memory, like the rate limits.
     """
 
-    def __init__(self, clock=time.time, free={"email": 5, "ip": 20}, first_wait=30, max_wait=900,
-                 forget_after=3600):
-        self.clock, self.free, self.first_wait, self.max_wait = clock, free, first_wait, max_wait
+    def __init__(self, clock=time.time, free=None, first_wait=30, max_wait=900, forget_after=3600):
+        self.clock, self.first_wait, self.max_wait = clock, first_wait, max_wait
+        self.free = free or {"email": 5, "ip": 20}  # failures before waits begin; one IP may be many people
         self.forget_after = forget_after
         self.failures = {}  # (kind, value) -> (count, time of the last failure)
         self.lock = threading.Lock()
@@ -2317,8 +2318,8 @@ def serve(args):
     print(f"affilut serving http://{args.host}:{server.effective_port}/ "
           f"(database {os.path.abspath(args.db)}, schema version {version})", flush=True)
     db = connect(args.db)
-    if db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 0:
-        print("no account yet: python affilut.py create-account --name 'My Shop' --db " + args.db, flush=True)
+    if db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:  # the dashboard's first-run page
+        print(f"no merchant user yet: open http://{args.host}:{server.effective_port}/setup", flush=True)
     db.close()
     try:
         server.run()
