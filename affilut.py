@@ -901,11 +901,12 @@ def clean_form_int(value, param, low, high, required=True):
 
 def update_program(db, account_id, form):
     """Save Settings → Program from the form's strings; return the account row."""
+    landing_url = (form.get("landing_url") or "").strip()
     fields = {
         "id": account_id,
         "name": clean_text(form.get("name"), "name"),
         "commission": clean_percent(form.get("default_commission", ""), "default_commission"),
-        "landing_url": clean_url(form["landing_url"].strip(), "landing_url") if (form.get("landing_url") or "").strip() else "",
+        "landing_url": clean_url(landing_url, "landing_url") if landing_url else "",
         "window": clean_form_int(form.get("attribution_window_days"), "attribution_window_days", 1, 365),
         "hold": clean_form_int(form.get("hold_days"), "hold_days", 0, 365),
         "renewal": clean_form_int(form.get("renewal_months"), "renewal_months", 0, 1200, required=False),
@@ -980,9 +981,11 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
             payout_id = new_id("pay")
             db.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
                               paid_to, note, created_by, created_at)
-                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user, :now)""",
+                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
+                              :now)""",
                        {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
-                        "currency": currency, "count": len(ids), "paid_to": affiliate["payout_email"] or affiliate["email"],
+                        "currency": currency, "count": len(ids),
+                        "paid_to": affiliate["payout_email"] or affiliate["email"],
                         "note": note, "user": user_id, "now": now})
             cursor = db.execute(f"""UPDATE conversions SET status = 'paid', payout_id = :payout, updated_at = :now
                                     WHERE account_id = :account AND status = 'approved' AND payout_id IS NULL
@@ -1550,7 +1553,8 @@ def see_other(path, notice=None, **query):
         query["notice"] = notice
     query = {k: v for k, v in query.items() if v not in (None, "")}
     separator = "&" if "?" in path else "?"
-    return HTTPResponse(status=303, headers={"Location": path + (separator + urllib.parse.urlencode(query) if query else "")})
+    location = path + (separator + urllib.parse.urlencode(query) if query else "")
+    return HTTPResponse(status=303, headers={"Location": location})
 
 
 def here():
@@ -2001,7 +2005,8 @@ def conversions_csv(page):
                          "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
                          "reason", "payout_id"],
                         [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
-                          csv_cell(r["affiliate_email"]), r["kind"], r["status"], money_text(r["amount_cents"], r["currency"]),
+                          csv_cell(r["affiliate_email"]), r["kind"], r["status"],
+                          money_text(r["amount_cents"], r["currency"]),
                           money_text(r["commission_cents"], r["currency"]), r["currency"].upper(), r["commission_rate"],
                           csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]), csv_cell(r["reason"]),
                           r["payout_id"]] for r in rows])
@@ -2074,7 +2079,8 @@ def settings_page(page):
         "landing_url": account["landing_url"], "attribution_window_days": str(account["attribution_window_days"]),
         "hold_days": str(account["hold_days"]),
         "renewal_months": "" if account["renewal_months"] is None else str(account["renewal_months"]),
-        "payout_minimum": money_text(account["payout_minimum_cents"]), "webhook_secret": account["webhook_secret"] or ""}
+        "payout_minimum": money_text(account["payout_minimum_cents"]),
+        "webhook_secret": account["webhook_secret"] or ""}
     snippet = (f'<script src="{page.base}/snippet.js" '
                f'data-attribution-days="{account["attribution_window_days"]}"></script>')
     return render("settings", page, error.status if error else 200, form=form, error=error, snippet=snippet,
@@ -2113,7 +2119,8 @@ def team_page(page):
             invite_link = f"{page.base}/invite/{invite_user(page.db, page.account['id'], form_data().get('email'))[1]}"
         except ApiError as refused:
             error = refused
-    users = page.db.execute("SELECT * FROM users WHERE account_id = :a ORDER BY id", {"a": page.account["id"]}).fetchall()
+    users = page.db.execute("SELECT * FROM users WHERE account_id = :a ORDER BY id",
+                            {"a": page.account["id"]}).fetchall()
     return render("team", page, error.status if error else 200, users=users, invite_link=invite_link, error=error)
 
 
@@ -2216,7 +2223,8 @@ def portal_payout_email_action(page):
     except ApiError as error:
         return portal_page(page, error=error)
     with transaction(page.db):
-        page.db.execute("UPDATE affiliates SET payout_email = :email, updated_at = :now WHERE id = :id AND account_id = :a",
+        page.db.execute("""UPDATE affiliates SET payout_email = :email, updated_at = :now
+                           WHERE id = :id AND account_id = :a""",
                         {"email": email, "now": now_ms(), "id": page.affiliate["id"], "a": page.account["id"]})
     return see_other("/portal", "payout_email_saved")
 
