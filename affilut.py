@@ -17,15 +17,20 @@ Environment:
     AFFILUT_RATE_GET    API GET requests per minute and key (default 120)
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
     AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
+    AFFILUT_BASE_URL    the public address shown in links and snippets (default: the address the browser used)
+    STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
 """
 
 import argparse
 import calendar
 import contextlib
+import csv
 import datetime
 import functools
 import hashlib
+import hmac
 import html
+import io
 import json
 import math
 import os
@@ -1145,6 +1150,492 @@ def list_page(db, table, filters, params, page, limit, starting_after=None):
     return rows[:limit], len(rows) > limit
 
 
+# -- People who sign in: passwords, sessions and invites -------------------------------------
+
+# scrypt's cost is stored with every hash, so raising it later only affects new passwords.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1   # 32 MiB and a few hundred ms per guess
+SCRYPT_MAXMEM = 256 * 1024 * 1024
+PASSWORD_MIN, PASSWORD_MAX = 10, 1024
+DAY_MS = 24 * 3600 * 1000
+SESSION_IDLE_MS = 7 * DAY_MS     # a session unused this long has ended
+SESSION_MAX_MS = 30 * DAY_MS     # and none lives longer than this, used or not
+SESSION_TOUCH_MS = 60_000        # last_seen_at is written at most once a minute
+INVITE_TTL_MS = 7 * DAY_MS
+SESSION_KINDS = ("user", "affiliate")
+
+
+def clean_password(value, param="password"):
+    """A password long enough to resist guessing and short enough to hash cheaply."""
+    if not isinstance(value, str) or len(value) < PASSWORD_MIN:
+        raise invalid(param, f"the password must be at least {PASSWORD_MIN} characters")
+    if len(value) > PASSWORD_MAX:
+        raise invalid(param, f"the password must be at most {PASSWORD_MAX} characters")
+    return value
+
+
+def hash_password(password):
+    """A salted scrypt hash with its parameters: scrypt$n$r$p$salt$digest."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            dklen=32, maxmem=SCRYPT_MAXMEM)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password, stored):
+    """True when the password matches the stored hash; with no hash, take as long and say no."""
+    if not stored:
+        hash_password(password or "")  # an unknown email costs the same time as a known one
+        return False
+    _, n, r, p, salt, digest = stored.split("$")
+    computed = hashlib.scrypt((password or "").encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                              p=int(p), dklen=len(digest) // 2, maxmem=SCRYPT_MAXMEM)
+    return hmac.compare_digest(computed.hex(), digest)
+
+
+def token_hash(token):
+    """The SHA-256 under which session and invite tokens are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def merchant_user_count(db):
+    """How many merchant users the install has; none means the setup page is open."""
+    return db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+
+
+def get_user(db, account_id, user_id):
+    """This account's user, or None."""
+    return db.execute("SELECT * FROM users WHERE id = :id AND account_id = :account",
+                      {"id": user_id, "account": account_id}).fetchone()
+
+
+def insert_invite(db, kind, subject_id, account_id):
+    """Inside a transaction: a new invite; return the token, which only the link ever holds."""
+    token = secrets.token_urlsafe(32)
+    now = now_ms()
+    db.execute("""INSERT INTO invites (token_hash, kind, subject_id, account_id, created_at, expires_at)
+                  VALUES (:hash, :kind, :subject, :account, :now, :expires)""",
+               {"hash": token_hash(token), "kind": kind, "subject": subject_id, "account": account_id,
+                "now": now, "expires": now + INVITE_TTL_MS})
+    return token
+
+
+def setup_install(db, program_name, commission, landing_url, email, password):
+    """First run: the first program and its admin user; return (account id, user id).
+
+    Only while no user exists: the check and the inserts share one transaction, so two racing
+    setup forms make one admin. An install bootstrapped from the CLI with a single account adopts
+    that account (its API keys keep working) instead of creating a second one.
+    """
+    name = clean_text(program_name, "name")
+    commission = clean_percent(commission, "commission")
+    landing_url = clean_url(landing_url, "landing_url") if landing_url else ""
+    email = clean_email(email)
+    password_hash = hash_password(clean_password(password))
+    now, user_id = now_ms(), new_id("usr")
+    with transaction(db):
+        if merchant_user_count(db):
+            raise ApiError(409, "already_set_up", "this install is already set up; sign in instead")
+        accounts = db.execute("SELECT id FROM accounts ORDER BY id LIMIT 2").fetchall()
+        fields = {"name": name, "commission": commission, "landing_url": landing_url, "now": now}
+        if len(accounts) == 1:
+            account_id = accounts[0]["id"]
+            db.execute("""UPDATE accounts SET name = :name, default_commission = :commission,
+                              landing_url = :landing_url WHERE id = :id""", {**fields, "id": account_id})
+        else:
+            # create_account's own INSERT, here inside the transaction that also makes the user
+            account_id = new_id("acc")
+            db.execute("""INSERT INTO accounts (id, name, default_commission, landing_url, created_at)
+                          VALUES (:id, :name, :commission, :landing_url, :now)""", {**fields, "id": account_id})
+        db.execute("""INSERT INTO users (id, account_id, email, password_hash, created_at)
+                      VALUES (:id, :account, :email, :hash, :now)""",
+                   {"id": user_id, "account": account_id, "email": email, "hash": password_hash, "now": now})
+    return account_id, user_id
+
+
+def invite_user(db, account_id, email):
+    """Add a team member without a password; return (user id, the invite token, shown once)."""
+    email, user_id = clean_email(email), new_id("usr")
+    try:
+        with transaction(db):
+            db.execute("""INSERT INTO users (id, account_id, email, created_at)
+                          VALUES (:id, :account, :email, :now)""",
+                       {"id": user_id, "account": account_id, "email": email, "now": now_ms()})
+            token = insert_invite(db, "user", user_id, account_id)
+    except sqlite3.IntegrityError as error:
+        if not unique_violation(error, "users.email"):
+            raise
+        raise ApiError(409, "duplicate_email", "someone with this email already signs in here", "email")
+    return user_id, token
+
+
+def remove_user(db, account_id, user_id):
+    """Remove a team member and end their sessions; the last user cannot be removed."""
+    with transaction(db):
+        if db.execute("SELECT COUNT(*) FROM users WHERE account_id = :a", {"a": account_id}).fetchone()[0] <= 1:
+            raise ApiError(409, "last_user", "a program keeps at least one user")
+        cursor = db.execute("DELETE FROM users WHERE id = :id AND account_id = :a", {"id": user_id, "a": account_id})
+        if cursor.rowcount == 0:
+            raise not_found("user", user_id)
+        db.execute("DELETE FROM invites WHERE kind = 'user' AND subject_id = :id", {"id": user_id})
+        db.execute("DELETE FROM sessions WHERE kind = 'user' AND subject_id = :id", {"id": user_id})
+
+
+def invite_affiliate(db, account_id, affiliate_id):
+    """A portal invite for this account's affiliate; return the token, shown once."""
+    with transaction(db):
+        if get_affiliate(db, account_id, affiliate_id) is None:
+            raise not_found("affiliate", affiliate_id)
+        return insert_invite(db, "affiliate", affiliate_id, account_id)
+
+
+def open_invite(db, token):
+    """The unused, unexpired invite this token names, or None."""
+    return db.execute("""SELECT * FROM invites WHERE token_hash = :hash AND used_at IS NULL
+                         AND expires_at > :now""", {"hash": token_hash(token or ""), "now": now_ms()}).fetchone()
+
+
+def accept_invite(db, token, password):
+    """Set the invited person's password and spend the invite; return the invite row."""
+    password_hash = hash_password(clean_password(password))
+    now = now_ms()
+    with transaction(db):
+        # the UPDATE, not a read before it, decides: a link works exactly once
+        cursor = db.execute("""UPDATE invites SET used_at = :now WHERE token_hash = :hash
+                               AND used_at IS NULL AND expires_at > :now""",
+                            {"now": now, "hash": token_hash(token or "")})
+        if cursor.rowcount != 1:
+            raise ApiError(404, "invite_invalid", "this invite link has expired or was already used")
+        invite = db.execute("SELECT * FROM invites WHERE token_hash = :hash", {"hash": token_hash(token)}).fetchone()
+        if invite["kind"] == "user":
+            db.execute("UPDATE users SET password_hash = :hash WHERE id = :id",
+                       {"hash": password_hash, "id": invite["subject_id"]})
+        else:
+            set_affiliate_password(db, invite["subject_id"], password_hash)
+    return invite
+
+
+def set_affiliate_password(db, affiliate_id, password_hash):
+    """Inside a transaction: create or replace an affiliate's portal password."""
+    db.execute("""INSERT INTO affiliate_logins (affiliate_id, password_hash, created_at) VALUES (:id, :hash, :now)
+                  ON CONFLICT (affiliate_id) DO UPDATE SET password_hash = excluded.password_hash""",
+               {"id": affiliate_id, "hash": password_hash, "now": now_ms()})
+
+
+def join_program(db, account_id, name, email, password):
+    """Public sign-up: a pending affiliate with a portal password; return the affiliate row."""
+    if get_account(db, account_id) is None:
+        raise not_found("program", account_id)
+    password_hash = hash_password(clean_password(password))
+    row = create_affiliate(db, account_id, name, email, status="pending")
+    with transaction(db):
+        set_affiliate_password(db, row["id"], password_hash)
+    return row
+
+
+def check_user_password(db, email, password):
+    """The user with this email and password, or None."""
+    row = db.execute("SELECT * FROM users WHERE email = :email", {"email": (email or "").strip()}).fetchone()
+    if not verify_password(password, row["password_hash"] if row else None):
+        return None
+    with transaction(db):
+        db.execute("UPDATE users SET last_login_at = :now WHERE id = :id", {"now": now_ms(), "id": row["id"]})
+    return row
+
+
+def check_affiliate_password(db, account_id, email, password):
+    """This program's affiliate with this email and portal password, or None."""
+    row = db.execute("""SELECT f.*, l.password_hash FROM affiliates f JOIN affiliate_logins l ON l.affiliate_id = f.id
+                        WHERE f.account_id = :account AND f.email = :email""",
+                     {"account": account_id, "email": (email or "").strip()}).fetchone()
+    if not verify_password(password, row["password_hash"] if row else None):
+        return None
+    with transaction(db):
+        db.execute("UPDATE affiliate_logins SET last_login_at = :now WHERE affiliate_id = :id",
+                   {"now": now_ms(), "id": row["id"]})
+    return row
+
+
+def create_session(db, kind, subject_id, account_id):
+    """Start a session; return its token for the cookie (only the token's hash is stored)."""
+    token, now = secrets.token_urlsafe(32), now_ms()
+    with transaction(db):
+        db.execute("""INSERT INTO sessions (token_hash, kind, subject_id, account_id, csrf_token,
+                          created_at, last_seen_at, expires_at)
+                      VALUES (:hash, :kind, :subject, :account, :csrf, :now, :now, :expires)""",
+                   {"hash": token_hash(token), "kind": kind, "subject": subject_id, "account": account_id,
+                    "csrf": secrets.token_urlsafe(32), "now": now, "expires": now + SESSION_MAX_MS})
+        # sign-ins are rare: sweep everybody's ended sessions now and then
+        db.execute("DELETE FROM sessions WHERE expires_at <= :now OR last_seen_at <= :idle",
+                   {"now": now, "idle": now - SESSION_IDLE_MS})
+    return token
+
+
+def load_session(db, kind, token):
+    """The live session of this kind the token names, or None; ended sessions are deleted."""
+    if not token:
+        return None
+    row = db.execute("SELECT * FROM sessions WHERE token_hash = :hash AND kind = :kind",
+                     {"hash": token_hash(token), "kind": kind}).fetchone()
+    if row is None:
+        return None
+    now = now_ms()
+    if now >= row["expires_at"] or now - row["last_seen_at"] >= SESSION_IDLE_MS:
+        end_session(db, token)
+        return None
+    if now - row["last_seen_at"] >= SESSION_TOUCH_MS:
+        with transaction(db):
+            db.execute("UPDATE sessions SET last_seen_at = :now WHERE token_hash = :hash",
+                       {"now": now, "hash": row["token_hash"]})
+    return row
+
+
+def end_session(db, token):
+    """Sign out: the session's row is gone, so its cookie names nothing."""
+    with transaction(db):
+        db.execute("DELETE FROM sessions WHERE token_hash = :hash", {"hash": token_hash(token)})
+
+
+# -- Dashboard rules: affiliate status, program settings, money on screen ---------------------------
+
+
+def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
+    """Approve, pause, ban or reactivate; the reason for a pause or ban is shown to the affiliate."""
+    status = clean_choice(status, "status", AFFILIATE_STATUSES)
+    reason = clean_text(reason or None, "reason", max_length=500, required=False)
+    with transaction(db):
+        cursor = db.execute("""UPDATE affiliates SET status = :status, updated_at = :now,
+                                   status_reason = CASE WHEN :status IN ('paused', 'banned') THEN :reason END,
+                                   activated_at = COALESCE(activated_at, CASE WHEN :status = 'active' THEN :now END)
+                               WHERE id = :id AND account_id = :account""",
+                            {"status": status, "reason": reason, "now": now_ms(), "id": affiliate_id,
+                             "account": account_id})
+    if cursor.rowcount == 0:
+        raise not_found("affiliate", affiliate_id)
+    return get_affiliate(db, account_id, affiliate_id)
+
+
+# Stripe's zero-decimal currencies: their minor unit is the whole unit.
+ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹"}
+
+
+def currency_digits(currency):
+    """How many decimals the currency shows."""
+    return 0 if (currency or "usd").lower() in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def money_text(cents, currency="usd"):
+    """Minor units as a plain decimal string for files: 1234 → "12.34"."""
+    digits = currency_digits(currency)
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 10 ** digits) if digits else (abs(cents), 0)
+    return f"{sign}{whole}.{part:0{digits}d}" if digits else f"{sign}{whole}"
+
+
+def format_money(cents, currency="usd"):
+    """Minor units for people: 123456 usd → "$1,234.56", -300 eur → "−€3.00"."""
+    currency = (currency or "usd").lower()
+    digits = currency_digits(currency)
+    whole, part = divmod(abs(cents or 0), 10 ** digits) if digits else (abs(cents or 0), 0)
+    number = f"{whole:,}" + (f".{part:0{digits}d}" if digits else "")
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    text = f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+    return ("−" + text) if (cents or 0) < 0 else text
+
+
+def parse_money(value, param, currency="usd", allow_zero=False):
+    """A decimal amount typed by a person ("49", "1,049.50") in minor units, exactly."""
+    text = (value or "").strip().replace(",", "").lstrip("$€£¥").strip()
+    digits = currency_digits(currency)
+    pattern = r"\d{1,12}" + (rf"(\.\d{{1,{digits}}})?" if digits else "")
+    if not re.fullmatch(pattern, text):
+        raise invalid(param, f"{param.replace('_', ' ')} must be an amount like " + ("49.00" if digits else "4900"))
+    cents = int(Decimal(text) * 10 ** digits)
+    if cents == 0 and allow_zero:
+        return 0
+    return clean_amount(cents, param)
+
+
+def clean_form_int(value, param, low, high, required=True):
+    """A whole number typed into a form, within [low, high]; blank is None when not required."""
+    text = (value or "").strip()
+    if not text and not required:
+        return None
+    if not re.fullmatch(r"\d{1,9}", text) or not low <= int(text) <= high:
+        raise invalid(param, f"{param.replace('_', ' ')} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def update_program(db, account_id, form):
+    """Save Settings → Program from the form's strings; return the account row."""
+    landing_url = (form.get("landing_url") or "").strip()
+    fields = {
+        "id": account_id,
+        "name": clean_text(form.get("name"), "name"),
+        "commission": clean_percent(form.get("default_commission", ""), "default_commission"),
+        "landing_url": clean_url(landing_url, "landing_url") if landing_url else "",
+        "window": clean_form_int(form.get("attribution_window_days"), "attribution_window_days", 1, 365),
+        "hold": clean_form_int(form.get("hold_days"), "hold_days", 0, 365),
+        "renewal": clean_form_int(form.get("renewal_months"), "renewal_months", 0, 1200, required=False),
+        "minimum": parse_money(form.get("payout_minimum"), "payout_minimum", allow_zero=True),
+        "secret": clean_text((form.get("webhook_secret") or "").strip() or None, "webhook_secret", required=False),
+    }
+    with transaction(db):
+        db.execute("""UPDATE accounts SET name = :name, default_commission = :commission, landing_url = :landing_url,
+                          attribution_window_days = :window, hold_days = :hold, renewal_months = :renewal,
+                          payout_minimum_cents = :minimum, webhook_secret = :secret WHERE id = :id""", fields)
+    return get_account(db, account_id)
+
+
+# -- Payouts ----------------------------------------------------------------------------------
+
+
+def due_digest(conversion_ids):
+    """A fingerprint of exactly which conversions a payout covers, for the form to carry back."""
+    return hashlib.sha256(",".join(sorted(conversion_ids)).encode()).hexdigest()[:32]
+
+
+def due_payouts(db, account):
+    """Per affiliate and currency: approved, unpaid commission with adjustments netted.
+
+    Each item says whether it reaches the program's payout minimum (and is above zero).
+    """
+    rows = db.execute("""SELECT c.affiliate_id, c.currency, c.id, c.commission_cents,
+                                f.name, f.email, f.payout_email, f.status
+                         FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
+                         WHERE c.account_id = :account AND c.status = 'approved' AND c.payout_id IS NULL
+                           AND c.disputed = 0
+                         ORDER BY f.name COLLATE NOCASE, c.affiliate_id, c.currency, c.id""",
+                      {"account": account["id"]}).fetchall()
+    items = {}
+    for row in rows:
+        item = items.setdefault((row["affiliate_id"], row["currency"]), {
+            "affiliate_id": row["affiliate_id"], "currency": row["currency"], "name": row["name"],
+            "email": row["email"], "paid_to": row["payout_email"] or row["email"], "status": row["status"],
+            "amount_cents": 0, "conversion_ids": []})
+        item["amount_cents"] += row["commission_cents"]
+        item["conversion_ids"].append(row["id"])
+    for item in items.values():
+        item["count"] = len(item["conversion_ids"])
+        item["digest"] = due_digest(item["conversion_ids"])
+        item["eligible"] = item["amount_cents"] > 0 and item["amount_cents"] >= account["payout_minimum_cents"]
+    return list(items.values())
+
+
+def mark_payouts_paid(db, account, items, user_id=None, note=None):
+    """Record one payout per (affiliate, currency, digest) item and flip exactly its conversions to paid.
+
+    All items share one transaction: when any affiliate's due commission changed since the page
+    was shown (the digest differs), nothing is paid and a 409 says to look again.
+    """
+    note = clean_text(note or None, "note", max_length=500, required=False)
+    payout_ids, now = [], now_ms()
+    with transaction(db):
+        for affiliate_id, currency, digest in items:
+            affiliate = get_affiliate(db, account["id"], affiliate_id)
+            if affiliate is None:
+                raise not_found("affiliate", affiliate_id)
+            rows = db.execute("""SELECT id, commission_cents FROM conversions
+                                 WHERE account_id = :account AND affiliate_id = :affiliate AND currency = :currency
+                                 AND status = 'approved' AND payout_id IS NULL AND disputed = 0""",
+                              {"account": account["id"], "affiliate": affiliate_id, "currency": currency}).fetchall()
+            ids = [r["id"] for r in rows]
+            if not ids or due_digest(ids) != digest:
+                raise ApiError(409, "payout_changed",
+                               f"what {affiliate['name']} is owed changed since the page was shown; review it again")
+            total = sum(r["commission_cents"] for r in rows)
+            if total <= 0 or total < account["payout_minimum_cents"]:
+                raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
+            payout_id = new_id("pay")
+            db.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
+                              paid_to, note, created_by, created_at)
+                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
+                              :now)""",
+                       {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
+                        "currency": currency, "count": len(ids),
+                        "paid_to": affiliate["payout_email"] or affiliate["email"],
+                        "note": note, "user": user_id, "now": now})
+            cursor = db.execute(f"""UPDATE conversions SET status = 'paid', payout_id = :payout, updated_at = :now,
+                                        decided_by = 'merchant'
+                                    WHERE account_id = :account AND status = 'approved' AND payout_id IS NULL
+                                    AND id IN ({', '.join(f':c{i}' for i in range(len(ids)))})""",
+                                {"payout": payout_id, "now": now, "account": account["id"],
+                                 **{f"c{i}": cid for i, cid in enumerate(ids)}})
+            if cursor.rowcount != len(ids):  # cannot happen under the write lock; never pay a partial set
+                raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
+            for conversion_id in ids:
+                record_history(db, conversion_id, "approved", "paid", "dashboard", f"payout {payout_id}")
+            payout_ids.append(payout_id)
+    return payout_ids
+
+
+def list_payouts(db, account_id, affiliate_id=None, limit=200):
+    """Payout history, newest first, with each affiliate's name."""
+    return db.execute("""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
+                         JOIN affiliates f ON f.id = p.affiliate_id
+                         WHERE p.account_id = :account AND (:affiliate IS NULL OR p.affiliate_id = :affiliate)
+                         ORDER BY p.id DESC LIMIT :limit""",
+                      {"account": account_id, "affiliate": affiliate_id, "limit": limit}).fetchall()
+
+
+# -- Stats ---------------------------------------------------------------------------------------
+
+# What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
+COUNTED = "kind != 'adjustment' AND status != 'rejected'"
+
+
+def program_stats(db, account_id, since_ms=None, affiliate_id=None):
+    """Clicks, conversions, conversion rate, and revenue and commission per currency (net of adjustments)."""
+    params = {"account": account_id, "since": since_ms or 0, "affiliate": affiliate_id}
+    scope = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
+    clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {scope}", params).fetchone()[0]
+    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {scope} AND {COUNTED}", params).fetchone()[0]
+    money = db.execute(f"""SELECT currency, SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
+                           FROM conversions WHERE {scope} AND status != 'rejected'
+                           GROUP BY currency ORDER BY SUM(amount_cents) DESC""", params).fetchall()
+    return {
+        "clicks": clicks, "conversions": conversions,
+        "rate": (conversions / clicks) if clicks else None,
+        "revenue": [(r["currency"], r["revenue"]) for r in money] or [("usd", 0)],
+        "commission": [(r["currency"], r["commission"]) for r in money] or [("usd", 0)],
+    }
+
+
+def daily_series(db, account_id, days=30, now=None, affiliate_id=None):
+    """Clicks and conversions per UTC day for the last `days` days, oldest first: [(day ms, clicks, conversions)]."""
+    today = (now or now_ms()) // DAY_MS
+    first = today - days + 1
+    params = {"account": account_id, "since": first * DAY_MS, "affiliate": affiliate_id}
+    scope = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
+    clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {scope} GROUP BY 1",
+                             params).fetchall())
+    conversions = dict(db.execute(f"""SELECT created_at / {DAY_MS}, COUNT(*) FROM conversions
+                                      WHERE {scope} AND {COUNTED} GROUP BY 1""", params).fetchall())
+    return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
+
+
+def top_affiliates(db, account_id, since_ms=0, limit=5):
+    """The affiliates who brought the most revenue since a time, with their conversions and commission."""
+    return db.execute(f"""SELECT f.id, f.name, f.status, c.currency, COUNT(*) AS conversions,
+                                 SUM(c.amount_cents) AS revenue, SUM(c.commission_cents) AS commission
+                          FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
+                          WHERE c.account_id = :account AND c.created_at >= :since AND c.status != 'rejected'
+                          GROUP BY f.id, c.currency ORDER BY revenue DESC, f.id LIMIT :limit""",
+                      {"account": account_id, "since": since_ms, "limit": limit}).fetchall()
+
+
+def earnings_by_status(db, account_id, affiliate_id):
+    """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
+    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
+                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate
+                         GROUP BY status, currency ORDER BY status, currency""",
+                      {"account": account_id, "affiliate": affiliate_id}).fetchall()
+    earnings = {status: [] for status in CONVERSION_STATUSES}
+    for row in rows:
+        earnings[row["status"]].append((row["currency"], row["cents"], row["count"]))
+    return earnings
+
+
 ###############################################################################
 # HTTP helpers ################################################################
 ###############################################################################
@@ -1634,6 +2125,863 @@ def snippet():
 
 
 ###############################################################################
+# Dashboard ###################################################################
+###############################################################################
+
+# The merchant's dashboard and (below) the affiliate portal: server-rendered pages from views/,
+# a little CSS and JS from static/, no CDN and no build step.
+
+VIEWS_DIR = os.path.join(HERE, "views")    # absolute: template lookup must not depend on the cwd
+STATIC_DIR = os.path.join(HERE, "static")
+SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
+CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, join) use this token
+DASHBOARD_PAGE_SIZE = 25
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Only our own files: no inline script or style, no other origin, no framing, forms post home.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+@app.hook("after_request")
+def security_headers():
+    """Every response carries the browser-hardening headers, unless a route chose its own."""
+    # After a route returns an HTTPResponse, Bottle's response shares that response's header
+    # dict, so headers set here reach the client on every path, error pages included.
+    for name, value in SECURITY_HEADERS.items():
+        if name not in response.headers:
+            response.set_header(name, value)
+
+
+class SignInThrottle:
+    """Slows password guessing: after a few failures for one email, or more for one IP, each
+    further attempt must wait, the wait doubling up to a cap. In memory, like the rate limits.
+    """
+
+    def __init__(self, clock=time.time, free=None, first_wait=30, max_wait=900, forget_after=3600):
+        self.clock, self.first_wait, self.max_wait = clock, first_wait, max_wait
+        self.free = free or {"email": 5, "ip": 20}  # failures before waits begin; one IP may be many people
+        self.forget_after = forget_after
+        self.failures = {}  # (kind, value) -> (count, time of the last failure)
+        self.lock = threading.Lock()
+
+    def wait(self, keys):
+        """Seconds until these keys may try again; 0 when they may now."""
+        now, longest = self.clock(), 0
+        with self.lock:
+            for key in keys:
+                count, last = self.failures.get(key, (0, 0))
+                if count >= self.free[key[0]]:
+                    delay = min(self.max_wait, self.first_wait * 2 ** (count - self.free[key[0]]))
+                    longest = max(longest, math.ceil(last + delay - now))
+        return max(0, longest)
+
+    def failed(self, keys):
+        """Count a failed attempt against every key."""
+        now = self.clock()
+        with self.lock:
+            if len(self.failures) > 10_000:  # keep memory bounded: drop what is forgotten anyway
+                self.failures = {k: v for k, v in self.failures.items() if now - v[1] < self.forget_after}
+            for key in keys:
+                count, last = self.failures.get(key, (0, 0))
+                self.failures[key] = (1 if now - last >= self.forget_after else count + 1, now)
+
+    def succeeded(self, key):
+        """A correct password clears its email's failures (not the IP's)."""
+        with self.lock:
+            self.failures.pop(key, None)
+
+
+app.config["affilut.signin_throttle"] = SignInThrottle()
+
+
+def client_ip():
+    """The peer's address; X-Forwarded-For counts only from a reverse proxy on this machine."""
+    peer = request.environ.get("REMOTE_ADDR", "")
+    forwarded = request.environ.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and peer in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[-1].strip()
+    return peer
+
+
+def is_https():
+    """True when the browser reached us over HTTPS, directly or through a proxy that says so."""
+    return request.urlparts.scheme == "https" or \
+        request.get_header("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+
+
+def base_url():
+    """This install's public address: AFFILUT_BASE_URL, else the address the browser used."""
+    configured = os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/")
+    if configured:
+        return configured
+    parts = request.urlparts
+    return f"{'https' if is_https() else parts.scheme}://{parts.netloc}"
+
+
+def set_cookie(result, name, value, max_age=None):
+    """On a response: a cookie scripts cannot read, sent only to us, only over HTTPS when we are behind it."""
+    extra = {"max_age": max_age} if max_age is not None else {}  # Bottle would write "Max-Age=None"
+    result.set_cookie(name, value, path="/", httponly=True, samesite="lax", secure=is_https(), **extra)
+
+
+def browser_csrf_token():
+    """The signed-out form token: one per browser, kept in its own cookie."""
+    token = request.environ.get("affilut.csrf") or request.get_cookie(CSRF_COOKIE)
+    if not token or not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token):
+        token = secrets.token_urlsafe(32)
+    request.environ["affilut.csrf"] = token
+    return token
+
+
+def form_data():
+    """The posted form, decoded as UTF-8 (Bottle's .get() alone gives Latin-1 mojibake)."""
+    if "affilut.form" not in request.environ:
+        request.environ["affilut.form"] = request.forms.decode()
+    return request.environ["affilut.form"]
+
+
+def query_data():
+    """The query string, decoded as UTF-8."""
+    if "affilut.query" not in request.environ:
+        request.environ["affilut.query"] = request.query.decode()
+    return request.environ["affilut.query"]
+
+
+def csrf_valid(session):
+    """True when the posted form carries the token of this session (or of this browser)."""
+    sent = form_data().get("csrf") or ""
+    expected = session["csrf_token"] if session else (request.get_cookie(CSRF_COOKIE) or "")
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+class Page:
+    """What a page handler knows of its request: the database, who is signed in, and their account."""
+
+    def __init__(self, db, area, session=None):
+        self.db, self.area, self.session = db, area, session
+        self.account = get_account(db, session["account_id"]) if session else None
+        self.user = get_user(db, session["account_id"], session["subject_id"]) \
+            if session and session["kind"] == "user" else None
+        self.affiliate = get_affiliate(db, session["account_id"], session["subject_id"]) \
+            if session and session["kind"] == "affiliate" else None
+        self.csrf = session["csrf_token"] if session else browser_csrf_token()
+        self.notice = NOTICES.get(query_data().get("notice") or "")
+        self.path = request.path
+        self.base = base_url()
+
+
+# Messages after a redirect are chosen by code, so a link can never make us say something else.
+NOTICES = {
+    "affiliate_added": "Affiliate added.", "status_changed": "Status changed.", "commission_saved": "Commission saved.",
+    "conversions_updated": "Conversions updated.", "conversion_recorded": "Conversion recorded.",
+    "paid": "Payout recorded; those conversions are now paid.", "settings_saved": "Settings saved.",
+    "key_revoked": "API key revoked.", "user_removed": "User removed.", "payout_email_saved": "Payout email saved.",
+    "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
+}
+
+
+def render(name, page, code=200, **values):
+    """A template from views/ as an HTML response (HTTP status `code`) that no cache keeps."""
+    body = bottle.template(name, template_lookup=[VIEWS_DIR], page=page, money=format_money,
+                           day=format_day, when=format_when, percent=format_rate, **values)
+    return HTTPResponse(body, code, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+
+def message_page(status, title, text, page=None, link=None):
+    """A page that only says what happened, and where to go next."""
+    page = page or Page(get_db(), "public")
+    return render("message", page, status, title=title, text=text, link=link)
+
+
+def see_other(path, notice=None, **query):
+    """Redirect after a form: 303 to a path of ours, with a notice code."""
+    if notice:
+        query["notice"] = notice
+    query = {k: v for k, v in query.items() if v not in (None, "")}
+    separator = "&" if "?" in path else "?"
+    location = path + (separator + urllib.parse.urlencode(query) if query else "")
+    return HTTPResponse(status=303, headers={"Location": location})
+
+
+def here():
+    """This request's path and query, for a form that posts back to where it was shown."""
+    return request.fullpath + ("?" + request.query_string if request.query_string else "")
+
+
+def local_path(target, default):
+    """A `next` path only if it stays on this site: "/x" yes, "//evil" or "https://evil" no."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target \
+            and not _CONTROL_CHARS.search(target):
+        return target
+    return default
+
+
+def format_day(ms):
+    """A UTC date: 2026-01-15."""
+    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000)) if ms else ""
+
+
+def format_when(ms):
+    """A UTC date and minute: 2026-01-15 09:00 (the tables say UTC in their heading)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms // 1000)) if ms else "—"
+
+
+def format_rate(rate):
+    """A conversion rate as a percent with one decimal, or a dash with no clicks."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def form_error_message(error):
+    """What a person reads when a form field is refused."""
+    return error.message[:1].upper() + error.message[1:] + ("" if error.message.endswith(".") else ".")
+
+
+def page_route(path, method="GET", area="dashboard"):
+    """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
+    'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
+    The handler gets (page, **url_args).
+    """
+    kind = {"dashboard": "user", "portal": "affiliate"}.get(area)
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def endpoint(**url_args):
+            page = None
+            try:
+                db = get_db()
+                session = load_session(db, kind, request.get_cookie(SESSION_COOKIES[kind])) if kind else None
+                page = Page(db, area if session or not kind else "public", session)
+                if kind and (session is None or (page.user or page.affiliate) is None):
+                    target = "/signin" if kind == "user" else portal_signin_path()
+                    next_path = here() if request.method == "GET" else None
+                    return see_other(target, next=next_path if kind == "user" else None)
+                if request.method == "POST" and not csrf_valid(session):
+                    return message_page(403, "This form has expired",
+                                        "The form was missing its security token or it no longer matches. "
+                                        "Go back, reload the page and try again.", page)
+                result = handler(page, **url_args)
+                if not session and page.csrf != request.get_cookie(CSRF_COOKIE):
+                    set_cookie(result, CSRF_COOKIE, page.csrf)
+                return result
+            except ApiError as error:
+                titles = {404: "Not found", 409: "That did not work", 429: "Slow down"}
+                return message_page(error.status, titles.get(error.status, "That did not work"),
+                                    form_error_message(error), page)
+            except (sqlite3.Error, DatabaseBusy) as error:
+                error = database_error(error) or internal_error(error)
+                return message_page(error.status, "Please try again", error.message, page)
+            except Exception as error:
+                error = internal_error(error)
+                return message_page(error.status, "Something went wrong", error.message, page)
+        app.route(path, method, endpoint)
+        return handler
+    return decorate
+
+
+def signed_in_response(kind, subject_id, account_id, target):
+    """Start a session for this person and send them on with its cookie."""
+    token = create_session(get_db(), kind, subject_id, account_id)
+    result = see_other(target)
+    set_cookie(result, SESSION_COOKIES[kind], token, max_age=SESSION_MAX_MS // 1000)
+    return result
+
+
+def throttled_sign_in(keys, check):
+    """Run a password check unless these keys must wait; return (row or None, seconds to wait)."""
+    throttle = app.config["affilut.signin_throttle"]
+    wait = throttle.wait(keys)
+    if wait:
+        return None, wait
+    row = check()
+    if row is None:
+        throttle.failed(keys)
+    else:
+        throttle.succeeded(keys[0])
+    return row, 0
+
+
+@app.get("/static/<filename:path>")
+def static(filename):
+    """The dashboard's own CSS and JS."""
+    result = bottle.static_file(filename, root=STATIC_DIR)
+    result.set_header("Cache-Control", "public, max-age=300")
+    return result
+
+
+@app.get("/")
+def home():
+    """Where a person starts: setup on a fresh install, else the dashboard or its sign-in."""
+    db = get_db()
+    if merchant_user_count(db) == 0:
+        return see_other("/setup")
+    if load_session(db, "user", request.get_cookie(SESSION_COOKIES["user"])):
+        return see_other("/dashboard")
+    return see_other("/signin")
+
+
+@page_route("/setup", ["GET", "POST"], area="public")
+def setup_page(page):
+    """First run: name the program and make its admin; gone once any user exists."""
+    if merchant_user_count(page.db):
+        return message_page(404, "Already set up", "This install already has a merchant user.", page,
+                            link=("/signin", "Sign in"))
+    form, error = form_data(), None
+    if request.method == "POST":
+        try:
+            account_id, user_id = setup_install(page.db, form.get("name"), form.get("default_commission") or "10",
+                                                (form.get("landing_url") or "").strip(), form.get("email"),
+                                                form.get("password"))
+            return signed_in_response("user", user_id, account_id, "/dashboard")
+        except ApiError as refused:
+            error = refused
+    return render("setup", page, error.status if error else 200, form=form, error=error)
+
+
+@page_route("/signin", ["GET", "POST"], area="public")
+def signin_page(page):
+    """The merchant's sign-in."""
+    if merchant_user_count(page.db) == 0:
+        return see_other("/setup")
+    form, error, status = form_data(), None, 200
+    target = local_path(query_data().get("next"), "/dashboard")
+    if request.method == "POST":
+        email = (form.get("email") or "").strip().lower()
+        user, wait = throttled_sign_in([("email", email), ("ip", client_ip())],
+                                       lambda: check_user_password(page.db, email, form.get("password")))
+        if user:
+            return signed_in_response("user", user["id"], user["account_id"], target)
+        error, status = (f"Too many failed sign-ins. Try again in {wait} seconds.", 429) if wait else \
+            ("That email and password do not match.", 401)
+    return render("signin", page, status, form=form, error=error, action=here(),
+                  title="Sign in to affilut", who="merchant")
+
+
+@page_route("/signout", "POST")
+def signout(page):
+    """End the merchant's session."""
+    end_session(page.db, request.get_cookie(SESSION_COOKIES["user"]))
+    result = see_other("/signin", "signed_out")
+    set_cookie(result, SESSION_COOKIES["user"], "", max_age=0)
+    return result
+
+
+@page_route("/invite/<token>", ["GET", "POST"], area="public")
+def invite_page(page, token):
+    """Accept an invite: the team member or affiliate chooses a password."""
+    invite = open_invite(page.db, token)
+    if invite is None:
+        return message_page(404, "This link has expired", "Invite links work once and for seven days. "
+                            "Ask for a new one.", page)
+    account = get_account(page.db, invite["account_id"])
+    if invite["kind"] == "user":
+        who = page.db.execute("SELECT email FROM users WHERE id = :id", {"id": invite["subject_id"]}).fetchone()
+    else:
+        who = get_affiliate(page.db, invite["account_id"], invite["subject_id"])
+    error = None
+    if request.method == "POST":
+        try:
+            if form_data().get("password") != form_data().get("password_again"):
+                raise invalid("password_again", "the two passwords differ")
+            accept_invite(page.db, token, form_data().get("password"))
+            if invite["kind"] == "user":
+                return signed_in_response("user", invite["subject_id"], invite["account_id"], "/dashboard")
+            return signed_in_response("affiliate", invite["subject_id"], invite["account_id"], "/portal")
+        except ApiError as refused:
+            error = refused
+    return render("invite", page, error.status if error else 200, invite=invite, account=account,
+                  email=who["email"] if who else "", error=error)
+
+
+@page_route("/dashboard")
+def overview_page(page):
+    """Overview: the last 30 days and all time, a daily chart, the top affiliates."""
+    account_id = page.account["id"]
+    since = now_ms() - 30 * DAY_MS
+    return render("overview", page, recent=program_stats(page.db, account_id, since),
+                  total=program_stats(page.db, account_id),
+                  chart=daily_chart_svg(daily_series(page.db, account_id)),
+                  top=top_affiliates(page.db, account_id, since),
+                  pending=page.db.execute("""SELECT COUNT(*) FROM affiliates WHERE account_id = :a
+                                             AND status = 'pending'""", {"a": account_id}).fetchone()[0])
+
+
+def daily_chart_svg(series, width=720, height=180):
+    """Clicks (bars) and conversions (darker bars in front) per day, as inline SVG drawn here."""
+    pad_left, pad_bottom, pad_top = 34, 22, 10
+    plot_w, plot_h = width - pad_left - 6, height - pad_bottom - pad_top
+    peak = max([max(c, v) for _, c, v in series] + [4])
+    peak += peak % 2  # an even top keeps the middle gridline a whole number
+    scale = plot_h / peak
+    slot = plot_w / max(1, len(series))
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="Clicks and conversions per day, last {len(series)} days">']
+    for fraction in (0, 0.5, 1):
+        y = pad_top + plot_h - fraction * plot_h
+        parts.append(f'<line class="grid" x1="{pad_left}" x2="{width - 6}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="axis" x="{pad_left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                     f'{round(peak * fraction)}</text>')
+    for i, (day_ms, clicks, conversions) in enumerate(series):
+        x = pad_left + i * slot + slot * 0.15
+        w = slot * 0.7
+        label = html.escape(f"{format_day(day_ms)}: {clicks} clicks, {conversions} conversions")
+        parts.append(f'<g><title>{label}</title>')
+        parts.append(f'<rect class="clicks" x="{x:.1f}" y="{pad_top + plot_h - clicks * scale:.1f}" '
+                     f'width="{w:.1f}" height="{clicks * scale:.1f}"/>')
+        parts.append(f'<rect class="conversions" x="{x + w * 0.25:.1f}" '
+                     f'y="{pad_top + plot_h - conversions * scale:.1f}" width="{w * 0.5:.1f}" '
+                     f'height="{conversions * scale:.1f}"/></g>')
+        if (i % 7 == 0 and i < len(series) - 4) or i == len(series) - 1:  # labels never overlap
+            parts.append(f'<text class="axis" x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+                         f'{time.strftime("%b %d", time.gmtime(day_ms // 1000))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def affiliate_filters(query):
+    """SQL filters for the affiliates list from its search box and status menu."""
+    filters, params = [], {}
+    q = (query.get("q") or "").strip()[:100]
+    if q:
+        filters.append(r"(name LIKE :q ESCAPE '\' OR email LIKE :q ESCAPE '\' OR short_code LIKE :q ESCAPE '\')")
+        params["q"] = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
+    status = query.get("status") or ""
+    if status in AFFILIATE_STATUSES:
+        filters.append("status = :status")
+        params["status"] = status
+    return filters, params, q, status
+
+
+def page_number():
+    """The ?page= of a dashboard list; anything odd is page 1."""
+    text = query_data().get("page") or "1"
+    return int(text) if re.fullmatch(r"\d{1,6}", text) and int(text) >= 1 else 1
+
+
+@page_route("/dashboard/affiliates", ["GET", "POST"])
+def affiliates_page(page):
+    """Affiliates: search, filter by status, page through; add one (optionally with a portal invite)."""
+    error, invite_link, created = None, None, None
+    if request.method == "POST":
+        form = form_data()
+        try:
+            override = (form.get("commission_override") or "").strip() or None
+            status = "pending" if form.get("status") == "pending" else "active"
+            created = create_affiliate(page.db, page.account["id"], form.get("name"), form.get("email"),
+                                       status, override)
+            if form.get("invite"):
+                invite_link = f"{page.base}/invite/{invite_affiliate(page.db, page.account['id'], created['id'])}"
+            else:
+                return see_other(f"/dashboard/affiliates/{created['id']}", "affiliate_added")
+        except ApiError as refused:
+            error = refused
+    filters, params, q, status = affiliate_filters(query_data())
+    number = page_number()
+    rows, has_more = list_page(page.db, "affiliates", filters, {"account": page.account["id"], **params},
+                               number, DASHBOARD_PAGE_SIZE)
+    return render("affiliates", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
+                  q=q, status=status, error=error, form=form_data(), invite_link=invite_link, created=created)
+
+
+@page_route("/dashboard/affiliates/<affiliate_id>", ["GET"])
+def affiliate_page(page, affiliate_id, invite_link=None, error=None):
+    """One affiliate: link, clicks, conversions, earnings, payouts, and what the merchant can change."""
+    affiliate = get_affiliate(page.db, page.account["id"], affiliate_id)
+    if affiliate is None:
+        raise not_found("affiliate", affiliate_id)
+    conversions, _ = list_page(page.db, "conversions", ["affiliate_id = :affiliate"],
+                               {"account": page.account["id"], "affiliate": affiliate_id}, 1, 20)
+    has_login = page.db.execute("SELECT 1 FROM affiliate_logins WHERE affiliate_id = :id",
+                                {"id": affiliate_id}).fetchone() is not None
+    return render("affiliate", page, error.status if error else 200, affiliate=affiliate, conversions=conversions,
+                  recent=program_stats(page.db, page.account["id"], now_ms() - 30 * DAY_MS, affiliate_id),
+                  total=program_stats(page.db, page.account["id"], None, affiliate_id),
+                  earnings=earnings_by_status(page.db, page.account["id"], affiliate_id),
+                  payouts=list_payouts(page.db, page.account["id"], affiliate_id, 20),
+                  invite_link=invite_link, has_login=has_login, error=error)
+
+
+AFFILIATE_ACTIONS = {"approve": "active", "reactivate": "active", "pause": "paused", "ban": "banned"}
+
+
+@page_route("/dashboard/affiliates/<affiliate_id>/status", "POST")
+def affiliate_status_action(page, affiliate_id):
+    """Approve, pause, ban or reactivate an affiliate."""
+    action = form_data().get("action")
+    if action not in AFFILIATE_ACTIONS:
+        raise invalid("action", "choose approve, pause, ban or reactivate")
+    set_affiliate_status(page.db, page.account["id"], affiliate_id, AFFILIATE_ACTIONS[action],
+                         form_data().get("reason"))
+    return see_other(local_path(form_data().get("back"), f"/dashboard/affiliates/{affiliate_id}"),
+                     "status_changed")
+
+
+@page_route("/dashboard/affiliates/<affiliate_id>/commission", "POST")
+def affiliate_commission_action(page, affiliate_id):
+    """Set or clear an affiliate's commission override."""
+    value = (form_data().get("commission_override") or "").strip() or None
+    try:
+        update_affiliate(page.db, page.account["id"], affiliate_id, {"commission_override": value})
+    except ApiError as error:
+        if error.status != 400:
+            raise
+        return affiliate_page(page, affiliate_id, error=error)
+    return see_other(f"/dashboard/affiliates/{affiliate_id}", "commission_saved")
+
+
+@page_route("/dashboard/affiliates/<affiliate_id>/invite", "POST")
+def affiliate_invite_action(page, affiliate_id):
+    """A portal invite link for this affiliate, shown this once."""
+    token = invite_affiliate(page.db, page.account["id"], affiliate_id)
+    return affiliate_page(page, affiliate_id, invite_link=f"{page.base}/invite/{token}")
+
+
+def conversion_filters(query):
+    """SQL filters for the conversions list and its CSV from status, affiliate and dates (UTC)."""
+    filters, params, chosen = [], {}, {}
+    status = query.get("status") or ""
+    if status in CONVERSION_STATUSES:
+        filters.append("status = :status")
+        params["status"] = chosen["status"] = status
+    affiliate_id = (query.get("affiliate_id") or "").strip()
+    if re.fullmatch(r"aff_[0-9a-z]{26}", affiliate_id):
+        filters.append("affiliate_id = :affiliate")
+        params["affiliate"] = chosen["affiliate_id"] = affiliate_id
+    for name, op, shift in (("from", ">=", 0), ("to", "<", DAY_MS)):
+        text = (query.get(name) or "").strip()
+        try:
+            stamp = calendar.timegm(time.strptime(text, "%Y-%m-%d")) * 1000 + shift
+        except ValueError:
+            continue
+        filters.append(f"created_at {op} :{name}")
+        params[name], chosen[name] = stamp, text
+    return filters, params, chosen
+
+
+def affiliate_names(db, account_id):
+    """{affiliate id: name} for the program, for lists and filter menus."""
+    return {r["id"]: r["name"] for r in db.execute(
+        "SELECT id, name FROM affiliates WHERE account_id = :a ORDER BY name COLLATE NOCASE", {"a": account_id})}
+
+
+@page_route("/dashboard/conversions")
+def conversions_page(page, error=None, form=None):
+    """Conversions: filter, act on one or many, record a manual one, export the filter as CSV."""
+    filters, params, chosen = conversion_filters(query_data())
+    number = page_number()
+    rows, has_more = list_page(page.db, "conversions", filters, {"account": page.account["id"], **params},
+                               number, DASHBOARD_PAGE_SIZE)
+    return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
+                  chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
+                  form=form or {}, query=urllib.parse.urlencode(chosen))
+
+
+CONVERSION_ACTIONS = {"approve": "approved", "reject": "rejected", "pay": "paid"}
+
+
+@page_route("/dashboard/conversions/status", "POST")
+def conversions_status_action(page):
+    """Approve, reject (with a reason) or mark paid the checked conversions, each as its lifecycle allows."""
+    action, ids = form_data().get("action"), form_data().getall("id")[:500]
+    if form_data().get("row_action"):  # a row's own button acts on that row alone
+        action, _, single = form_data().get("row_action").partition(":")
+        ids = [single]
+    if action not in CONVERSION_ACTIONS:
+        raise invalid("action", "choose approve, reject or mark paid")
+    if not ids:
+        raise invalid("id", "tick at least one conversion")
+    reason = clean_text(form_data().get("reason") or None, "reason", max_length=500, required=False)
+    changed, refused = 0, []
+    for conversion_id in ids:
+        try:
+            set_conversion_status(page.db, page.account["id"], conversion_id, CONVERSION_ACTIONS[action], reason,
+                                  actor="dashboard")
+            changed += 1
+        except ApiError as error:
+            refused.append(error.message)
+    back = local_path(form_data().get("back"), "/dashboard/conversions")
+    if refused:
+        return message_page(409, f"{changed} changed, {len(refused)} left as they were",
+                            "; ".join(sorted(set(refused))[:5]) + ".", page, link=(back, "Back to conversions"))
+    return see_other(back, "conversions_updated")
+
+
+@page_route("/dashboard/conversions/new", "POST")
+def conversion_create_action(page):
+    """Record a manual conversion, e.g. a sale paid outside Stripe."""
+    form = form_data()
+    try:
+        amount = parse_money(form.get("amount"), "amount")
+        external_id = clean_text((form.get("external_id") or "").strip() or None, "external_id", 255, required=False)
+        record_manual_conversion(page.db, page.account, (form.get("affiliate_id") or "").strip(), amount, external_id)
+    except ApiError as error:
+        if error.status == 409 or error.status == 400:
+            return conversions_page(page, error=error, form=form)
+        raise
+    return see_other("/dashboard/conversions", "conversion_recorded")
+
+
+def csv_cell(value):
+    """A CSV value a spreadsheet will not run: text starting with = + - @ gets a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_response(filename, header, rows):
+    """A CSV download; header None writes no header row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return HTTPResponse(out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+                                              "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@page_route("/dashboard/conversions.csv")
+def conversions_csv(page):
+    """Every conversion the current filter shows, as CSV."""
+    filters, params, _ = conversion_filters(query_data())
+    where = " AND ".join(["c.account_id = :account"] + ["c." + f for f in filters])
+    rows = page.db.execute(f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
+                               FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
+                               WHERE {where} ORDER BY c.id DESC""",
+                           {"account": page.account["id"], **params}).fetchall()
+    return csv_response(f"conversions-{format_day(now_ms())}.csv",
+                        ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
+                         "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
+                         "reason", "payout_id"],
+                        [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
+                          csv_cell(r["affiliate_email"]), r["kind"], r["status"],
+                          money_text(r["amount_cents"], r["currency"]),
+                          money_text(r["commission_cents"], r["currency"]), r["currency"].upper(), r["commission_rate"],
+                          csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]), csv_cell(r["reason"]),
+                          r["payout_id"]] for r in rows])
+
+
+@page_route("/dashboard/payouts", ["GET", "POST"])
+def payouts_page(page):
+    """Payouts: what each affiliate is owed, marking it paid, and the history."""
+    if request.method == "POST":
+        items = []
+        for value in form_data().getall("item")[:1000]:
+            parts = value.split(":")
+            if len(parts) != 3:
+                raise invalid("item", "the payout form is malformed; reload the page")
+            items.append(tuple(parts))
+        if not items:
+            raise invalid("item", "choose at least one affiliate to pay")
+        mark_payouts_paid(page.db, page.account, items, page.user["id"], form_data().get("note"))
+        return see_other("/dashboard/payouts", "paid")
+    due = due_payouts(page.db, page.account)
+    return render("payouts", page, due=due, history=list_payouts(page.db, page.account["id"]),
+                  currencies=sorted({item["currency"] for item in due if item["eligible"]}))
+
+
+@page_route("/dashboard/payouts/due.csv")
+def payouts_due_csv(page):
+    """What is owed and over the minimum: PayPal Payouts' bulk upload file (one currency), or a generic CSV."""
+    due = [item for item in due_payouts(page.db, page.account) if item["eligible"]]
+    if query_data().get("format") == "paypal":
+        # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
+        currency = (query_data().get("currency") or (due[0]["currency"] if due else "usd")).lower()
+        note = f"Affiliate commission from {page.account['name']}"
+        return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None,
+                            [[csv_cell(item["paid_to"]), money_text(item["amount_cents"], currency), currency.upper(),
+                              item["affiliate_id"], csv_cell(note[:400]), "PAYPAL"]
+                             for item in due if item["currency"] == currency])
+    return csv_response(f"payouts-due-{format_day(now_ms())}.csv",
+                        ["affiliate_id", "name", "email", "payout_email", "amount", "currency", "conversions"],
+                        [[item["affiliate_id"], csv_cell(item["name"]), csv_cell(item["email"]),
+                          csv_cell(item["paid_to"]), money_text(item["amount_cents"], item["currency"]),
+                          item["currency"].upper(), item["count"]] for item in due])
+
+
+@page_route("/dashboard/payouts/history.csv")
+def payouts_history_csv(page):
+    """Every payout recorded, as CSV."""
+    rows = list_payouts(page.db, page.account["id"], limit=1_000_000)
+    return csv_response(f"payouts-{format_day(now_ms())}.csv",
+                        ["payout_id", "paid_at", "affiliate_id", "name", "paid_to", "amount", "currency",
+                         "conversions", "note"],
+                        [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
+                          csv_cell(r["paid_to"]), money_text(r["amount_cents"], r["currency"]), r["currency"].upper(),
+                          r["conversion_count"], csv_cell(r["note"])] for r in rows])
+
+
+@page_route("/dashboard/settings", ["GET", "POST"])
+def settings_page(page):
+    """Settings → Program: the program's rules, the Stripe webhook and the checkout snippet."""
+    error, form = None, None
+    if request.method == "POST":
+        form = form_data()
+        try:
+            update_program(page.db, page.account["id"], form)
+            return see_other("/dashboard/settings", "settings_saved")
+        except ApiError as refused:
+            error = refused
+    account = page.account
+    form = form or {
+        "name": account["name"], "default_commission": account["default_commission"],
+        "landing_url": account["landing_url"], "attribution_window_days": str(account["attribution_window_days"]),
+        "hold_days": str(account["hold_days"]),
+        "renewal_months": "" if account["renewal_months"] is None else str(account["renewal_months"]),
+        "payout_minimum": money_text(account["payout_minimum_cents"]),
+        "webhook_secret": account["webhook_secret"] or ""}
+    snippet = (f'<script src="{page.base}/snippet.js" '
+               f'data-attribution-days="{account["attribution_window_days"]}"></script>')
+    return render("settings", page, error.status if error else 200, form=form, error=error, snippet=snippet,
+                  webhook_url=f"{page.base}/webhooks/stripe/{account['id']}",
+                  join_url=f"{page.base}/join/{account['id']}")
+
+
+@page_route("/dashboard/settings/keys", ["GET", "POST"])
+def keys_page(page):
+    """Settings → API Keys: create one (its plaintext shown this once), see them all, revoke."""
+    created, error = None, None
+    if request.method == "POST":
+        try:
+            created = create_api_key(page.db, page.account["id"], (form_data().get("name") or "").strip())[1]
+        except ApiError as refused:
+            error = refused
+    keys = page.db.execute("SELECT * FROM api_keys WHERE account_id = :a ORDER BY id DESC",
+                           {"a": page.account["id"]}).fetchall()
+    return render("keys", page, error.status if error else 200, keys=keys, created=created, error=error)
+
+
+@page_route("/dashboard/settings/keys/<key_id>/revoke", "POST")
+def key_revoke_action(page, key_id):
+    """Revoke an API key of this program."""
+    if not revoke_api_key(page.db, page.account["id"], key_id):
+        raise not_found("live API key", key_id)
+    return see_other("/dashboard/settings/keys", "key_revoked")
+
+
+@page_route("/dashboard/settings/team", ["GET", "POST"])
+def team_page(page):
+    """Settings → Team: the program's users; invite one with a set-password link shown once."""
+    invite_link, error = None, None
+    if request.method == "POST":
+        try:
+            invite_link = f"{page.base}/invite/{invite_user(page.db, page.account['id'], form_data().get('email'))[1]}"
+        except ApiError as refused:
+            error = refused
+    users = page.db.execute("SELECT * FROM users WHERE account_id = :a ORDER BY id",
+                            {"a": page.account["id"]}).fetchall()
+    return render("team", page, error.status if error else 200, users=users, invite_link=invite_link, error=error)
+
+
+@page_route("/dashboard/settings/team/<user_id>/remove", "POST")
+def team_remove_action(page, user_id):
+    """Remove a team member (not yourself)."""
+    if user_id == page.user["id"]:
+        raise ApiError(409, "self", "you cannot remove yourself")
+    remove_user(page.db, page.account["id"], user_id)
+    return see_other("/dashboard/settings/team", "user_removed")
+
+
+###############################################################################
+# Portal ######################################################################
+###############################################################################
+
+
+def portal_signin_path(account_id=None):
+    """The affiliate sign-in page of a program (of the only one, on a single-program install)."""
+    return f"/portal/signin/{account_id}" if account_id else "/portal/signin"
+
+
+@page_route("/join/<account_id>", ["GET", "POST"], area="public")
+def join_page(page, account_id):
+    """A program's public sign-up: name, email, password → a pending affiliate, signed in."""
+    account = get_account(page.db, account_id)
+    if account is None:
+        return message_page(404, "No such program", "This sign-up link does not belong to any program.", page)
+    error = None
+    if request.method == "POST":
+        form = form_data()
+        try:
+            if form.get("password") != form.get("password_again"):
+                raise invalid("password_again", "the two passwords differ")
+            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), form.get("password"))
+            return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
+        except ApiError as refused:
+            error = refused
+            if refused.code == "duplicate_email":
+                error = invalid("email", "this email has already joined; sign in instead")
+    return render("join", page, error.status if error else 200, account=account, form=form_data(), error=error)
+
+
+@page_route("/portal/signin", ["GET", "POST"], area="public")
+@page_route("/portal/signin/<account_id>", ["GET", "POST"], area="public")
+def portal_signin_page(page, account_id=None):
+    """Affiliates sign in per program; with one program the plain address is enough."""
+    if account_id is None:
+        accounts = page.db.execute("SELECT id FROM accounts LIMIT 2").fetchall()
+        if len(accounts) != 1:
+            return message_page(404, "Which program?", "Use the sign-in link your program gave you.", page)
+        return see_other(portal_signin_path(accounts[0]["id"]))
+    account = get_account(page.db, account_id)
+    if account is None:
+        return message_page(404, "No such program", "This sign-in link does not belong to any program.", page)
+    form, error, status = form_data(), None, 200
+    if request.method == "POST":
+        email = (form.get("email") or "").strip().lower()
+        affiliate, wait = throttled_sign_in(
+            [("email", f"{account_id}:{email}"), ("ip", client_ip())],
+            lambda: check_affiliate_password(page.db, account_id, email, form.get("password")))
+        if affiliate:
+            return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
+        error, status = (f"Too many failed sign-ins. Try again in {wait} seconds.", 429) if wait else \
+            ("That email and password do not match.", 401)
+    return render("signin", page, status, form=form, error=error, action=here(),
+                  title=f"{account['name']} affiliates", who="affiliate", account=account)
+
+
+@page_route("/portal/signout", "POST", area="portal")
+def portal_signout(page):
+    """End the affiliate's session."""
+    end_session(page.db, request.get_cookie(SESSION_COOKIES["affiliate"]))
+    result = see_other(portal_signin_path(page.account["id"]), "signed_out")
+    set_cookie(result, SESSION_COOKIES["affiliate"], "", max_age=0)
+    return result
+
+
+@page_route("/portal", ["GET"], area="portal")
+def portal_page(page, error=None):
+    """The affiliate's own page: their link and link builder, numbers, earnings, payouts, payout email."""
+    affiliate, account = page.affiliate, page.account
+    link = f"{page.base}/r/{affiliate['short_code']}"
+    to = (query_data().get("to") or "").strip()[:2000]
+    return render("portal", page, error.status if error else 200, affiliate=affiliate, link=link, to=to,
+                  built=f"{link}?{urllib.parse.urlencode({'to': to})}" if to else "",
+                  recent=program_stats(page.db, account["id"], now_ms() - 30 * DAY_MS, affiliate["id"]),
+                  total=program_stats(page.db, account["id"], None, affiliate["id"]),
+                  earnings=earnings_by_status(page.db, account["id"], affiliate["id"]),
+                  conversions=list_page(page.db, "conversions", ["affiliate_id = :affiliate"],
+                                        {"account": account["id"], "affiliate": affiliate["id"]}, 1, 20)[0],
+                  payouts=list_payouts(page.db, account["id"], affiliate["id"], 50), error=error)
+
+
+@page_route("/portal/payout-email", "POST", area="portal")
+def portal_payout_email_action(page):
+    """The affiliate sets where their payouts go."""
+    try:
+        email = clean_email(form_data().get("payout_email"), "payout_email")
+    except ApiError as error:
+        return portal_page(page, error=error)
+    with transaction(page.db):
+        page.db.execute("""UPDATE affiliates SET payout_email = :email, updated_at = :now
+                           WHERE id = :id AND account_id = :a""",
+                        {"email": email, "now": now_ms(), "id": page.affiliate["id"], "a": page.account["id"]})
+    return see_other("/portal", "payout_email_saved")
+
+
+###############################################################################
 # Command line ################################################################
 ###############################################################################
 
@@ -1790,8 +3138,8 @@ def serve(args):
     print(f"affilut serving http://{args.host}:{server.effective_port}/ "
           f"(database {os.path.abspath(args.db)}, schema version {version})", flush=True)
     db = connect(args.db)
-    if db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 0:
-        print("no account yet: python affilut.py create-account --name 'My Shop' --db " + args.db, flush=True)
+    if db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:  # the dashboard's first-run page
+        print(f"no merchant user yet: open http://{args.host}:{server.effective_port}/setup", flush=True)
     db.close()
     stopping = threading.Event()
     threading.Thread(target=run_hold_period, args=(args.db, stopping), daemon=True).start()

@@ -196,3 +196,70 @@ CREATE INDEX conversion_history_conversion ON conversion_history(conversion_id, 
 ALTER TABLE conversions ADD COLUMN decided_by TEXT;   -- "merchant" once a merchant set the status
 CREATE INDEX conversions_adjusts ON conversions(adjusts_id);
 CREATE INDEX conversions_pending_age ON conversions(status, created_at);
+
+-- migrate: 3
+-- The merchant dashboard and the affiliate portal: people who sign in, their sessions, invites,
+-- and the payouts that settle approved commission.
+
+-- A merchant's team member. Emails are unique across the install, so one sign-in form finds the account.
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    account_id    TEXT NOT NULL REFERENCES accounts(id),
+    email         TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    password_hash TEXT,                         -- scrypt$n$r$p$salt$hash; NULL until an invite is accepted
+    created_at    INTEGER NOT NULL,
+    last_login_at INTEGER
+);
+CREATE INDEX users_account ON users(account_id, id);
+
+-- An affiliate's portal password; affiliates sign in per program, apart from the merchant's users.
+CREATE TABLE affiliate_logins (
+    affiliate_id  TEXT PRIMARY KEY REFERENCES affiliates(id),
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_login_at INTEGER
+);
+
+-- Why an affiliate was paused or banned, shown to them in the portal.
+ALTER TABLE affiliates ADD COLUMN status_reason TEXT;
+
+-- A signed-in browser. The cookie holds a random token; only its SHA-256 is stored.
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('user', 'affiliate')),
+    subject_id   TEXT NOT NULL,                 -- a user id or an affiliate id
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    csrf_token   TEXT NOT NULL,                 -- every form of this session carries it
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL               -- absolute end; idleness ends a session sooner
+);
+CREATE INDEX sessions_subject ON sessions(kind, subject_id);
+
+-- A link that lets a person set a password: a new team member or an invited affiliate.
+CREATE TABLE invites (
+    token_hash TEXT PRIMARY KEY,                -- SHA-256 of the token in the link, shown once
+    kind       TEXT NOT NULL CHECK (kind IN ('user', 'affiliate')),
+    subject_id TEXT NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);
+
+-- Money sent to an affiliate; the conversions it settled point at it with payout_id.
+CREATE TABLE payouts (
+    id               TEXT PRIMARY KEY,
+    account_id       TEXT NOT NULL REFERENCES accounts(id),
+    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),
+    amount_cents     INTEGER NOT NULL,          -- net of adjustments
+    currency         TEXT NOT NULL,
+    conversion_count INTEGER NOT NULL,
+    paid_to          TEXT NOT NULL,             -- the payout email as it was when paid
+    note             TEXT,
+    created_by       TEXT,                      -- the user who marked it paid
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX payouts_list ON payouts(account_id, id);
+CREATE INDEX payouts_affiliate ON payouts(account_id, affiliate_id, id);
+CREATE INDEX conversions_payout ON conversions(account_id, payout_id);

@@ -1,0 +1,804 @@
+"""The merchant dashboard and the affiliate portal as a browser without JavaScript sees them (WebTest)."""
+
+import csv
+import io
+import re
+
+import pytest
+
+import affilut
+from conftest import bearer, make_account
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def cheap_scrypt(monkeypatch):
+    """Real scrypt, cheaper parameters: the stored hash says which were used."""
+    monkeypatch.setattr(affilut, "SCRYPT_N", 2**10)
+
+
+@pytest.fixture(autouse=True)
+def throttle(clock, monkeypatch):
+    throttle = affilut.SignInThrottle(clock=clock)
+    monkeypatch.setitem(affilut.app.config, "affilut.signin_throttle", throttle)
+    return throttle
+
+
+def form_for(res, action):
+    """The page's form that posts to this action."""
+    for form in res.forms.values():
+        if (form.action or "").split("?")[0] == action:
+            return form
+    raise AssertionError(f"no form posting to {action} on {res.request.path}")
+
+
+def run_setup(app, email="owner@shop.example", password=PASSWORD, name="Shop"):
+    res = app.get("/setup")
+    form = form_for(res, "/setup")
+    form["name"], form["email"], form["password"] = name, email, password
+    form["landing_url"] = "https://shop.example/"
+    return form.submit()
+
+
+def sign_in(app, email, password=PASSWORD, status=None, path="/signin", headers=None):
+    res = app.get(path)
+    form = form_for(res, res.request.path_qs if "?" in res.request.path_qs else res.request.path)
+    form["email"], form["password"] = email, password
+    return form.submit(status=status, headers=headers)
+
+
+def csrf_of(res):
+    return res.html.find("input", {"name": "csrf"})["value"]
+
+
+def add_user(db, account_id, email, password=PASSWORD):
+    """A team member who has accepted their invite."""
+    user_id, token = affilut.invite_user(db, account_id, email)
+    affilut.accept_invite(db, token, password)
+    return user_id
+
+
+@pytest.fixture
+def merchant(app, db):
+    """A fresh install set up through /setup, signed in as its admin."""
+    res = run_setup(app)
+    assert res.status_int == 303 and res.headers["Location"].endswith("/dashboard")
+    user = db.execute("SELECT * FROM users").fetchone()
+    return {"app": app, "account": affilut.get_account(db, user["account_id"]), "user": user}
+
+
+def new_affiliate(db, account_id, name="Jane Smith", email="jane@example.com", status="active"):
+    return affilut.create_affiliate(db, account_id, name, email, status)
+
+
+def approved_conversion(db, account, affiliate_id, cents, external_id=None, currency="usd"):
+    row = affilut.record_manual_conversion(db, account, affiliate_id, cents, external_id)
+    if currency != "usd":
+        db.execute("UPDATE conversions SET currency = ? WHERE id = ?", (currency, row["id"]))
+    return affilut.set_conversion_status(db, account["id"], row["id"], "approved")
+
+
+def adjustment(db, account_id, affiliate_id, source, commission_cents):
+    """A refund adjustment as the webhook writes it: negative, approved, kind adjustment."""
+    row_id = affilut.new_id("cnv")
+    db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents, commission_cents,
+                      commission_rate, status, kind, adjusts_id, created_at, updated_at)
+                  VALUES (?, ?, ?, ?, ?, ?, '10', 'approved', 'adjustment', ?, ?, ?)""",
+               (row_id, account_id, affiliate_id, f"adjustment:ch_x:{source}", commission_cents * 10, commission_cents,
+                source, affilut.now_ms(), affilut.now_ms()))
+    return row_id
+
+
+# -- First run -------------------------------------------------------------------------------------------
+
+
+def test_fresh_install_sends_to_setup_which_works_exactly_once(app, db):
+    assert app.get("/").headers["Location"].endswith("/setup")
+    assert app.get("/signin").headers["Location"].endswith("/setup")
+    res = run_setup(app, name="Zoë's Shop").follow()
+    assert res.request.path == "/dashboard" and "Zoë&#039;s Shop" in res.text
+    account = db.execute("SELECT * FROM accounts").fetchone()
+    assert (account["name"], account["default_commission"], account["landing_url"]) == \
+        ("Zoë's Shop", "10", "https://shop.example/")
+    user = db.execute("SELECT * FROM users").fetchone()
+    assert user["account_id"] == account["id"] and user["email"] == "owner@shop.example"
+    # gone once a user exists, for a GET and for a replayed POST alike
+    fresh = type(app)(affilut.app)
+    assert fresh.get("/setup", status=404).status_int == 404
+    res = fresh.get("/signin")
+    fresh.post("/setup", {"csrf": csrf_of(res), "name": "Evil", "email": "evil@x.com", "password": PASSWORD},
+               status=404)
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 1
+
+
+def test_setup_adopts_the_account_made_with_the_cli(app, db, account, api_key):
+    run_setup(app, name="Renamed")
+    assert db.execute("SELECT account_id FROM users").fetchone()[0] == account["id"]
+    assert affilut.get_account(db, account["id"])["name"] == "Renamed"
+    app.get("/api/v1/affiliates", headers=bearer(api_key), status=200)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("password", "short", "at least 10 characters"),
+    ("email", "not-an-email", "Email must be an email address"),
+    ("default_commission", "101", "percent from 0 to 100"),
+    ("landing_url", "javascript:alert(1)", "absolute http"),
+])
+def test_setup_refuses_bad_fields_with_a_message(app, db, field, value, message):
+    form = form_for(app.get("/setup"), "/setup")
+    form["name"], form["email"], form["password"] = "Shop", "a@b.example", PASSWORD
+    form[field] = value
+    res = form.submit(status=400)
+    assert message in res.text
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+
+
+def test_passwords_are_salted_scrypt_with_their_parameters(db, account):
+    add_user(db, account["id"], "a@shop.example")
+    add_user(db, account["id"], "b@shop.example")
+    hashes = [r[0] for r in db.execute("SELECT password_hash FROM users")]
+    assert hashes[0] != hashes[1]
+    for stored in hashes:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        assert (scheme, n, r, p) == ("scrypt", str(2**10), "8", "1") and len(salt) == 32 and len(digest) == 64
+        assert PASSWORD not in stored
+    assert affilut.verify_password(PASSWORD, hashes[0]) and not affilut.verify_password("wrong", hashes[0])
+
+
+# -- Sign-in, sessions, sign-out -------------------------------------------------------------------------
+
+
+def session_cookie(res):
+    return next(c for c in res.headers.getall("Set-Cookie") if c.startswith("affilut_session="))
+
+
+def test_sign_in_sets_a_hardened_cookie_and_stores_only_a_hash(app, db, merchant):
+    app.reset()
+    app.get("/dashboard", status=303)
+    assert sign_in(app, "owner@shop.example", "wrong password", status=401).status_int == 401
+    res = sign_in(app, "OWNER@shop.example", status=303)
+    cookie = session_cookie(res)
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Secure" not in cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    stored = [r[0] for r in db.execute("SELECT token_hash FROM sessions")]
+    assert affilut.token_hash(token) in stored and token not in stored
+    assert res.follow().request.path == "/dashboard"
+
+
+def test_cookie_is_secure_behind_https(app, merchant):
+    app.reset()
+    res = sign_in(app, "owner@shop.example", status=303, headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in session_cookie(res)
+
+
+def test_sign_out_ends_the_session_on_the_server(app, db, merchant):
+    res = app.get("/dashboard")
+    cookie = app.cookies["affilut_session"]
+    form_for(res, "/signout").submit(status=303)
+    assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+    app.set_cookie("affilut_session", cookie)  # a stolen copy of the cookie names nothing now
+    assert app.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+
+
+def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(app, merchant):
+    app.reset()
+    res = app.get("/dashboard/payouts", status=303)
+    assert res.headers["Location"] == "/signin?next=%2Fdashboard%2Fpayouts"
+    res = res.follow()
+    form = form_for(res, "/signin")
+    form["email"], form["password"] = "owner@shop.example", PASSWORD
+    assert form.submit(status=303).headers["Location"].endswith("/dashboard/payouts")
+    app.reset()
+    res = app.get("/signin?next=//evil.example/x")
+    form = form_for(res, "/signin")
+    form["email"], form["password"] = "owner@shop.example", PASSWORD
+    assert form.submit(status=303).headers["Location"].endswith("/dashboard")
+
+
+@pytest.mark.parametrize("column, age_days", [("last_seen_at", 8), ("expires_at", 0.001)])
+def test_sessions_expire_when_idle_or_old(app, db, merchant, column, age_days):
+    app.get("/dashboard", status=200)
+    shifted = affilut.now_ms() - int(age_days * affilut.DAY_MS)
+    db.execute(f"UPDATE sessions SET {column} = ?", (shifted,))
+    assert app.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+    assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_failed_sign_ins_are_slowed_per_email(app, merchant, clock):
+    app.reset()
+    for _ in range(5):
+        sign_in(app, "owner@shop.example", "wrong password", status=401)
+    res = sign_in(app, "owner@shop.example", status=429)  # even the right password waits
+    assert "Try again in 30 seconds" in res.text
+    clock.advance(31)
+    sign_in(app, "owner@shop.example", "wrong again!", status=401)
+    assert "Try again in 60 seconds" in sign_in(app, "owner@shop.example", status=429).text
+    clock.advance(61)
+    sign_in(app, "owner@shop.example", status=303)
+    app.reset()
+    sign_in(app, "owner@shop.example", "wrong password", status=401)  # success forgot the email's failures
+
+
+def test_failed_sign_ins_are_slowed_per_ip(app, merchant, clock):
+    app.reset()
+    for i in range(20):
+        sign_in(app, f"guess{i}@shop.example", "wrong password", status=401,
+                headers={"X-Forwarded-For": f"10.0.0.{i}"})  # a header from afar changes nothing
+    sign_in(app, "owner@shop.example", status=429)
+    clock.advance(31)
+    sign_in(app, "owner@shop.example", status=303)
+
+
+# -- CSRF and headers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(merchant, db):
+    """A merchant with an affiliate, a pending conversion, an approved one and an API key."""
+    account = merchant["account"]
+    affiliate = new_affiliate(db, account["id"])
+    pending = affilut.record_manual_conversion(db, account, affiliate["id"], 4900, "order-1")
+    approved = approved_conversion(db, account, affiliate["id"], 10000, "order-2")
+    key_id, key = affilut.create_api_key(db, account["id"], "backend")
+    return {**merchant, "affiliate": affiliate, "pending": pending, "approved": approved, "key_id": key_id, "key": key}
+
+
+def state_changing_posts(w):
+    aff, account = w["affiliate"]["id"], w["account"]
+    due = affilut.due_payouts(affilut.connect(affilut.app.config["affilut.db"]), account)[0]
+    return [
+        ("/signout", {}),
+        ("/dashboard/affiliates", {"name": "New", "email": "new@example.com"}),
+        (f"/dashboard/affiliates/{aff}/status", {"action": "ban"}),
+        (f"/dashboard/affiliates/{aff}/commission", {"commission_override": "50"}),
+        (f"/dashboard/affiliates/{aff}/invite", {}),
+        ("/dashboard/conversions/status", {"action": "approve", "id": w["pending"]["id"]}),
+        ("/dashboard/conversions/new", {"affiliate_id": aff, "amount": "10"}),
+        ("/dashboard/payouts", {"item": f"{aff}:usd:{due['digest']}"}),
+        ("/dashboard/settings", {"name": "Hacked", "default_commission": "99", "attribution_window_days": "1",
+                                 "hold_days": "0", "payout_minimum": "0"}),
+        ("/dashboard/settings/keys", {"name": "evil"}),
+        (f"/dashboard/settings/keys/{w['key_id']}/revoke", {}),
+        ("/dashboard/settings/team", {"email": "evil@example.com"}),
+    ]
+
+
+def snapshot(db):
+    return [list(map(tuple, db.execute(f"SELECT * FROM {t} ORDER BY 1")))
+            for t in ("accounts", "affiliates", "conversions", "api_keys", "users", "invites", "payouts", "sessions")]
+
+
+@pytest.mark.parametrize("token", [None, "forged-token-forged-token-forged-token"])
+def test_every_dashboard_post_without_the_csrf_token_is_403(app, db, world, token):
+    before = snapshot(db)
+    for path, fields in state_changing_posts(world):
+        body = dict(fields, **({"csrf": token} if token else {}))
+        res = app.post(path, body, status=403)
+        assert "This form has expired" in res.text, path
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("path", ["/setup", "/signin", "/join/{account}", "/portal/signin/{account}"])
+def test_signed_out_forms_need_the_browser_token_too(app, db, account, path):
+    fields = {"name": "X", "email": "x@example.com", "password": PASSWORD, "password_again": PASSWORD}
+    app.post(path.format(account=account["id"]), fields, status=403)
+    app.get(path.format(account=account["id"]))  # the page sets the browser's token cookie...
+    app.post(path.format(account=account["id"]), fields, status=403)  # ...but the form must carry it
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == 0
+
+
+def test_the_same_form_with_the_token_goes_through(app, db, world):
+    res = app.get("/dashboard/settings/keys")
+    app.post("/dashboard/settings/keys", {"name": "ok", "csrf": csrf_of(res)}, status=200)
+    assert db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 2
+
+
+PAGES = ["/dashboard", "/dashboard/affiliates", "/dashboard/affiliates/{aff}", "/dashboard/conversions",
+         "/dashboard/conversions.csv", "/dashboard/payouts", "/dashboard/payouts/due.csv?format=paypal",
+         "/dashboard/payouts/history.csv", "/dashboard/settings", "/dashboard/settings/keys",
+         "/dashboard/settings/team"]
+PUBLIC = ["/", "/signin", "/setup", "/join/{acc}", "/portal/signin/{acc}", "/portal/signin", "/portal",
+          "/invite/nonsense", "/static/app.css", "/static/app.js", "/no/such/page", "/dashboard/affiliates/aff_nope"]
+
+
+def test_every_page_sends_the_security_headers(app, world):
+    paths = [p.format(aff=world["affiliate"]["id"], acc=world["account"]["id"]) for p in PAGES + PUBLIC]
+    for path in paths + ["/api/v1/affiliates"]:
+        res = app.get(path, expect_errors=True)
+        assert res.headers["X-Frame-Options"] == "DENY", path
+        assert res.headers["X-Content-Type-Options"] == "nosniff", path
+        assert res.headers["Referrer-Policy"] == "same-origin", path
+        csp = res.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp, path
+        assert "frame-ancestors 'none'" in csp
+        if res.content_type == "text/html":
+            assert "<script>" not in res.text and " style=" not in res.text and " onclick=" not in res.text, path
+    assert app.get("/static/../affilut.py", expect_errors=True).status_int in (403, 404)
+
+
+def test_signed_in_pages_are_never_cached(app, world):
+    for path in PAGES:
+        res = app.get(path.format(aff=world["affiliate"]["id"]))
+        assert res.headers["Cache-Control"] == "no-store", path
+
+
+# -- Escaping and tenants -----------------------------------------------------------------------------------
+
+
+XSS = "<script>alert(1)</script>"
+
+
+def test_user_text_is_escaped_everywhere_it_shows(app, db, merchant):
+    account = merchant["account"]
+    affiliate = new_affiliate(db, account["id"], name=XSS, email="x@example.com")
+    affilut.set_affiliate_status(db, account["id"], affiliate["id"], "paused", reason=XSS)
+    conversion = affilut.record_manual_conversion(db, account, affiliate["id"], 5000, external_id=XSS)
+    affilut.set_conversion_status(db, account["id"], conversion["id"], "rejected", reason=XSS)
+    affilut.set_affiliate_password(db, affiliate["id"], affilut.hash_password(PASSWORD))
+    pages = ["/dashboard", "/dashboard/affiliates", f"/dashboard/affiliates/{affiliate['id']}", "/dashboard/conversions",
+             f"/dashboard/affiliates?q={XSS}"]
+    for path in pages:
+        res = app.get(path)
+        assert XSS not in res.text, path
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in app.get("/dashboard/affiliates").text
+    portal = type(app)(affilut.app)
+    res = sign_in(portal, "x@example.com", path=f"/portal/signin/{account['id']}", status=303).follow()
+    assert XSS not in res.text and "&lt;script&gt;" in res.text
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_defused(app, db, merchant):
+    affiliate = new_affiliate(db, merchant["account"]["id"], name="=HYPERLINK(\"http://evil\")", email="e@example.com")
+    affilut.record_manual_conversion(db, merchant["account"], affiliate["id"], 5000)
+    rows = list(csv.reader(io.StringIO(app.get("/dashboard/conversions.csv").text)))
+    assert rows[1][3].startswith("'=")
+
+
+@pytest.fixture
+def two_tenants(app, db, merchant):
+    other = make_account(db, "Rival")
+    add_user(db, other["id"], "rival@rival.example")
+    theirs = new_affiliate(db, other["id"], "Their Affiliate", "theirs@example.com")
+    conversion = approved_conversion(db, other, theirs["id"], 9900)
+    key_id, _ = affilut.create_api_key(db, other["id"], "theirs")
+    ours = new_affiliate(db, merchant["account"]["id"], "Our Affiliate", "ours@example.com")
+    return {"other": other, "theirs": theirs, "conversion": conversion, "key_id": key_id, "ours": ours}
+
+
+def test_a_user_only_ever_sees_their_own_account(app, db, two_tenants):
+    t = two_tenants
+    for path in ["/dashboard", "/dashboard/affiliates", "/dashboard/conversions", "/dashboard/payouts",
+                 "/dashboard/settings/keys", "/dashboard/settings/team", "/dashboard/conversions.csv",
+                 "/dashboard/payouts/due.csv?format=generic", f"/dashboard/conversions?affiliate_id={t['theirs']['id']}"]:
+        text = app.get(path).text
+        assert "Their Affiliate" not in text and "rival@" not in text and t["conversion"]["id"] not in text, path
+    app.get(f"/dashboard/affiliates/{t['theirs']['id']}", status=404)
+    csrf = csrf_of(app.get("/dashboard"))
+    before = snapshot(db)
+    app.post(f"/dashboard/affiliates/{t['theirs']['id']}/status", {"csrf": csrf, "action": "ban"}, status=404)
+    app.post(f"/dashboard/affiliates/{t['theirs']['id']}/commission", {"csrf": csrf, "commission_override": "90"},
+             status=404)
+    app.post(f"/dashboard/affiliates/{t['theirs']['id']}/invite", {"csrf": csrf}, status=404)
+    app.post("/dashboard/conversions/status", {"csrf": csrf, "action": "pay", "id": t["conversion"]["id"]}, status=409)
+    app.post("/dashboard/conversions/new", {"csrf": csrf, "affiliate_id": t["theirs"]["id"], "amount": "10"},
+             status=404)
+    digest = affilut.due_payouts(db, t["other"])[0]["digest"]
+    app.post("/dashboard/payouts", {"csrf": csrf, "item": f"{t['theirs']['id']}:usd:{digest}"}, status=404)
+    app.post(f"/dashboard/settings/keys/{t['key_id']}/revoke", {"csrf": csrf}, status=404)
+    rival = db.execute("SELECT id FROM users WHERE email = 'rival@rival.example'").fetchone()[0]
+    app.post(f"/dashboard/settings/team/{rival}/remove", {"csrf": csrf}, status=409)
+    assert snapshot(db) == before
+
+
+def test_affiliate_and_merchant_sessions_do_not_cross(app, db, merchant):
+    account = merchant["account"]
+    affiliate = new_affiliate(db, account["id"])
+    affilut.set_affiliate_password(db, affiliate["id"], affilut.hash_password(PASSWORD))
+    portal = type(app)(affilut.app)
+    sign_in(portal, "jane@example.com", path=f"/portal/signin/{account['id']}", status=303)
+    assert portal.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+    portal.set_cookie("affilut_session", portal.cookies["affilut_portal"])  # an affiliate token as a user's
+    assert portal.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+    assert app.get("/portal", status=303).headers["Location"].startswith("/portal/signin")
+
+
+# -- Payouts ------------------------------------------------------------------------------------------------
+
+
+def test_payout_nets_adjustments_and_flips_exactly_those_conversions(app, db, merchant):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    a = approved_conversion(db, account, jane["id"], 10000)    # 1000 commission
+    b = approved_conversion(db, account, jane["id"], 5000)     # 500
+    adj = adjustment(db, account["id"], jane["id"], a["id"], -300)
+    pending = affilut.record_manual_conversion(db, account, jane["id"], 7000)
+    res = app.get("/dashboard/payouts")
+    assert "$12.00" in res.text  # 1000 + 500 - 300
+    res = form_for(res, "/dashboard/payouts").submit(status=303).follow()
+    assert "Payout recorded" in res.text
+    payout = db.execute("SELECT * FROM payouts").fetchone()
+    assert (payout["amount_cents"], payout["conversion_count"], payout["paid_to"], payout["created_by"]) == \
+        (1200, 3, "jane@example.com", merchant["user"]["id"])
+    rows = {r["id"]: r for r in db.execute("SELECT id, status, payout_id FROM conversions")}
+    for conversion_id in (a["id"], b["id"], adj):
+        assert (rows[conversion_id]["status"], rows[conversion_id]["payout_id"]) == ("paid", payout["id"])
+    assert (rows[pending["id"]]["status"], rows[pending["id"]]["payout_id"]) == ("pending", None)
+    assert "Nobody is owed anything" in app.get("/dashboard/payouts").text
+    assert "$12.00" in app.get(f"/dashboard/affiliates/{jane['id']}").text
+
+
+def test_payout_minimum_holds_back_small_balances(app, db, merchant):
+    account = merchant["account"]
+    db.execute("UPDATE accounts SET payout_minimum_cents = 5000 WHERE id = ?", (account["id"],))
+    account = affilut.get_account(db, account["id"])
+    small = new_affiliate(db, account["id"], "Small", "small@example.com")
+    big = new_affiliate(db, account["id"], "Big", "big@example.com")
+    approved_conversion(db, account, small["id"], 10000)       # 1000 < 5000
+    approved_conversion(db, account, big["id"], 60000)         # 6000
+    due = {item["name"]: item for item in affilut.due_payouts(db, account)}
+    assert not due["Small"]["eligible"] and due["Big"]["eligible"]
+    res = app.get("/dashboard/payouts")
+    assert "below minimum" in res.text
+    app.post("/dashboard/payouts", {"csrf": csrf_of(res), "item": f"{small['id']}:usd:{due['Small']['digest']}"},
+             status=409)
+    assert db.execute("SELECT COUNT(*) FROM payouts").fetchone()[0] == 0
+    paypal = app.get("/dashboard/payouts/due.csv?format=paypal&currency=usd").text
+    assert "small@example.com" not in paypal and "big@example.com" in paypal
+
+
+def test_a_negative_balance_is_never_paid(db, merchant):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    a = approved_conversion(db, account, jane["id"], 1000)
+    adjustment(db, account["id"], jane["id"], a["id"], -500)
+    (item,) = affilut.due_payouts(db, account)
+    assert item["amount_cents"] == -400 and not item["eligible"]
+    with pytest.raises(affilut.ApiError) as refused:
+        affilut.mark_payouts_paid(db, account, [(jane["id"], "usd", item["digest"])])
+    assert refused.value.status == 409
+
+
+def test_mark_paid_refuses_when_what_is_owed_changed_and_pays_nothing(app, db, merchant):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    bob = new_affiliate(db, account["id"], "Bob", "bob@example.com")
+    approved_conversion(db, account, jane["id"], 10000)
+    approved_conversion(db, account, bob["id"], 10000)
+    res = app.get("/dashboard/payouts")
+    mark_all = [f for f in res.forms.values() if f.action == "/dashboard/payouts" and "note" in f.fields][0]
+    approved_conversion(db, account, bob["id"], 2000)   # approved after the page was shown
+    res = mark_all.submit(status=409)
+    assert "Bob is owed changed since the page was shown" in res.text
+    # Jane's part was still right, but the payouts share one transaction: nobody is paid
+    assert db.execute("SELECT COUNT(*) FROM payouts").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM conversions WHERE status = 'paid'").fetchone()[0] == 0
+    res = app.get("/dashboard/payouts")
+    assert "$12.00" in res.text  # the fresh page shows Bob's new total
+
+
+def test_mark_all_pays_everyone_over_the_minimum_in_one_go(app, db, merchant):
+    account = merchant["account"]
+    for i in range(3):
+        approved_conversion(db, account, new_affiliate(db, account["id"], f"A{i}", f"a{i}@example.com")["id"], 1000 * (i + 1))
+    res = app.get("/dashboard/payouts")
+    form = [f for f in res.forms.values() if f.action == "/dashboard/payouts" and "note" in f.fields][0]
+    form["note"] = "PayPal batch 42"
+    form.submit(status=303)
+    payouts = db.execute("SELECT amount_cents, note FROM payouts ORDER BY amount_cents").fetchall()
+    assert [tuple(p) for p in payouts] == [(100, "PayPal batch 42"), (200, "PayPal batch 42"), (300, "PayPal batch 42")]
+
+
+def test_payout_csv_files(app, db, merchant):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    bob = new_affiliate(db, account["id"], "Bob, Jr.", "bob@example.com")
+    db.execute("UPDATE affiliates SET payout_email = 'jane.paypal@example.com' WHERE id = ?", (jane["id"],))
+    approved_conversion(db, account, jane["id"], 123456)
+    approved_conversion(db, account, bob["id"], 5000)
+    approved_conversion(db, account, bob["id"], 7000, currency="eur")
+    paypal = app.get("/dashboard/payouts/due.csv?format=paypal&currency=usd")
+    assert paypal.content_type == "text/csv" and "attachment" in paypal.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(paypal.text)))
+    assert sorted(rows) == sorted([
+        ["jane.paypal@example.com", "123.46", "USD", jane["id"], "Affiliate commission from Shop", "PAYPAL"],
+        ["bob@example.com", "5.00", "USD", bob["id"], "Affiliate commission from Shop", "PAYPAL"]])
+    assert all(len(row[3]) <= 30 for row in rows)  # PayPal's customer id limit
+    eur = list(csv.reader(io.StringIO(app.get("/dashboard/payouts/due.csv?format=paypal&currency=eur").text)))
+    assert eur == [["bob@example.com", "7.00", "EUR", bob["id"], "Affiliate commission from Shop", "PAYPAL"]]
+    generic = list(csv.DictReader(io.StringIO(app.get("/dashboard/payouts/due.csv?format=generic").text)))
+    assert {(r["name"], r["amount"], r["currency"], r["conversions"]) for r in generic} == \
+        {("Jane Smith", "123.46", "USD", "1"), ("Bob, Jr.", "5.00", "USD", "1"), ("Bob, Jr.", "7.00", "EUR", "1")}
+    for item in affilut.due_payouts(db, account):
+        affilut.mark_payouts_paid(db, account, [(item["affiliate_id"], item["currency"], item["digest"])])
+    history = list(csv.DictReader(io.StringIO(app.get("/dashboard/payouts/history.csv").text)))
+    assert sorted(r["amount"] for r in history) == ["123.46", "5.00", "7.00"]
+    assert app.get("/dashboard/payouts/due.csv?format=paypal&currency=usd").text == ""
+
+
+# -- Affiliates and conversions pages ------------------------------------------------------------------------
+
+
+def test_add_approve_pause_ban_reactivate_and_override(app, db, merchant):
+    res = app.get("/dashboard/affiliates")
+    form = form_for(res, "/dashboard/affiliates")
+    form["name"], form["email"], form["commission_override"] = "Zoë Ünïcode", "zoe@example.com", "12.5"
+    res = form.submit(status=303).follow()
+    zoe = db.execute("SELECT * FROM affiliates").fetchone()
+    assert (zoe["name"], zoe["status"], zoe["commission_override"]) == ("Zoë Ünïcode", "active", "12.5")
+    assert f"/r/{zoe['short_code']}" in res.text
+    for action, status, reason in [("pause", "paused", "Spammy ads"), ("reactivate", "active", ""),
+                                   ("ban", "banned", "Fraud"), ("reactivate", "active", "")]:
+        res = app.get(f"/dashboard/affiliates/{zoe['id']}")
+        form = form_for(res, f"/dashboard/affiliates/{zoe['id']}/status")
+        if "reason" in form.fields:
+            form["reason"] = reason
+        form.submit("action", value=action, status=303)
+        row = db.execute("SELECT status, status_reason FROM affiliates").fetchone()
+        assert (row["status"], row["status_reason"]) == (status, reason or None)
+    form = form_for(app.get(f"/dashboard/affiliates/{zoe['id']}"), f"/dashboard/affiliates/{zoe['id']}/commission")
+    form["commission_override"] = ""
+    form.submit(status=303)
+    assert db.execute("SELECT commission_override FROM affiliates").fetchone()[0] is None
+    form["commission_override"] = "150"
+    assert "percent from 0 to 100" in form.submit(status=400).text
+
+
+def test_affiliate_list_searches_filters_and_pages(app, db, merchant):
+    account_id = merchant["account"]["id"]
+    for i in range(30):
+        new_affiliate(db, account_id, f"Partner {i:02d}", f"p{i}@example.com", "pending" if i % 3 == 0 else "active")
+    new_affiliate(db, account_id, "100%_match", "odd@example.com")
+    first = app.get("/dashboard/affiliates")
+    assert first.text.count('href="/dashboard/affiliates/aff_') == 25 and "Older →" in first.text
+    second = app.get("/dashboard/affiliates?page=2")
+    assert second.text.count('href="/dashboard/affiliates/aff_') == 6 and "Older →" not in second.text
+    assert app.get("/dashboard/affiliates?status=pending").text.count('badge-pending') == 10
+    assert "Partner 07" in app.get("/dashboard/affiliates?q=partner+07").text
+    assert app.get("/dashboard/affiliates?q=%25_").text.count('href="/dashboard/affiliates/aff_') == 1  # wildcards literal
+    newest_pending = db.execute("SELECT id FROM affiliates WHERE status = 'pending' ORDER BY id DESC").fetchone()[0]
+    res = app.get("/dashboard/affiliates?status=pending")
+    form_for(res, f"/dashboard/affiliates/{newest_pending}/status").submit("action", value="approve", status=303)
+    assert db.execute("SELECT COUNT(*) FROM affiliates WHERE status = 'pending'").fetchone()[0] == 9
+
+
+def test_conversions_record_filter_act_in_bulk_and_export(app, db, merchant):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    bob = new_affiliate(db, account["id"], "Bob", "bob@example.com")
+    res = app.get("/dashboard/conversions")
+    form = form_for(res, "/dashboard/conversions/new")
+    form["affiliate_id"], form["amount"], form["external_id"] = jane["id"], "1,049.50", "inv-9"
+    form.submit(status=303)
+    row = db.execute("SELECT * FROM conversions").fetchone()
+    assert (row["amount_cents"], row["commission_cents"], row["kind"], row["external_id"]) == (104950, 10495, "manual", "inv-9")
+    form["amount"] = "12.345"
+    assert "amount like 49.00" in form.submit(status=400).text
+    form["amount"] = "5"
+    assert "already recorded" in form.submit(status=409).text
+    for i in range(3):
+        affilut.record_manual_conversion(db, account, bob["id"], 1000 * (i + 1))
+    ids = [r[0] for r in db.execute("SELECT id FROM conversions WHERE affiliate_id = ?", (bob["id"],))]
+    res = app.get(f"/dashboard/conversions?affiliate_id={bob['id']}")
+    assert res.text.count('name="id"') == 3
+    bulk = form_for(res, "/dashboard/conversions/status")
+    for checkbox in bulk.fields["id"]:
+        checkbox.checked = True
+    bulk["reason"] = "Test orders"
+    res = bulk.submit("action", value="reject", status=303)
+    assert res.headers["Location"].endswith(f"/dashboard/conversions?affiliate_id={bob['id']}&notice=conversions_updated")
+    assert {tuple(r) for r in db.execute("SELECT status, reason FROM conversions WHERE affiliate_id = ?", (bob["id"],))} \
+        == {("rejected", "Test orders")}
+    # one row's own buttons: approve, then mark paid; a rejected one stays rejected
+    res = app.get("/dashboard/conversions?status=pending")
+    form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"approve:{row['id']}", status=303)
+    res = app.get("/dashboard/conversions?status=approved")
+    form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{row['id']}", status=303)
+    assert db.execute("SELECT status FROM conversions WHERE id = ?", (row["id"],)).fetchone()[0] == "paid"
+    res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "action": "approve", "id": ids}, status=409)
+    assert "0 changed, 3 left as they were" in res.text
+    # CSV of the current filter
+    rows = list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?status=rejected").text)))
+    assert len(rows) == 3 and {r["affiliate_name"] for r in rows} == {"Bob"} and {r["reason"] for r in rows} == {"Test orders"}
+    assert sorted(r["amount"] for r in rows) == ["10.00", "20.00", "30.00"]
+    everything = list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv").text)))
+    assert len(everything) == 4
+    today = affilut.format_day(affilut.now_ms())
+    assert len(list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?from={today}&to={today}").text)))) == 4
+    assert list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv?to=2000-01-01").text))) == []
+
+
+def test_overview_counts_clicks_conversions_and_money(app, db, merchant):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    now = affilut.now_ms()
+    for i in range(8):
+        db.execute("INSERT INTO clicks (id, account_id, affiliate_id, created_at) VALUES (?, ?, ?, ?)",
+                   (affilut.new_id("clk"), account["id"], jane["id"], now - (i % 2) * 40 * affilut.DAY_MS))
+    approved_conversion(db, account, jane["id"], 250000)
+    rejected = affilut.record_manual_conversion(db, account, jane["id"], 999999)
+    affilut.set_conversion_status(db, account["id"], rejected["id"], "rejected")
+    recent = affilut.program_stats(db, account["id"], now - 30 * affilut.DAY_MS)
+    assert (recent["clicks"], recent["conversions"], recent["revenue"], recent["commission"]) == \
+        (4, 1, [("usd", 250000)], [("usd", 25000)])
+    assert affilut.program_stats(db, account["id"])["clicks"] == 8
+    res = app.get("/dashboard")
+    assert "$2,500.00" in res.text and "$250.00" in res.text and "25.0%" in res.text and "12.5%" in res.text
+    assert res.text.count('class="clicks"') == 30 and "<svg" in res.text and "Jane Smith" in res.text
+
+
+@pytest.mark.parametrize("cents, currency, text", [
+    (123456, "usd", "$1,234.56"), (-300, "eur", "−€3.00"), (500, "jpy", "¥500"), (1999, "chf", "19.99 CHF"), (0, "usd", "$0.00")])
+def test_money_is_shown_with_its_currency(cents, currency, text):
+    assert affilut.format_money(cents, currency) == text
+
+
+# -- Settings, keys, team ------------------------------------------------------------------------------------
+
+
+def test_program_settings_save_and_show_webhook_and_snippet(app, db, merchant):
+    account_id = merchant["account"]["id"]
+    res = app.get("/dashboard/settings")
+    assert f"http://localhost:80/webhooks/stripe/{account_id}" in res.text or \
+        f"http://localhost/webhooks/stripe/{account_id}" in res.text
+    form = form_for(res, "/dashboard/settings")
+    form["name"], form["default_commission"], form["attribution_window_days"] = "New Name", "12.5", "45"
+    form["hold_days"], form["renewal_months"], form["payout_minimum"] = "14", "12", "50.00"
+    form["webhook_secret"], form["landing_url"] = "whsec_abc", "https://new.example/"
+    res = form.submit(status=303).follow()
+    account = affilut.get_account(db, account_id)
+    assert (account["name"], account["default_commission"], account["attribution_window_days"], account["hold_days"],
+            account["renewal_months"], account["payout_minimum_cents"], account["webhook_secret"],
+            account["landing_url"]) == ("New Name", "12.5", 45, 14, 12, 5000, "whsec_abc", "https://new.example/")
+    snippet = res.html.find(id="snippet").text
+    assert re.fullmatch(r'<script src="http://localhost(:80)?/snippet\.js" data-attribution-days="45"></script>', snippet)
+    form = form_for(res, "/dashboard/settings")
+    form["renewal_months"], form["attribution_window_days"] = "", "0"
+    assert "from 1 to 365" in form.submit(status=400).text
+    form["attribution_window_days"] = "60"
+    form.submit(status=303)
+    assert affilut.get_account(db, account_id)["renewal_months"] is None
+
+
+def test_api_key_is_shown_once_then_only_its_prefix(app, db, merchant):
+    res = app.get("/dashboard/settings/keys")
+    form = form_for(res, "/dashboard/settings/keys")
+    form["name"] = "billing"
+    res = form.submit(status=200)
+    plaintext = res.html.find(id="new-key")["value"]
+    assert affilut.API_KEY_PATTERN.fullmatch(plaintext)
+    app.get("/api/v1/affiliates", headers=bearer(plaintext), status=200)
+    listing = app.get("/dashboard/settings/keys")
+    assert plaintext not in listing.text and plaintext[:12] in listing.text and "billing" in listing.text
+    key_id = db.execute("SELECT id FROM api_keys").fetchone()[0]
+    form_for(listing, f"/dashboard/settings/keys/{key_id}/revoke").submit(status=303)
+    app.get("/api/v1/affiliates", headers=bearer(plaintext), status=401)
+    assert "revoked" in app.get("/dashboard/settings/keys").text
+
+
+def test_team_invite_link_works_once_and_only_for_its_account(app, db, merchant):
+    res = app.get("/dashboard/settings/team")
+    form = form_for(res, "/dashboard/settings/team")
+    form["email"] = "colleague@shop.example"
+    res = form.submit(status=200)
+    link = res.html.find(id="invite-link")["value"]
+    token = link.rsplit("/", 1)[1]
+    assert db.execute("SELECT token_hash FROM invites").fetchone()[0] == affilut.token_hash(token)
+    assert token not in app.get("/dashboard/settings/team").text
+    colleague = type(app)(affilut.app)
+    res = colleague.get(f"/invite/{token}")
+    assert "colleague@shop.example" in res.text
+    form = res.forms[0]
+    form["password"], form["password_again"] = PASSWORD, PASSWORD + "x"
+    assert "The two passwords differ" in form.submit(status=400).text
+    form["password_again"] = PASSWORD
+    res = form.submit(status=303).follow()
+    assert res.request.path == "/dashboard" and "Shop" in res.text
+    user = db.execute("SELECT * FROM users WHERE email = 'colleague@shop.example'").fetchone()
+    assert user["account_id"] == merchant["account"]["id"]
+    assert "expired" in type(app)(affilut.app).get(f"/invite/{token}", status=404).text
+    colleague.reset()
+    sign_in(colleague, "colleague@shop.example", status=303)
+    # removing a colleague ends their sessions
+    res = app.get("/dashboard/settings/team")
+    form_for(res, f"/dashboard/settings/team/{user['id']}/remove").submit(status=303)
+    assert colleague.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+
+
+def test_invites_expire(app, db, merchant):
+    _, token = affilut.invite_user(db, merchant["account"]["id"], "late@shop.example")
+    db.execute("UPDATE invites SET expires_at = ?", (affilut.now_ms() - 1,))
+    app.get(f"/invite/{token}", status=404)
+    with pytest.raises(affilut.ApiError):
+        affilut.accept_invite(db, token, PASSWORD)
+
+
+# -- Affiliate portal -----------------------------------------------------------------------------------------
+
+
+def join(app, account_id, name="Pat Partner", email="pat@example.com", password=PASSWORD):
+    form = app.get(f"/join/{account_id}").forms[0]
+    form["name"], form["email"], form["password"], form["password_again"] = name, email, password, password
+    return form.submit(expect_errors=True)
+
+
+def test_affiliate_signs_up_waits_for_approval_then_sees_earnings(app, db, merchant):
+    account = merchant["account"]
+    pat_browser = type(app)(affilut.app)
+    res = join(pat_browser, account["id"])
+    assert res.status_int == 303
+    pat = db.execute("SELECT * FROM affiliates WHERE email = 'pat@example.com'").fetchone()
+    assert pat["status"] == "pending" and pat["account_id"] == account["id"]
+    portal = res.follow()
+    assert "waiting for approval" in portal.text and f"/r/{pat['short_code']}" in portal.text
+    assert join(type(app)(affilut.app), account["id"]).status_int == 400  # the email already joined
+    # the merchant sees and approves the application
+    assert "1 affiliate waiting for approval" in app.get("/dashboard").text
+    res = app.get("/dashboard/affiliates?status=pending")
+    form_for(res, f"/dashboard/affiliates/{pat['id']}/status").submit("action", value="approve", status=303)
+    conversion = approved_conversion(db, account, pat["id"], 20000, "order-77")
+    portal = pat_browser.get("/portal")
+    assert "waiting for approval" not in portal.text and "order-77" in portal.text and "$20.00" in portal.text
+    item = affilut.due_payouts(db, account)[0]
+    affilut.mark_payouts_paid(db, account, [(pat["id"], "usd", item["digest"])])
+    portal = pat_browser.get("/portal")
+    assert "Payouts received" in portal.text and "pat@example.com" in portal.text
+    assert db.execute("SELECT status FROM conversions WHERE id = ?", (conversion["id"],)).fetchone()[0] == "paid"
+    # the link builder, without JavaScript
+    built = pat_browser.get("/portal?to=/pricing?plan=pro").html.find(id="built-link")["value"]
+    assert built.endswith(f"/r/{pat['short_code']}?to=%2Fpricing%3Fplan%3Dpro")
+    # payout email
+    form = form_for(portal, "/portal/payout-email")
+    form["payout_email"] = "nope"
+    assert "Payout_email must be an email address" in form.submit(status=400).text
+    form["payout_email"] = "pat.paypal@example.com"
+    form.submit(status=303)
+    assert db.execute("SELECT payout_email FROM affiliates WHERE id = ?", (pat["id"],)).fetchone()[0] == \
+        "pat.paypal@example.com"
+
+
+def test_paused_or_banned_affiliates_sign_in_and_see_why(app, db, merchant):
+    account = merchant["account"]
+    pat_browser = type(app)(affilut.app)
+    join(pat_browser, account["id"])
+    pat = db.execute("SELECT * FROM affiliates").fetchone()
+    affilut.set_affiliate_status(db, account["id"], pat["id"], "banned", "Trademark bidding")
+    pat_browser.reset()
+    res = sign_in(pat_browser, "pat@example.com", path=f"/portal/signin/{account['id']}", status=303).follow()
+    assert "Your account is banned" in res.text and "Trademark bidding" in res.text and "earns nothing" in res.text
+
+
+def test_affiliate_sign_in_is_per_program_and_throttled(app, db, merchant, clock):
+    account = merchant["account"]
+    join(type(app)(affilut.app), account["id"])
+    other = make_account(db, "Other")
+    browser = type(app)(affilut.app)
+    sign_in(browser, "pat@example.com", path=f"/portal/signin/{other['id']}", status=401)
+    assert browser.get("/portal/signin", status=404)  # two programs: which one?
+    for _ in range(5):
+        sign_in(browser, "pat@example.com", "wrong password", path=f"/portal/signin/{account['id']}", status=401)
+    sign_in(browser, "pat@example.com", path=f"/portal/signin/{account['id']}", status=429)
+    clock.advance(31)
+    res = sign_in(browser, "pat@example.com", path=f"/portal/signin/{account['id']}", status=303)
+    assert res.headers["Location"].endswith("/portal")
+    form_for(browser.get("/portal"), "/portal/signout").submit(status=303)
+    assert browser.get("/portal", status=303)
+
+
+def test_merchant_invites_an_affiliate_to_the_portal(app, db, merchant):
+    res = app.get("/dashboard/affiliates")
+    form = form_for(res, "/dashboard/affiliates")
+    form["name"], form["email"], form["invite"] = "Ivy Invited", "ivy@example.com", True
+    res = form.submit(status=200)
+    link = res.html.find(id="invite-link")["value"]
+    ivy = type(app)(affilut.app)
+    form = ivy.get(link.replace("http://localhost:80", "").replace("http://localhost", "")).forms[0]
+    form["password"] = form["password_again"] = PASSWORD
+    portal = form.submit(status=303).follow()
+    assert portal.request.path == "/portal" and "Hello, Ivy Invited" in portal.text
+    assert db.execute("SELECT COUNT(*) FROM affiliate_logins").fetchone()[0] == 1
+
+
+def test_join_page_of_an_unknown_program_is_404(app, db):
+    app.get("/join/acc_nope", status=404)

@@ -1,0 +1,1 @@
+<span class="badge badge-{{status}}">{{status}}</span>

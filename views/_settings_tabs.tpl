@@ -1,0 +1,5 @@
+<nav class="tabs" aria-label="Settings">
+  % for href, label in (("/dashboard/settings", "Program"), ("/dashboard/settings/keys", "API keys"), ("/dashboard/settings/team", "Team")):
+  <a href="{{href}}"{{!' aria-current="page"' if page.path == href else ''}}>{{label}}</a>
+  % end
+</nav>

@@ -1,0 +1,27 @@
+% rebase("layout", title="Overview", page=page)
+<h1>Overview</h1>
+% if pending:
+<p class="callout"><a href="/dashboard/affiliates?status=pending">{{pending}} affiliate{{"s" if pending != 1 else ""}} waiting for approval</a></p>
+% end
+<h2>Last 30 days</h2>
+% include("_stats", stats=recent, money=money, percent=percent)
+<div class="card chart-card">
+  <div class="chart-legend"><span class="key clicks"></span> Clicks <span class="key conversions"></span> Conversions <span class="muted">per day, UTC</span></div>
+  {{!chart}}
+</div>
+<h2>All time</h2>
+% include("_stats", stats=total, money=money, percent=percent)
+<h2>Top affiliates, last 30 days</h2>
+% if top:
+<div class="table-wrap"><table>
+  <thead><tr><th>Affiliate</th><th class="num">Conversions</th><th class="num">Revenue</th><th class="num">Commission</th></tr></thead>
+  <tbody>
+  % for row in top:
+  <tr><td><a href="/dashboard/affiliates/{{row['id']}}">{{row["name"]}}</a></td><td class="num">{{row["conversions"]}}</td>
+      <td class="num">{{money(row["revenue"], row["currency"])}}</td><td class="num">{{money(row["commission"], row["currency"])}}</td></tr>
+  % end
+  </tbody>
+</table></div>
+% else:
+<p class="muted">No conversions in the last 30 days yet.</p>
+% end
