@@ -31,6 +31,13 @@ def bearer(key):
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.fixture(autouse=True)
+def close_write_connections():
+    """Each test's database gets its own write connection; close them all when the test ends."""
+    yield
+    affilut.close_writers()
+
+
 @pytest.fixture
 def db_path(tmp_path, monkeypatch):
     path = str(tmp_path / "affilut.db")
@@ -100,12 +107,16 @@ def free_port():
 def live_server(db_path):
     """The real app under the real waitress server on a loopback port, in a thread."""
     import waitress
-    server = waitress.create_server(affilut.app, host="127.0.0.1", port=0, threads=8)
+    # poll(), unlike select(), takes a socket closed under it in its stride, so the loop can be
+    # stopped from this thread by closing every channel it watches.
+    server = waitress.create_server(affilut.app, host="127.0.0.1", port=0, threads=8, asyncore_use_poll=True)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    for channel in list(server._map.values()):
+        channel.close()
     thread.join(timeout=5)
+    server.task_dispatcher.shutdown()
 
 
 def pytest_configure(config):

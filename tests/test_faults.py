@@ -169,9 +169,9 @@ def test_full_disk_is_503_storage_full_and_nothing_half_written(app, db, db_path
         return app.post_json("/api/v1/conversions", {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100,
                                                      "external_id": external_id}, headers=headers, expect_errors=True)
     assert post("before-full").status_int == 201
-    # WebTest calls the app in this thread, so this is the very connection the handlers write with:
-    # capping its file size makes SQLite fail the next page it needs with SQLITE_FULL, as a full disk does.
-    conn = affilut.get_db()
+    # This is the very connection every write of the process goes through: capping its file size
+    # makes SQLite fail the next page it needs with SQLITE_FULL, as a full disk does.
+    conn = affilut.writer_for(affilut.get_db()).db
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     stored, full = ["before-full"], None
     for n in range(2000):

@@ -1,0 +1,83 @@
+"""Group commit: writes queued behind each other share one COMMIT, yet each stands or falls whole."""
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+import affilut
+
+
+def run_group(db_path, blocks):
+    """Run each block(tx) in its own thread, all queued behind a first writer that holds the connection
+    until they wait, so they share its commit. Returns each block's outcome: None or the exception."""
+    outcomes = [None] * (len(blocks) + 1)
+    holding = threading.Event()
+
+    def first(tx):
+        tx.execute("INSERT INTO settings (name, value) VALUES ('first', 'x')")
+        holding.set()
+        writer = affilut.writer_for(tx)
+        deadline = time.monotonic() + 5
+        while writer.queued < len(blocks) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def worker(i, block):
+        db = affilut.connect(db_path)
+        if i > 0:
+            holding.wait()
+        try:
+            with affilut.transaction(db) as tx:
+                block(tx)
+        except Exception as error:
+            outcomes[i] = error
+        finally:
+            db.close()
+    threads = [threading.Thread(target=worker, args=(i, block)) for i, block in enumerate([first, *blocks])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return outcomes
+
+
+def insert(name):
+    return lambda tx: tx.execute("INSERT INTO settings (name, value) VALUES (:name, 'x')", {"name": name})
+
+
+def names(db):
+    return sorted(r[0] for r in db.execute("SELECT name FROM settings WHERE name != 'ip_salt'"))
+
+
+def test_a_failed_write_rolls_back_alone(db, db_path):
+    def failing(tx):
+        tx.execute("INSERT INTO settings (name, value) VALUES ('doomed', 'x')")
+        raise ValueError("refused")
+    outcomes = run_group(db_path, [insert("a"), failing, insert("b"), insert("c")])
+    assert outcomes[0] is None and isinstance(outcomes[2], ValueError)
+    assert [o for i, o in enumerate(outcomes) if i != 2] == [None] * 4
+    assert names(db) == ["a", "b", "c", "first"]
+
+
+def test_a_failed_commit_fails_every_write_of_the_group(db, db_path):
+    # A deferred foreign key is checked only at COMMIT, so this write makes the shared COMMIT fail.
+    db.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+    db.execute("CREATE TABLE children (parent TEXT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
+    orphan = lambda tx: tx.execute("INSERT INTO children (parent) VALUES ('nobody')")  # noqa: E731
+    outcomes = run_group(db_path, [insert("a"), orphan, insert("b")])
+    assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
+    assert names(db) == [] and db.execute("SELECT COUNT(*) FROM children").fetchone()[0] == 0
+    # The connection is usable again afterwards.
+    assert run_group(db_path, [insert("after")]) == [None, None]
+    assert names(db) == ["after", "first"]
+
+
+def test_writes_cannot_nest(db):
+    with affilut.transaction(db) as tx:
+        with pytest.raises(RuntimeError):
+            with affilut.transaction(tx):
+                pass
+    with affilut.transaction(db) as tx:  # and the connection is free again
+        tx.execute("INSERT INTO settings (name, value) VALUES ('ok', 'x')")
+    assert names(db) == ["ok"]
