@@ -27,6 +27,14 @@ def db():
     return _local.db
 
 
+def new_id(prefix):
+    value, chars = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"), []
+    for _ in range(26):
+        chars.append("0123456789abcdefghjkmnpqrstvwxyz"[value & 31])
+        value >>= 5
+    return prefix + "_" + "".join(reversed(chars))
+
+
 def iso(ms):
     return None if ms is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
@@ -60,11 +68,7 @@ def list_conversions():
 def create_conversion():
     body = json.loads(request.body.read())
     now = int(time.time() * 1000)
-    value, chars = (now << 80) | int.from_bytes(os.urandom(10), "big"), []
-    for _ in range(26):
-        chars.append("0123456789abcdefghjkmnpqrstvwxyz"[value & 31])
-        value >>= 5
-    cid = "cnv_" + "".join(reversed(chars))
+    cid = new_id("cnv")
     db().execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
                         amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, '10', 'pending', 'manual', ?, ?)""",
@@ -73,6 +77,35 @@ def create_conversion():
     response.status = 201
     response.content_type = "application/json"
     return json.dumps({"id": cid})
+
+
+@app.post("/webhook")
+def stripe_event():
+    """A charge.succeeded event: one conversion per charge, no signature, no attribution rules."""
+    charge = json.loads(request.body.read())["data"]["object"]
+    now = int(time.time() * 1000)
+    affiliate = db().execute("SELECT id, account_id FROM affiliates WHERE id = ?",
+                             (charge["metadata"]["affiliate_id"],)).fetchone()
+    db().execute("""INSERT OR IGNORE INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+                        commission_cents, commission_rate, status, kind, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, '10', 'pending', 'sale', ?, ?)""",
+                 (new_id("cnv"), affiliate["account_id"], affiliate["id"], charge["id"], charge["amount"],
+                  charge["amount"] // 10, now, now))
+    response.content_type = "application/json"
+    return json.dumps({"received": True})
+
+
+@app.get("/r/<code>")
+def follow(code):
+    """An affiliate link: record the click, redirect with ref and aff_sess."""
+    row = db().execute("""SELECT f.id, f.account_id, a.landing_url FROM affiliates f JOIN accounts a
+                          ON a.id = f.account_id WHERE f.short_code = ?""", (code,)).fetchone()
+    click = new_id("clk")
+    db().execute("INSERT INTO clicks (id, account_id, affiliate_id, created_at, user_agent) VALUES (?, ?, ?, ?, ?)",
+                 (click, row["account_id"], row["id"], int(time.time() * 1000), request.get_header("User-Agent")))
+    response.status = 302
+    response.set_header("Location", f"{row['landing_url']}?ref={row['id']}&aff_sess={click}")
+    return ""
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@
 
 Each connection is a thread with one keep-alive HTTP/1.1 connection that sends the next request as
 soon as the last answer is read. Paths are used round-robin; in a body, {n} becomes a number unique
-to this run; with "keys", request n sends the n-th key; with "total", the run stops after that many. Prints one JSON line: requests/s, latency percentiles in ms and the status counts.
+to this run; with "keys", request n sends the n-th key; with "total", the run stops after that many;
+with "stripe_secret", each body is signed as Stripe signs webhooks (Stripe-Signature). Prints one JSON line: requests/s, latency percentiles in ms and the status counts.
 """
 
 import collections
+import hashlib
+import hmac
 import http.client
 import itertools
 import json
@@ -19,6 +22,7 @@ import time
 def run(spec):
     port, method = spec["port"], spec.get("method", "GET")
     paths, body, keys, total = spec["paths"], spec.get("body"), spec.get("keys"), spec.get("total")
+    secret = spec["stripe_secret"].encode() if spec.get("stripe_secret") else None
     shared_headers = dict(spec.get("headers", {}))
     if body is not None:
         shared_headers["Content-Type"] = "application/json"
@@ -39,6 +43,10 @@ def run(spec):
             if keys:
                 headers["Authorization"] = f"Bearer {keys[n % len(keys)]}"
             data = body.replace("{n}", str(n)).encode() if body is not None else None
+            if secret:  # sign as Stripe does: HMAC-SHA256 of "<t>.<body>"
+                stamp = int(time.time())
+                digest = hmac.new(secret, b"%d." % stamp + data, hashlib.sha256).hexdigest()
+                headers["Stripe-Signature"] = f"t={stamp},v1={digest}"
             sent = time.perf_counter()
             if sent >= stop_at:
                 break
