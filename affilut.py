@@ -2939,8 +2939,19 @@ def settings_page(page):
     snippet = (f'<script src="{page.base}/snippet.js" '
                f'data-attribution-days="{account["attribution_window_days"]}"></script>')
     return render("settings", page, error.status if error else 200, form=form, error=error, snippet=snippet,
+                  checkout_code=CHECKOUT_CODE,
                   webhook_url=f"{page.base}/webhooks/stripe/{account['id']}",
                   join_url=f"{page.base}/join/{account['id']}")
+
+
+# What the merchant's checkout does with the referral snippet.js kept (Settings → Program).
+CHECKOUT_CODE = """// In the browser, send this with the order to your server:
+var referral = window.affilut.metadata();  // {affiliate_id, affiliate_session_id} or {}
+
+// On your server, creating the Stripe Checkout Session:
+//   mode "payment":      payment_intent_data: {metadata: referral}
+//   mode "subscription": metadata: referral, client_reference_id: referral.affiliate_id,
+//                        subscription_data: {metadata: {affiliate_id: referral.affiliate_id}}"""
 
 
 @page_route("/dashboard/settings/keys", ["GET", "POST"])

@@ -653,6 +653,8 @@ def test_program_settings_save_and_show_webhook_and_snippet(app, db, merchant):
             account["landing_url"]) == ("New Name", "12.5", 45, 14, 12, 5000, "whsec_abc", "https://new.example/")
     snippet = res.html.find(id="snippet").text
     assert re.fullmatch(r'<script src="http://localhost(:80)?/snippet\.js" data-attribution-days="45"></script>', snippet)
+    checkout = res.html.find(id="checkout-code").text
+    assert "window.affilut.metadata()" in checkout and "payment_intent_data: {metadata: referral}" in checkout
     form = form_for(res, "/dashboard/settings")
     form["renewal_months"], form["attribution_window_days"] = "", "0"
     assert "from 1 to 365" in form.submit(status=400).text

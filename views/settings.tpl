@@ -27,6 +27,11 @@
     <textarea id="snippet" class="mono" readonly rows="2" aria-label="Checkout snippet">{{snippet}}</textarea>
     <button type="button" class="secondary" data-copy="snippet">Copy</button>
   </div>
+  <p>Then, at checkout, hand the referral to Stripe as metadata (the README shows every Stripe integration):</p>
+  <div class="copy-row">
+    <textarea id="checkout-code" class="mono" readonly rows="7" aria-label="Checkout code">{{checkout_code}}</textarea>
+    <button type="button" class="secondary" data-copy="checkout-code">Copy</button>
+  </div>
 </div>
 <div class="card">
   <h2>Affiliate sign-up</h2>
