@@ -95,6 +95,61 @@ def test_signed_bodies_that_are_not_events_are_400(app, db, account, payload):
     assert table_counts(db)["stripe_events"] == 0
 
 
+def hostile_objects(jane):
+    """Signed events whose objects have the wrong types, missing ids, absurd numbers or unstorable text."""
+    meta = {"affiliate_id": jane["id"]}
+    return {
+        "charge without id": ("charge.succeeded", {"object": "charge", "amount": 100, "metadata": meta}),
+        "empty charge": ("charge.succeeded", {}),
+        "amount beyond SQLite": ("charge.succeeded", charge("ch_h", 10**30, T0, metadata=meta)),
+        "created beyond SQLite": ("charge.succeeded", charge("ch_c", 100, 10**20, metadata=meta)),
+        "created in year 9999": ("charge.succeeded", charge("ch_y", 100, 253402300000, customer="cus_y", metadata=meta)),
+        "surrogate in metadata": ("charge.succeeded", charge("ch_s", 100, T0, metadata={"affiliate_id": "\ud800"})),
+        "surrogate charge id": ("charge.succeeded", charge("\ud800", 100, T0, metadata=meta)),
+        "metadata as a list": ("charge.succeeded", {**charge("ch_l", 100, T0), "metadata": [1, 2]}),
+        "amount as a string": ("charge.succeeded", {**charge("ch_a", 100, T0, metadata=meta), "amount": "100"}),
+        "created as a float": ("charge.succeeded", {**charge("ch_f", 100, T0, metadata=meta), "created": 1.5e9}),
+        "status as a list": ("charge.succeeded", {**charge("ch_t", 100, T0), "status": [1]}),
+        "intent charges data as a number": ("payment_intent.succeeded",
+                                            {**payment_intent("pi_x", None, 100), "charges": {"data": 5}}),
+        "refund without id": ("refund.created", {"object": "refund", "charge": "ch_1", "amount": 100}),
+        "refund beyond SQLite": ("refund.created", refund("re_h", "ch_1", 10**30)),
+        "dispute without id": ("charge.dispute.created", {"object": "dispute", "charge": "ch_1", "status": "lost"}),
+        "dispute status as a list": ("charge.dispute.created", {**dispute("dp_1", "ch_1", 100, "lost"), "status": [1]}),
+        "dispute status as an object": ("charge.dispute.closed", {**dispute("dp_2", "ch_1", 100, "lost"), "status": {}}),
+        "surrogate client_reference_id": ("checkout.session.completed",
+                                          checkout_session("subscription", client_reference_id="\udfff", customer="c")),
+        "surrogate customer email": ("customer.updated", customer("cus_4", email="\ud800@example.com")),
+    }
+
+
+@pytest.mark.parametrize("case", list(hostile_objects({"id": "aff_x"})))
+def test_hostile_but_signed_events_are_2xx_or_400_never_500(app, db, account, jane, case):
+    event_type, obj = hostile_objects(jane)[case]
+    res = deliver(app, account, event(event_type, obj, T0), status="*")
+    assert res.status_int in (200, 400), res.body
+    if res.status_int == 400:
+        assert table_counts(db) == dict.fromkeys(table_counts(db), 0)  # refused whole, nothing written
+    # The webhook still works afterwards.
+    deliver(app, account, event("charge.succeeded", charge("ch_ok", 1000, T0, metadata={"affiliate_id": jane["id"]}), T0))
+    assert ("ch_ok", jane["id"], 1000, 100, "pending", None, "sale") in conversions(db)
+
+
+@pytest.mark.parametrize("created", [10**20, -10**15, True, "1700000000"])
+def test_event_times_out_of_range_are_400(app, db, account, jane, created):
+    evt = event("charge.succeeded", charge("ch_1", 100, T0, metadata={"affiliate_id": jane["id"]}), created)
+    assert deliver(app, account, evt, status=400).json["error"]["code"] == "invalid_event"
+    assert table_counts(db)["stripe_events"] == 0
+
+
+@pytest.mark.parametrize("field", ["id", "type"])
+def test_event_id_or_type_that_cannot_be_stored_is_400(app, db, account, jane, field):
+    evt = event("charge.succeeded", charge("ch_1", 100, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    evt[field] += "\ud800"
+    assert deliver(app, account, evt, status=400).json["error"]["code"] == "invalid_json"
+    assert table_counts(db)["stripe_events"] == 0
+
+
 def test_unknown_event_type_is_recorded_and_ignored(app, db, account):
     res = deliver(app, account, event("plan.created", {"id": "plan_1", "object": "plan"}, T0))
     assert res.json["handled"] is False
