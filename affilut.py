@@ -664,18 +664,25 @@ def stripe_time_ms(value):
 def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
     """Merge what an event says of a charge: the first value given for a field stays.
 
-    The charge object itself is authoritative for its amount; other events only fill gaps.
-    charged_at keeps the earliest time any event gives.
+    The charge object itself is authoritative for its amount and its metadata, the newest charge
+    event (meta_at, Stripe's time) for the metadata, whichever order they arrive in; other events
+    only fill gaps. charged_at keeps the earliest time any event gives.
     """
     fields = {"account": account_id, "charge": charge_id, "authoritative": authoritative,
               **{name: facts.get(name) for name in ("payment_intent_id", "customer_id", "amount_cents", "currency",
                                                     "charged_at", "customer_email", "meta_affiliate", "meta_session",
-                                                    "amount_refunded")}}
+                                                    "amount_refunded", "meta_at")}}
     fields["amount_refunded"] = fields["amount_refunded"] or 0
-    db.execute("""INSERT INTO charges (account_id, charge_id, payment_intent_id, customer_id, amount_cents, currency,
-                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded)
+    fields["meta_at"] = fields["meta_at"] if authoritative and fields["meta_affiliate"] else None
+    learn_payer_email(db, account_id, "charge", charge_id, fields["customer_email"])
+    # The stored metadata gives way to a charge event's that is newer by Stripe's time (at the same
+    # second, the greater value wins: arbitrary, but the same in every order).
+    newer = """:authoritative AND excluded.meta_affiliate IS NOT NULL AND (meta_at IS NULL
+               OR excluded.meta_at > meta_at OR (excluded.meta_at = meta_at AND excluded.meta_affiliate > meta_affiliate))"""
+    db.execute(f"""INSERT INTO charges (account_id, charge_id, payment_intent_id, customer_id, amount_cents, currency,
+                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded, meta_at)
                   VALUES (:account, :charge, :payment_intent_id, :customer_id, :amount_cents, :currency,
-                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded)
+                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded, :meta_at)
                   ON CONFLICT (account_id, charge_id) DO UPDATE SET
                       payment_intent_id = COALESCE(payment_intent_id, excluded.payment_intent_id),
                       customer_id = COALESCE(customer_id, excluded.customer_id),
@@ -686,12 +693,14 @@ def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
                       charged_at = MIN(COALESCE(charged_at, excluded.charged_at),
                                        COALESCE(excluded.charged_at, charged_at)),
                       customer_email = COALESCE(customer_email, excluded.customer_email),
-                      meta_affiliate = CASE WHEN :authoritative AND excluded.meta_affiliate IS NOT NULL
-                                            THEN excluded.meta_affiliate
+                      meta_affiliate = CASE WHEN {newer} THEN excluded.meta_affiliate
                                             ELSE COALESCE(meta_affiliate, excluded.meta_affiliate) END,
-                      meta_session = CASE WHEN :authoritative AND excluded.meta_session IS NOT NULL
-                                          THEN excluded.meta_session
+                      -- a click id belongs with the affiliate it came with, never with another one
+                      meta_session = CASE WHEN {newer} THEN excluded.meta_session
+                                          WHEN excluded.meta_affiliate IS NOT NULL
+                                               AND excluded.meta_affiliate IS NOT meta_affiliate THEN meta_session
                                           ELSE COALESCE(meta_session, excluded.meta_session) END,
+                      meta_at = CASE WHEN {newer} THEN excluded.meta_at ELSE meta_at END,
                       amount_refunded = MAX(amount_refunded, excluded.amount_refunded)""", fields)
 
 
@@ -710,10 +719,15 @@ def learn_binding(db, account_id, subject_kind, subject_id, source, reference, e
 
 def learn_customer_email(db, account_id, customer_id, email):
     """Remember a customer's email for the self-referral rule."""
-    if customer_id and email:
-        db.execute("""INSERT INTO customers (account_id, customer_id, email) VALUES (:account, :customer, :email)
-                      ON CONFLICT (account_id, customer_id) DO UPDATE SET email = COALESCE(email, excluded.email)""",
-                   {"account": account_id, "customer": customer_id, "email": email})
+    learn_payer_email(db, account_id, "customer", customer_id, email)
+
+
+def learn_payer_email(db, account_id, subject_kind, subject_id, email):
+    """Add an email a charge or customer had: every one is kept, so no delivery order hides one."""
+    if subject_id and email:
+        db.execute("""INSERT OR IGNORE INTO payer_emails (account_id, subject_kind, subject_id, email)
+                      VALUES (:account, :kind, :subject, :email)""",
+                   {"account": account_id, "kind": subject_kind, "subject": subject_id, "email": email})
 
 
 def charge_facts(charge, event):
@@ -729,6 +743,7 @@ def charge_facts(charge, event):
         "customer_email": stripe_text(billing.get("email")) or stripe_text(charge.get("receipt_email")),
         "meta_affiliate": affiliate, "meta_session": click,
         "amount_refunded": stripe_amount(charge.get("amount_refunded")),
+        "meta_at": event["created_ms"],
     }
 
 
@@ -973,12 +988,12 @@ def dispute_state(db, account_id, charge_id):
 
 
 def is_self_referral(db, account_id, charge, affiliate):
-    """True when the paying customer is the affiliate, by email."""
-    emails = {charge["customer_email"]}
-    if charge["customer_id"]:
-        row = db.execute("SELECT email FROM customers WHERE account_id = :account AND customer_id = :customer",
-                         {"account": account_id, "customer": charge["customer_id"]}).fetchone()
-        emails.add(row and row["email"])
+    """True when the paying customer is the affiliate: any email the charge or its customer ever had."""
+    emails = {charge["customer_email"]} | {r[0] for r in db.execute(
+        """SELECT email FROM payer_emails WHERE account_id = :account
+             AND ((subject_kind = 'charge' AND subject_id = :charge)
+                  OR (subject_kind = 'customer' AND subject_id = :customer))""",
+        {"account": account_id, "charge": charge["charge_id"], "customer": charge["customer_id"]})}
     return affiliate["email"].lower() in {e.lower() for e in emails if e}
 
 

@@ -319,6 +319,45 @@ def test_renewal_commission_stops_after_the_programs_months(app, db, jane):
         ("ch_4", "rejected", "renewal_period_ended"), ("ch_5", "rejected", "renewal_period_ended")]
 
 
+@pytest.mark.parametrize("make_binding", [
+    lambda affiliate, at: event("customer.updated", customer("cus_1", {"affiliate_id": affiliate["id"]}), at),
+    lambda affiliate, at: event("invoice.paid", invoice_paid("cus_1", 0, {"affiliate_id": affiliate["id"]}), at),
+], ids=["customer_metadata", "subscription_metadata"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_newest_binding_of_one_source_wins_whatever_the_delivery_order(app, db, account, jane, bob,
+                                                                           make_binding, reverse):
+    # The customer was Jane's, then the merchant moved them to Bob; a later payment is Bob's,
+    # an earlier one stays Jane's, and the order Stripe delivers in changes nothing.
+    events = [make_binding(jane, T0 - 20 * DAY), make_binding(bob, T0 - 5 * DAY),
+              event("charge.succeeded", charge("ch_early", 1000, T0 - 10 * DAY, customer="cus_1"), T0 - 10 * DAY),
+              event("charge.succeeded", charge("ch_late", 1000, T0, customer="cus_1"), T0)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert {c[0]: c[1] for c in conversions(db)} == {"ch_early": jane["id"], "ch_late": bob["id"]}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_self_referral_does_not_depend_on_which_customer_email_arrives_first(app, db, account, jane, reverse):
+    # The customer once had the affiliate's own email: that is a self-referral in any delivery order.
+    events = [event("customer.created", customer("cus_1", email="jane@example.com"), T0 - 60),
+              event("customer.updated", customer("cus_1", email="someone@else.example"), T0 - 30),
+              event("charge.succeeded", charge("ch_1", 1000, T0, customer="cus_1",
+                                               metadata={"affiliate_id": jane["id"]}), T0)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert conversions(db)[0][4:6] == ("rejected", "self_referral")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_charge_metadata_changed_later_follows_the_newest_event_in_any_order(app, db, account, jane, bob, reverse):
+    # charge.updated after the merchant corrected the charge's metadata from Jane to Bob.
+    events = [event("charge.succeeded", charge("ch_1", 1000, T0, metadata={"affiliate_id": jane["id"]}), T0),
+              event("charge.updated", charge("ch_1", 1000, T0, metadata={"affiliate_id": bob["id"]}), T0 + 60)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert conversions(db)[0][1:4] == (bob["id"], 1000, 200)
+
+
 # -- Who may earn ----------------------------------------------------------------------------------
 
 
@@ -514,7 +553,7 @@ def test_any_order_and_any_repetition_gives_the_same_conversions(app, db, accoun
     rng = random.Random(20261125)
     for trial in range(12):
         db.execute("DELETE FROM conversion_history")
-        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "customers"):
+        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
             db.execute(f"DELETE FROM {table}")
         shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
         rng.shuffle(shuffled)
@@ -554,3 +593,76 @@ def test_concurrent_redelivery_and_concurrent_announcements_make_one_conversion(
     assert statuses == [200] * 30
     assert sorted(c[0] for c in conversions(db)) == ["ch_1", "ch_2"]
     assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 3
+
+
+def scenario_two(jane, bob):
+    """A harder month: one refund announced by both charge.refunded and refund.created, a refund
+    that fails, a dispute on a partly refunded charge, a customer bound by three sources that
+    change their minds, affiliates named by short code and by id, renewals, a customer whose
+    email once was the affiliate's, and a charge whose metadata was corrected later."""
+    meta_j, meta_b = {"affiliate_id": jane["id"]}, {"affiliate_id": bob["short_code"]}
+    return [
+        # cus_a: customer metadata says Bob, then Jane; the subscription's metadata (Bob) outranks it later.
+        event("customer.created", customer("cus_a", meta_b, email="a@example.com"), T0 - 40 * DAY),
+        event("customer.updated", customer("cus_a", {"affiliate_id": jane["short_code"]}), T0 - 30 * DAY),
+        event("charge.succeeded", charge("ch_a1", 3000, T0 - 35 * DAY, customer="cus_a"), T0 - 35 * DAY),
+        event("charge.succeeded", charge("ch_a2", 3000, T0 - 5 * DAY, customer="cus_a"), T0 - 5 * DAY),
+        event("invoice.paid", invoice_paid("cus_a", 3000, meta_b), T0 - 5 * DAY + 2),
+        event("charge.succeeded", charge("ch_a3", 3000, T0, customer="cus_a"), T0),
+        # ch_r: a partial refund announced twice (charge.refunded and refund.created), a second one failing.
+        event("charge.succeeded", charge("ch_r", 9999, T0 + 5, metadata=meta_b), T0 + 5),
+        event("refund.created", refund("re_1", "ch_r", 3333), T0 + 50),
+        event("charge.refunded", charge("ch_r", 9999, T0 + 5, metadata=meta_b, refunded=3333), T0 + 50),
+        event("refund.created", refund("re_2", "ch_r", 1000, status="pending"), T0 + 60),
+        event("refund.updated", refund("re_2", "ch_r", 1000, status="failed"), T0 + 70),
+        # ch_d: partly refunded, then disputed and won.
+        event("charge.succeeded", charge("ch_d", 5000, T0 + 6, metadata=meta_j), T0 + 6),
+        event("refund.created", refund("re_3", "ch_d", 1), T0 + 80),
+        event("charge.dispute.created", dispute("dp_1", "ch_d", 4999, "needs_response"), T0 + 90),
+        event("charge.dispute.closed", dispute("dp_1", "ch_d", 4999, "won"), T0 + 95),
+        # ch_x: disputed and lost after a partial refund.
+        event("charge.succeeded", charge("ch_x", 2000, T0 + 7, metadata=meta_j), T0 + 7),
+        event("charge.refunded", charge("ch_x", 2000, T0 + 7, metadata=meta_j, refunded=500), T0 + 40),
+        event("charge.dispute.closed", dispute("dp_2", "ch_x", 1500, "lost"), T0 + 99),
+        # cus_e: once had Jane's email.
+        event("customer.created", customer("cus_e", email="jane@example.com"), T0 - 60),
+        event("customer.updated", customer("cus_e", email="e@example.com"), T0 - 30),
+        event("charge.succeeded", charge("ch_e", 1200, T0 + 8, customer="cus_e", metadata=meta_j), T0 + 8),
+        # ch_m: metadata said Jane, the merchant corrected it to Bob.
+        event("charge.succeeded", charge("ch_m", 700, T0 + 9, metadata=meta_j), T0 + 9),
+        event("charge.updated", charge("ch_m", 700, T0 + 9, metadata=meta_b), T0 + 300),
+        # cus_f: first payment attributed by a payment intent's checkout session, renewals remembered.
+        event("checkout.session.completed", checkout_session("payment", client_reference_id=bob["id"], intent="pi_f",
+                                                             customer="cus_f"), T0 + 12),
+        event("charge.succeeded", charge("ch_f1", 4444, T0 + 10, customer="cus_f", intent="pi_f"), T0 + 10),
+        event("charge.succeeded", charge("ch_f2", 4444, T0 + 10 + 31 * DAY, customer="cus_f"), T0 + 10 + 31 * DAY),
+    ]
+
+
+def test_harder_scenario_in_any_order_with_any_repetition(app, db, account, jane, bob):
+    events = scenario_two(jane, bob)
+    for evt in events:
+        deliver(app, account, evt)
+    expected = outcome(db)
+    by_charge = {row[0]: row[1:] for row in expected}
+    # (affiliate, amount, commission, status, reason, kind, refunded, disputed)
+    assert by_charge["ch_a1"] == (bob["id"], 3000, 600, "pending", None, "sale", 0, 0)   # the binding of its time
+    assert by_charge["ch_a2"][0] == bob["id"] and by_charge["ch_a3"][0] == bob["id"]    # the subscription's
+    assert by_charge["ch_r"] == (bob["id"], 9999, 1333, "pending", None, "sale", 3333, 0)  # 6666 × 20%
+    assert by_charge["ch_d"] == (jane["id"], 5000, 500, "pending", None, "sale", 1, 0)     # 4999 × 10% = 499.9
+    assert by_charge["ch_x"][3:5] == ("rejected", "disputed")
+    assert by_charge["ch_e"][3:5] == ("rejected", "self_referral")
+    assert by_charge["ch_m"][:3] == (bob["id"], 700, 140)
+    assert by_charge["ch_f1"][0] == by_charge["ch_f2"][0] == bob["id"] and by_charge["ch_f2"][5] == "renewal"
+
+    rng = random.Random(4242)
+    for trial in range(15):
+        db.execute("DELETE FROM conversion_history")
+        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
+            db.execute(f"DELETE FROM {table}")
+        shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
+        rng.shuffle(shuffled)
+        for evt in shuffled:
+            deliver(app, account, evt)
+        assert outcome(db) == expected, f"trial {trial}: {[(e['type'], e['data']['object']['id']) for e in shuffled]}"
+
