@@ -1519,9 +1519,10 @@ def update_program(db, account_id, form):
 # -- Payouts ----------------------------------------------------------------------------------
 
 
-def due_digest(conversion_ids):
-    """A fingerprint of exactly which conversions a payout covers, for the form to carry back."""
-    return hashlib.sha256(",".join(sorted(conversion_ids)).encode()).hexdigest()[:32]
+def due_digest(conversions):
+    """A fingerprint of exactly which conversions a payout covers and what each is worth, for the form
+    to carry back: a refund that cuts one of them after the page was shown must change it too."""
+    return hashlib.sha256(",".join(sorted(f"{cid}={cents}" for cid, cents in conversions)).encode()).hexdigest()[:32]
 
 
 def due_payouts(db, account):
@@ -1541,12 +1542,13 @@ def due_payouts(db, account):
         item = items.setdefault((row["affiliate_id"], row["currency"]), {
             "affiliate_id": row["affiliate_id"], "currency": row["currency"], "name": row["name"],
             "email": row["email"], "paid_to": row["payout_email"] or row["email"], "status": row["status"],
-            "amount_cents": 0, "conversion_ids": []})
+            "amount_cents": 0, "conversion_ids": [], "worth": []})
         item["amount_cents"] += row["commission_cents"]
         item["conversion_ids"].append(row["id"])
+        item["worth"].append((row["id"], row["commission_cents"]))
     for item in items.values():
         item["count"] = len(item["conversion_ids"])
-        item["digest"] = due_digest(item["conversion_ids"])
+        item["digest"] = due_digest(item.pop("worth"))
         item["eligible"] = item["amount_cents"] > 0 and item["amount_cents"] >= account["payout_minimum_cents"]
     return list(items.values())
 
@@ -1569,7 +1571,7 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
                                  AND status = 'approved' AND payout_id IS NULL AND disputed = 0""",
                               {"account": account["id"], "affiliate": affiliate_id, "currency": currency}).fetchall()
             ids = [r["id"] for r in rows]
-            if not ids or due_digest(ids) != digest:
+            if not ids or due_digest([(r["id"], r["commission_cents"]) for r in rows]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
             total = sum(r["commission_cents"] for r in rows)
