@@ -620,11 +620,17 @@ FACT_REASONS = ("refunded", "disputed", "self_referral", "affiliate_not_active",
 DISPUTE_FINAL = {"won": "won", "warning_closed": "won", "lost": "lost"}
 
 
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+
+
 def stripe_id(value):
-    """The id of a Stripe reference, whether it came as an id or as an expanded object."""
+    """The id of a Stripe reference, whether it came as an id or as an expanded object.
+
+    Stripe's ids are letters, digits and underscores: anything else (a "manual:..." or
+    "adjustment:..." that would name one of our own conversions) is no id at all."""
     if isinstance(value, dict):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and _STRIPE_ID.fullmatch(value) else None
 
 
 def metadata_ref(metadata):

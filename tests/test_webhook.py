@@ -666,3 +666,41 @@ def test_harder_scenario_in_any_order_with_any_repetition(app, db, account, jane
             deliver(app, account, evt)
         assert outcome(db) == expected, f"trial {trial}: {[(e['type'], e['data']['object']['id']) for e in shuffled]}"
 
+
+def test_another_tenants_affiliate_is_never_credited_by_any_source(app, db, account, jane, other_tenant):
+    # Olga belongs to the other shop: her id or short code in this shop's events credits nobody here
+    # and writes nothing there; a click of hers never attaches to Jane's conversion either.
+    olga = affilut.get_affiliate(db, other_tenant["account"]["id"], other_tenant["affiliate"]["id"])
+    olga_click = "clk_" + "0" * 26
+    db.execute("INSERT INTO clicks (id, account_id, affiliate_id, created_at) VALUES (?, ?, ?, 0)",
+               (olga_click, olga["account_id"], olga["id"]))
+    for i, ref in enumerate([olga["id"], olga["short_code"]]):
+        for evt in [
+            event("charge.succeeded", charge(f"ch_m{i}", 1000, T0, metadata={"affiliate_id": ref}), T0),
+            event("checkout.session.completed", checkout_session("payment", client_reference_id=ref, intent=f"pi_{i}"),
+                  T0 + 1),
+            event("charge.succeeded", charge(f"ch_p{i}", 1000, T0, intent=f"pi_{i}"), T0),
+            event("customer.created", customer(f"cus_c{i}", {"affiliate_id": ref}), T0 - 5),
+            event("charge.succeeded", charge(f"ch_c{i}", 1000, T0, customer=f"cus_c{i}"), T0),
+            event("invoice.paid", invoice_paid(f"cus_i{i}", 1000, {"affiliate_id": ref}), T0 + 2),
+            event("charge.succeeded", charge(f"ch_i{i}", 1000, T0, customer=f"cus_i{i}"), T0),
+        ]:
+            deliver(app, account, evt)
+    assert conversions(db) == []
+    deliver(app, account, event("charge.succeeded", charge("ch_j", 1000, T0, metadata={
+        "affiliate_id": jane["id"], "affiliate_session_id": olga_click}), T0))
+    assert [tuple(r) for r in db.execute("SELECT affiliate_id, click_id FROM conversions")] == [(jane["id"], None)]
+
+
+@pytest.mark.parametrize("fake_id", ["manual:inv_1", "adjustment:ch_1:1"])
+def test_a_signed_charge_id_can_never_name_a_manual_conversion_or_an_adjustment(app, db, account, jane, bob,
+                                                                                fake_id):
+    affilut.record_manual_conversion(db, account, jane["id"], 4900, "inv_1")
+    paid_charge(app, account, jane)
+    mark_paid(db, account)
+    deliver(app, account, refunded(10000, 3000, jane=jane))
+    before = conversions(db)
+    deliver(app, account, event("charge.succeeded", charge(fake_id, 100, T0, metadata={"affiliate_id": bob["id"]}), T0))
+    deliver(app, account, event("charge.refunded", charge(fake_id, 100, T0, refunded=100), T0 + 1))
+    assert conversions(db) == before
+
