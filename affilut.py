@@ -1003,6 +1003,19 @@ def is_self_referral(db, account_id, charge, affiliate):
     return affiliate["email"].lower() in {e.lower() for e in emails if e}
 
 
+def reopens_to(db, conversion):
+    """The status a conversion that Stripe's facts rejected returns to when the facts change (a
+    refund that failed, a dispute won): the one it had before, so an approved conversion comes back
+    approved. None for any other conversion; a merchant's own rejection is final."""
+    if conversion is None or conversion["status"] != "rejected" or conversion["reason"] not in FACT_REASONS:
+        return None
+    last = db.execute("""SELECT actor, from_status FROM conversion_history WHERE conversion_id = :id
+                         ORDER BY id DESC LIMIT 1""", {"id": conversion["id"]}).fetchone()
+    if last is None or last["actor"] != "stripe":
+        return None
+    return last["from_status"] or "pending"
+
+
 def settle_charge(db, account, charge_id):
     """Make the charge's conversion agree with what we know; return its id, or None.
 
@@ -1031,10 +1044,9 @@ def settle_charge(db, account, charge_id):
     net = charge["amount_cents"] - refunded
     dispute = dispute_state(db, account_id, charge_id)
     now = now_ms()
+    reopen = reopens_to(db, conversion)
     reassign = conversion is not None and conversion["affiliate_id"] != affiliate["id"] and (
-        conversion["status"] == "pending" or
-        (conversion["status"] == "rejected" and conversion["reason"] in FACT_REASONS and
-         conversion["decided_by"] is None))
+        conversion["status"] == "pending" or reopen == "pending")
     if conversion is None or reassign:
         # The rate, and whether the affiliate may earn at all, are fixed when the credit is given.
         rate = commission_rate(account, affiliate)
@@ -1080,12 +1092,11 @@ def settle_charge(db, account, charge_id):
     fields["id"] = conversion["id"]
     if conversion["status"] == "paid":
         settle_paid_conversion(db, conversion, net if verdict is None else 0, commission if verdict is None else 0)
-    elif conversion["status"] in ("pending", "approved") or (
-            conversion["reason"] in FACT_REASONS and conversion["decided_by"] is None):
+    elif conversion["status"] in ("pending", "approved") or reopen:
         if verdict:
             status = "rejected"
         elif conversion["status"] == "rejected":
-            status = "pending"  # the facts that rejected it changed: a dispute was won
+            status = reopen  # the facts that rejected it changed: a dispute won, a refund failed
         else:
             status = conversion["status"]
         fields["status"] = status

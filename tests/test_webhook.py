@@ -704,3 +704,19 @@ def test_a_signed_charge_id_can_never_name_a_manual_conversion_or_an_adjustment(
     deliver(app, account, event("charge.refunded", charge(fake_id, 100, T0, refunded=100), T0 + 1))
     assert conversions(db) == before
 
+
+@pytest.mark.parametrize("approved_by", ["merchant", "hold"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_refund_that_fails_leaves_an_approved_conversion_approved_in_any_order(app, db, account, jane,
+                                                                                  approved_by, reverse):
+    paid_charge(app, account, jane)
+    if approved_by == "merchant":
+        conversion_id = db.execute("SELECT id FROM conversions").fetchone()[0]
+        affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
+    else:
+        affilut.approve_held_conversions(db, now=affilut.now_ms() + 31 * DAY * 1000)
+    events = [event("refund.created", refund("re_1", "ch_1", 10000, status="pending"), T0 + 100),
+              event("refund.updated", refund("re_1", "ch_1", 10000, status="failed"), T0 + 200)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert conversions(db) == [("ch_1", jane["id"], 10000, 1000, "approved", None, "sale")]
