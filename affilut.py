@@ -723,11 +723,17 @@ FACT_REASONS = ("refunded", "disputed", "self_referral", "affiliate_not_active",
 DISPUTE_FINAL = {"won": "won", "warning_closed": "won", "lost": "lost"}
 
 
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+
+
 def stripe_id(value):
-    """The id of a Stripe reference, whether it came as an id or as an expanded object."""
+    """The id of a Stripe reference, whether it came as an id or as an expanded object.
+
+    Stripe's ids are letters, digits and underscores: anything else (a "manual:..." or
+    "adjustment:..." that would name one of our own conversions) is no id at all."""
     if isinstance(value, dict):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and _STRIPE_ID.fullmatch(value) else None
 
 
 def metadata_ref(metadata):
@@ -745,25 +751,47 @@ def stripe_text(value, max_length=255):
 
 
 def stripe_amount(value):
-    """A non-negative integer amount from a Stripe payload, else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A non-negative integer amount from a Stripe payload no larger than a sane sale, else None.
+
+    The bound keeps a hostile number from overflowing SQLite's 64-bit INTEGER (a 500)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT_CENTS \
+        else None
+
+
+# Stripe's times are Unix seconds; anything outside 1970..2100 is not a real payment's time, and a far
+# future one would overflow SQLite or the calendar arithmetic of the renewal period.
+STRIPE_TIME_MAX = 4102444800  # 2100-01-01
+
+
+def stripe_time_ms(value):
+    """Milliseconds from a Stripe Unix time in seconds, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < STRIPE_TIME_MAX:
+        return value * 1000
+    return None
 
 
 def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
     """Merge what an event says of a charge: the first value given for a field stays.
 
-    The charge object itself is authoritative for its amount; other events only fill gaps.
-    charged_at keeps the earliest time any event gives.
+    The charge object itself is authoritative for its amount and its metadata, the newest charge
+    event (meta_at, Stripe's time) for the metadata, whichever order they arrive in; other events
+    only fill gaps. charged_at keeps the earliest time any event gives.
     """
     fields = {"account": account_id, "charge": charge_id, "authoritative": authoritative,
               **{name: facts.get(name) for name in ("payment_intent_id", "customer_id", "amount_cents", "currency",
                                                     "charged_at", "customer_email", "meta_affiliate", "meta_session",
-                                                    "amount_refunded")}}
+                                                    "amount_refunded", "meta_at")}}
     fields["amount_refunded"] = fields["amount_refunded"] or 0
-    db.execute("""INSERT INTO charges (account_id, charge_id, payment_intent_id, customer_id, amount_cents, currency,
-                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded)
+    fields["meta_at"] = fields["meta_at"] if authoritative and fields["meta_affiliate"] else None
+    learn_payer_email(db, account_id, "charge", charge_id, fields["customer_email"])
+    # The stored metadata gives way to a charge event's that is newer by Stripe's time (at the same
+    # second, the greater value wins: arbitrary, but the same in every order).
+    newer = """:authoritative AND excluded.meta_affiliate IS NOT NULL AND (meta_at IS NULL
+               OR excluded.meta_at > meta_at OR (excluded.meta_at = meta_at AND excluded.meta_affiliate > meta_affiliate))"""
+    db.execute(f"""INSERT INTO charges (account_id, charge_id, payment_intent_id, customer_id, amount_cents, currency,
+                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded, meta_at)
                   VALUES (:account, :charge, :payment_intent_id, :customer_id, :amount_cents, :currency,
-                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded)
+                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded, :meta_at)
                   ON CONFLICT (account_id, charge_id) DO UPDATE SET
                       payment_intent_id = COALESCE(payment_intent_id, excluded.payment_intent_id),
                       customer_id = COALESCE(customer_id, excluded.customer_id),
@@ -774,12 +802,14 @@ def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
                       charged_at = MIN(COALESCE(charged_at, excluded.charged_at),
                                        COALESCE(excluded.charged_at, charged_at)),
                       customer_email = COALESCE(customer_email, excluded.customer_email),
-                      meta_affiliate = CASE WHEN :authoritative AND excluded.meta_affiliate IS NOT NULL
-                                            THEN excluded.meta_affiliate
+                      meta_affiliate = CASE WHEN {newer} THEN excluded.meta_affiliate
                                             ELSE COALESCE(meta_affiliate, excluded.meta_affiliate) END,
-                      meta_session = CASE WHEN :authoritative AND excluded.meta_session IS NOT NULL
-                                          THEN excluded.meta_session
+                      -- a click id belongs with the affiliate it came with, never with another one
+                      meta_session = CASE WHEN {newer} THEN excluded.meta_session
+                                          WHEN excluded.meta_affiliate IS NOT NULL
+                                               AND excluded.meta_affiliate IS NOT meta_affiliate THEN meta_session
                                           ELSE COALESCE(meta_session, excluded.meta_session) END,
+                      meta_at = CASE WHEN {newer} THEN excluded.meta_at ELSE meta_at END,
                       amount_refunded = MAX(amount_refunded, excluded.amount_refunded)""", fields)
 
 
@@ -798,33 +828,38 @@ def learn_binding(db, account_id, subject_kind, subject_id, source, reference, e
 
 def learn_customer_email(db, account_id, customer_id, email):
     """Remember a customer's email for the self-referral rule."""
-    if customer_id and email:
-        db.execute("""INSERT INTO customers (account_id, customer_id, email) VALUES (:account, :customer, :email)
-                      ON CONFLICT (account_id, customer_id) DO UPDATE SET email = COALESCE(email, excluded.email)""",
-                   {"account": account_id, "customer": customer_id, "email": email})
+    learn_payer_email(db, account_id, "customer", customer_id, email)
+
+
+def learn_payer_email(db, account_id, subject_kind, subject_id, email):
+    """Add an email a charge or customer had: every one is kept, so no delivery order hides one."""
+    if subject_id and email:
+        db.execute("""INSERT OR IGNORE INTO payer_emails (account_id, subject_kind, subject_id, email)
+                      VALUES (:account, :kind, :subject, :email)""",
+                   {"account": account_id, "kind": subject_kind, "subject": subject_id, "email": email})
 
 
 def charge_facts(charge, event):
     """The facts a Stripe Charge object gives."""
     billing = charge.get("billing_details") if isinstance(charge.get("billing_details"), dict) else {}
     affiliate, click = metadata_ref(charge.get("metadata"))
-    created = charge.get("created")
     return {
         "payment_intent_id": stripe_id(charge.get("payment_intent")),
         "customer_id": stripe_id(charge.get("customer")),
         "amount_cents": stripe_amount(charge.get("amount")),
         "currency": stripe_text(charge.get("currency"), 3),
-        "charged_at": created * 1000 if isinstance(created, int) else event["created_ms"],
+        "charged_at": stripe_time_ms(charge.get("created")) or event["created_ms"],
         "customer_email": stripe_text(billing.get("email")) or stripe_text(charge.get("receipt_email")),
         "meta_affiliate": affiliate, "meta_session": click,
         "amount_refunded": stripe_amount(charge.get("amount_refunded")),
+        "meta_at": event["created_ms"],
     }
 
 
 def on_charge(db, account, event, charge):
     """charge.succeeded, charge.refunded, charge.updated: the charge itself."""
     charge_id = stripe_id(charge)
-    if charge.get("status") not in ("succeeded", None) and not charge.get("paid"):
+    if not charge_id or (charge.get("status") not in ("succeeded", None) and not charge.get("paid")):
         return set()
     learn_charge(db, account["id"], charge_id, authoritative=True, **charge_facts(charge, event))
     return {charge_id}
@@ -833,8 +868,8 @@ def on_charge(db, account, event, charge):
 def on_payment_intent(db, account, event, intent):
     """payment_intent.succeeded: its latest charge, and the intent's metadata."""
     charges = intent.get("charges") if isinstance(intent.get("charges"), dict) else {}
-    charge_id = stripe_id(intent.get("latest_charge")) or \
-        next((stripe_id(c) for c in charges.get("data") or [] if stripe_id(c)), None)
+    listed = charges.get("data") if isinstance(charges.get("data"), list) else []
+    charge_id = stripe_id(intent.get("latest_charge")) or next((stripe_id(c) for c in listed if stripe_id(c)), None)
     if not charge_id:
         return set()
     affiliate, click = metadata_ref(intent.get("metadata"))
@@ -894,7 +929,7 @@ def on_refund(db, account, event, refund):
     """refund.created, refund.updated, charge.refund.updated: a refund, possibly before its charge."""
     charge_id, amount = stripe_id(refund.get("charge")), stripe_amount(refund.get("amount"))
     status = stripe_text(refund.get("status"), 40) or "pending"
-    if not charge_id or amount is None:
+    if not charge_id or amount is None or not stripe_id(refund):
         return set()
     # A failed or canceled refund is final; otherwise a later word (succeeded) replaces pending.
     db.execute("""INSERT INTO refunds (account_id, refund_id, charge_id, amount_cents, status)
@@ -911,9 +946,9 @@ def on_refund(db, account, event, refund):
 def on_dispute(db, account, event, dispute):
     """charge.dispute.*: open until it closes won or lost; a final status is never undone."""
     charge_id = stripe_id(dispute.get("charge"))
-    if not charge_id:
+    if not charge_id or not stripe_id(dispute):
         return set()
-    status = DISPUTE_FINAL.get(dispute.get("status"), "open")
+    status = DISPUTE_FINAL.get(stripe_text(dispute.get("status"), 40), "open")
     db.execute("""INSERT INTO disputes (account_id, dispute_id, charge_id, status)
                   VALUES (:account, :dispute, :charge, :status)
                   ON CONFLICT (account_id, dispute_id) DO UPDATE SET
@@ -1062,13 +1097,26 @@ def dispute_state(db, account_id, charge_id):
 
 
 def is_self_referral(db, account_id, charge, affiliate):
-    """True when the paying customer is the affiliate, by email."""
-    emails = {charge["customer_email"]}
-    if charge["customer_id"]:
-        row = db.execute("SELECT email FROM customers WHERE account_id = :account AND customer_id = :customer",
-                         {"account": account_id, "customer": charge["customer_id"]}).fetchone()
-        emails.add(row and row["email"])
+    """True when the paying customer is the affiliate: any email the charge or its customer ever had."""
+    emails = {charge["customer_email"]} | {r[0] for r in db.execute(
+        """SELECT email FROM payer_emails WHERE account_id = :account
+             AND ((subject_kind = 'charge' AND subject_id = :charge)
+                  OR (subject_kind = 'customer' AND subject_id = :customer))""",
+        {"account": account_id, "charge": charge["charge_id"], "customer": charge["customer_id"]})}
     return affiliate["email"].lower() in {e.lower() for e in emails if e}
+
+
+def reopens_to(db, conversion):
+    """The status a conversion that Stripe's facts rejected returns to when the facts change (a
+    refund that failed, a dispute won): the one it had before, so an approved conversion comes back
+    approved. None for any other conversion; a merchant's own rejection is final."""
+    if conversion is None or conversion["status"] != "rejected" or conversion["reason"] not in FACT_REASONS:
+        return None
+    last = db.execute("""SELECT actor, from_status FROM conversion_history WHERE conversion_id = :id
+                         ORDER BY id DESC LIMIT 1""", {"id": conversion["id"]}).fetchone()
+    if last is None or last["actor"] != "stripe":
+        return None
+    return last["from_status"] or "pending"
 
 
 def settle_charge(db, account, charge_id):
@@ -1099,10 +1147,9 @@ def settle_charge(db, account, charge_id):
     net = charge["amount_cents"] - refunded
     dispute = dispute_state(db, account_id, charge_id)
     now = now_ms()
+    reopen = reopens_to(db, conversion)
     reassign = conversion is not None and conversion["affiliate_id"] != affiliate["id"] and (
-        conversion["status"] == "pending" or
-        (conversion["status"] == "rejected" and conversion["reason"] in FACT_REASONS and
-         conversion["decided_by"] is None))
+        conversion["status"] == "pending" or reopen == "pending")
     if conversion is None or reassign:
         # The rate, and whether the affiliate may earn at all, are fixed when the credit is given.
         rate = commission_rate(account, affiliate)
@@ -1148,12 +1195,11 @@ def settle_charge(db, account, charge_id):
     fields["id"] = conversion["id"]
     if conversion["status"] == "paid":
         settle_paid_conversion(db, conversion, net if verdict is None else 0, commission if verdict is None else 0)
-    elif conversion["status"] in ("pending", "approved") or (
-            conversion["reason"] in FACT_REASONS and conversion["decided_by"] is None):
+    elif conversion["status"] in ("pending", "approved") or reopen:
         if verdict:
             status = "rejected"
         elif conversion["status"] == "rejected":
-            status = "pending"  # the facts that rejected it changed: a dispute was won
+            status = reopen  # the facts that rejected it changed: a dispute won, a refund failed
         else:
             status = conversion["status"]
         fields["status"] = status
@@ -1593,9 +1639,10 @@ def update_program(db, account_id, form):
 # -- Payouts ----------------------------------------------------------------------------------
 
 
-def due_digest(conversion_ids):
-    """A fingerprint of exactly which conversions a payout covers, for the form to carry back."""
-    return hashlib.sha256(",".join(sorted(conversion_ids)).encode()).hexdigest()[:32]
+def due_digest(conversions):
+    """A fingerprint of exactly which conversions a payout covers and what each is worth, for the form
+    to carry back: a refund that cuts one of them after the page was shown must change it too."""
+    return hashlib.sha256(",".join(sorted(f"{cid}={cents}" for cid, cents in conversions)).encode()).hexdigest()[:32]
 
 
 def due_payouts(db, account):
@@ -1615,12 +1662,13 @@ def due_payouts(db, account):
         item = items.setdefault((row["affiliate_id"], row["currency"]), {
             "affiliate_id": row["affiliate_id"], "currency": row["currency"], "name": row["name"],
             "email": row["email"], "paid_to": row["payout_email"] or row["email"], "status": row["status"],
-            "amount_cents": 0, "conversion_ids": []})
+            "amount_cents": 0, "conversion_ids": [], "worth": []})
         item["amount_cents"] += row["commission_cents"]
         item["conversion_ids"].append(row["id"])
+        item["worth"].append((row["id"], row["commission_cents"]))
     for item in items.values():
         item["count"] = len(item["conversion_ids"])
-        item["digest"] = due_digest(item["conversion_ids"])
+        item["digest"] = due_digest(item.pop("worth"))
         item["eligible"] = item["amount_cents"] > 0 and item["amount_cents"] >= account["payout_minimum_cents"]
     return list(items.values())
 
@@ -1643,7 +1691,7 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
                                  AND status = 'approved' AND payout_id IS NULL AND disputed = 0""",
                               {"account": account["id"], "affiliate": affiliate_id, "currency": currency}).fetchall()
             ids = [r["id"] for r in rows]
-            if not ids or due_digest(ids) != digest:
+            if not ids or due_digest([(r["id"], r["commission_cents"]) for r in rows]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
             total = sum(r["commission_cents"] for r in rows)
@@ -2107,16 +2155,18 @@ def verified_event(secret):
         stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
                                               tolerance=SIGNATURE_TOLERANCE_SECONDS)
         event = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        # "\ud800" is valid JSON but no text SQLite can store: refuse the event whole, not fail mid-way.
+        json.dumps(event, ensure_ascii=False).encode("utf-8")
     except stripe.SignatureVerificationError as error:
         raise ApiError(400, "invalid_signature", f"Stripe-Signature does not verify: {error.user_message or error}")
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the event is not valid UTF-8 JSON")
     data = event.get("data") if isinstance(event, dict) else None
     if not (isinstance(event, dict) and event.get("object") == "event" and stripe_text(event.get("id"))
-            and stripe_text(event.get("type")) and isinstance(event.get("created"), int)
+            and stripe_text(event.get("type")) and stripe_time_ms(event.get("created")) is not None
             and isinstance(data, dict) and isinstance(data.get("object"), dict)):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event")
-    event["created_ms"] = event["created"] * 1000
+    event["created_ms"] = stripe_time_ms(event["created"])
     return event
 
 

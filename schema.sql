@@ -263,3 +263,44 @@ CREATE TABLE payouts (
 CREATE INDEX payouts_list ON payouts(account_id, id);
 CREATE INDEX payouts_affiliate ON payouts(account_id, affiliate_id, id);
 CREATE INDEX conversions_payout ON conversions(account_id, payout_id);
+
+-- migrate: 4
+-- Order independence, found in review: the facts that several events give of one thing must
+-- merge the same way in any delivery order.
+
+-- Every binding an event taught is kept (one per event, not one per source), so "the newest
+-- binding of the first source" can decide: a customer moved from one affiliate to another
+-- stays moved, whichever event Stripe delivers first.
+CREATE TABLE bindings_v4 (
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('pi', 'customer')),
+    subject_id   TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    affiliate    TEXT NOT NULL,
+    click_id     TEXT,
+    learned_at   INTEGER NOT NULL,
+    event_id     TEXT NOT NULL,
+    PRIMARY KEY (account_id, subject_kind, subject_id, source, event_id)
+);
+INSERT INTO bindings_v4 SELECT account_id, subject_kind, subject_id, source, affiliate, click_id, learned_at, event_id
+    FROM bindings;
+DROP TABLE bindings;
+ALTER TABLE bindings_v4 RENAME TO bindings;
+
+-- Every email any event gave for a charge or a customer: a self-referral is a payment whose payer
+-- ever had the affiliate's email, which does not depend on which email arrived first.
+CREATE TABLE payer_emails (
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('charge', 'customer')),
+    subject_id   TEXT NOT NULL,
+    email        TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (account_id, subject_kind, subject_id, email)
+);
+INSERT OR IGNORE INTO payer_emails SELECT account_id, 'customer', customer_id, email FROM customers
+    WHERE email IS NOT NULL;
+INSERT OR IGNORE INTO payer_emails SELECT account_id, 'charge', charge_id, customer_email FROM charges
+    WHERE customer_email IS NOT NULL;
+
+-- Stripe's time of the charge event whose metadata we hold: a newer charge.updated replaces it,
+-- an older one delivered late does not.
+ALTER TABLE charges ADD COLUMN meta_at INTEGER;

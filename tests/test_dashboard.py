@@ -478,6 +478,28 @@ def test_mark_paid_refuses_when_what_is_owed_changed_and_pays_nothing(app, db, m
     assert "$12.00" in res.text  # the fresh page shows Bob's new total
 
 
+def test_mark_paid_refuses_when_an_amount_changed_though_the_conversions_are_the_same(app, db, merchant):
+    # The merchant exported the PayPal file and sent $100; a partial refund then cut the commission
+    # of the very same conversion. Recording a $70 payout would leave $30 paid and never clawed back.
+    from stripe_events import charge, deliver, event
+    account = merchant["account"]
+    db.execute("UPDATE accounts SET webhook_secret = 'whsec_shop' WHERE id = ?", (account["id"],))
+    account = affilut.get_account(db, account["id"])
+    jane = new_affiliate(db, account["id"])
+    sale = charge("ch_1", 10000, 1_700_000_000, metadata={"affiliate_id": jane["id"]})
+    deliver(app, account, event("charge.succeeded", sale, int(affilut.now_ms() / 1000)))
+    conversion_id = db.execute("SELECT id FROM conversions").fetchone()[0]
+    affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
+    res = app.get("/dashboard/payouts")
+    assert "$10.00" in res.text
+    sale.update(amount_refunded=3000)
+    deliver(app, account, event("charge.refunded", sale, int(affilut.now_ms() / 1000)))
+    assert db.execute("SELECT commission_cents FROM conversions").fetchone()[0] == 700
+    form_for(res, "/dashboard/payouts").submit(status=409)
+    assert db.execute("SELECT COUNT(*) FROM payouts").fetchone()[0] == 0
+    assert "$7.00" in app.get("/dashboard/payouts").text
+
+
 def test_mark_all_pays_everyone_over_the_minimum_in_one_go(app, db, merchant):
     account = merchant["account"]
     for i in range(3):

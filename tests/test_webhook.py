@@ -95,6 +95,61 @@ def test_signed_bodies_that_are_not_events_are_400(app, db, account, payload):
     assert table_counts(db)["stripe_events"] == 0
 
 
+def hostile_objects(jane):
+    """Signed events whose objects have the wrong types, missing ids, absurd numbers or unstorable text."""
+    meta = {"affiliate_id": jane["id"]}
+    return {
+        "charge without id": ("charge.succeeded", {"object": "charge", "amount": 100, "metadata": meta}),
+        "empty charge": ("charge.succeeded", {}),
+        "amount beyond SQLite": ("charge.succeeded", charge("ch_h", 10**30, T0, metadata=meta)),
+        "created beyond SQLite": ("charge.succeeded", charge("ch_c", 100, 10**20, metadata=meta)),
+        "created in year 9999": ("charge.succeeded", charge("ch_y", 100, 253402300000, customer="cus_y", metadata=meta)),
+        "surrogate in metadata": ("charge.succeeded", charge("ch_s", 100, T0, metadata={"affiliate_id": "\ud800"})),
+        "surrogate charge id": ("charge.succeeded", charge("\ud800", 100, T0, metadata=meta)),
+        "metadata as a list": ("charge.succeeded", {**charge("ch_l", 100, T0), "metadata": [1, 2]}),
+        "amount as a string": ("charge.succeeded", {**charge("ch_a", 100, T0, metadata=meta), "amount": "100"}),
+        "created as a float": ("charge.succeeded", {**charge("ch_f", 100, T0, metadata=meta), "created": 1.5e9}),
+        "status as a list": ("charge.succeeded", {**charge("ch_t", 100, T0), "status": [1]}),
+        "intent charges data as a number": ("payment_intent.succeeded",
+                                            {**payment_intent("pi_x", None, 100), "charges": {"data": 5}}),
+        "refund without id": ("refund.created", {"object": "refund", "charge": "ch_1", "amount": 100}),
+        "refund beyond SQLite": ("refund.created", refund("re_h", "ch_1", 10**30)),
+        "dispute without id": ("charge.dispute.created", {"object": "dispute", "charge": "ch_1", "status": "lost"}),
+        "dispute status as a list": ("charge.dispute.created", {**dispute("dp_1", "ch_1", 100, "lost"), "status": [1]}),
+        "dispute status as an object": ("charge.dispute.closed", {**dispute("dp_2", "ch_1", 100, "lost"), "status": {}}),
+        "surrogate client_reference_id": ("checkout.session.completed",
+                                          checkout_session("subscription", client_reference_id="\udfff", customer="c")),
+        "surrogate customer email": ("customer.updated", customer("cus_4", email="\ud800@example.com")),
+    }
+
+
+@pytest.mark.parametrize("case", list(hostile_objects({"id": "aff_x"})))
+def test_hostile_but_signed_events_are_2xx_or_400_never_500(app, db, account, jane, case):
+    event_type, obj = hostile_objects(jane)[case]
+    res = deliver(app, account, event(event_type, obj, T0), status="*")
+    assert res.status_int in (200, 400), res.body
+    if res.status_int == 400:
+        assert table_counts(db) == dict.fromkeys(table_counts(db), 0)  # refused whole, nothing written
+    # The webhook still works afterwards.
+    deliver(app, account, event("charge.succeeded", charge("ch_ok", 1000, T0, metadata={"affiliate_id": jane["id"]}), T0))
+    assert ("ch_ok", jane["id"], 1000, 100, "pending", None, "sale") in conversions(db)
+
+
+@pytest.mark.parametrize("created", [10**20, -10**15, True, "1700000000"])
+def test_event_times_out_of_range_are_400(app, db, account, jane, created):
+    evt = event("charge.succeeded", charge("ch_1", 100, T0, metadata={"affiliate_id": jane["id"]}), created)
+    assert deliver(app, account, evt, status=400).json["error"]["code"] == "invalid_event"
+    assert table_counts(db)["stripe_events"] == 0
+
+
+@pytest.mark.parametrize("field", ["id", "type"])
+def test_event_id_or_type_that_cannot_be_stored_is_400(app, db, account, jane, field):
+    evt = event("charge.succeeded", charge("ch_1", 100, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    evt[field] += "\ud800"
+    assert deliver(app, account, evt, status=400).json["error"]["code"] == "invalid_json"
+    assert table_counts(db)["stripe_events"] == 0
+
+
 def test_unknown_event_type_is_recorded_and_ignored(app, db, account):
     res = deliver(app, account, event("plan.created", {"id": "plan_1", "object": "plan"}, T0))
     assert res.json["handled"] is False
@@ -262,6 +317,45 @@ def test_renewal_commission_stops_after_the_programs_months(app, db, jane):
     assert [(c[0], c[4], c[5]) for c in conversions(db)] == [
         ("ch_0", "pending", None), ("ch_1", "pending", None), ("ch_2", "pending", None), ("ch_3", "pending", None),
         ("ch_4", "rejected", "renewal_period_ended"), ("ch_5", "rejected", "renewal_period_ended")]
+
+
+@pytest.mark.parametrize("make_binding", [
+    lambda affiliate, at: event("customer.updated", customer("cus_1", {"affiliate_id": affiliate["id"]}), at),
+    lambda affiliate, at: event("invoice.paid", invoice_paid("cus_1", 0, {"affiliate_id": affiliate["id"]}), at),
+], ids=["customer_metadata", "subscription_metadata"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_newest_binding_of_one_source_wins_whatever_the_delivery_order(app, db, account, jane, bob,
+                                                                           make_binding, reverse):
+    # The customer was Jane's, then the merchant moved them to Bob; a later payment is Bob's,
+    # an earlier one stays Jane's, and the order Stripe delivers in changes nothing.
+    events = [make_binding(jane, T0 - 20 * DAY), make_binding(bob, T0 - 5 * DAY),
+              event("charge.succeeded", charge("ch_early", 1000, T0 - 10 * DAY, customer="cus_1"), T0 - 10 * DAY),
+              event("charge.succeeded", charge("ch_late", 1000, T0, customer="cus_1"), T0)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert {c[0]: c[1] for c in conversions(db)} == {"ch_early": jane["id"], "ch_late": bob["id"]}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_self_referral_does_not_depend_on_which_customer_email_arrives_first(app, db, account, jane, reverse):
+    # The customer once had the affiliate's own email: that is a self-referral in any delivery order.
+    events = [event("customer.created", customer("cus_1", email="jane@example.com"), T0 - 60),
+              event("customer.updated", customer("cus_1", email="someone@else.example"), T0 - 30),
+              event("charge.succeeded", charge("ch_1", 1000, T0, customer="cus_1",
+                                               metadata={"affiliate_id": jane["id"]}), T0)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert conversions(db)[0][4:6] == ("rejected", "self_referral")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_charge_metadata_changed_later_follows_the_newest_event_in_any_order(app, db, account, jane, bob, reverse):
+    # charge.updated after the merchant corrected the charge's metadata from Jane to Bob.
+    events = [event("charge.succeeded", charge("ch_1", 1000, T0, metadata={"affiliate_id": jane["id"]}), T0),
+              event("charge.updated", charge("ch_1", 1000, T0, metadata={"affiliate_id": bob["id"]}), T0 + 60)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert conversions(db)[0][1:4] == (bob["id"], 1000, 200)
 
 
 # -- Who may earn ----------------------------------------------------------------------------------
@@ -459,7 +553,7 @@ def test_any_order_and_any_repetition_gives_the_same_conversions(app, db, accoun
     rng = random.Random(20261125)
     for trial in range(12):
         db.execute("DELETE FROM conversion_history")
-        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "customers"):
+        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
             db.execute(f"DELETE FROM {table}")
         shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
         rng.shuffle(shuffled)
@@ -499,3 +593,130 @@ def test_concurrent_redelivery_and_concurrent_announcements_make_one_conversion(
     assert statuses == [200] * 30
     assert sorted(c[0] for c in conversions(db)) == ["ch_1", "ch_2"]
     assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 3
+
+
+def scenario_two(jane, bob):
+    """A harder month: one refund announced by both charge.refunded and refund.created, a refund
+    that fails, a dispute on a partly refunded charge, a customer bound by three sources that
+    change their minds, affiliates named by short code and by id, renewals, a customer whose
+    email once was the affiliate's, and a charge whose metadata was corrected later."""
+    meta_j, meta_b = {"affiliate_id": jane["id"]}, {"affiliate_id": bob["short_code"]}
+    return [
+        # cus_a: customer metadata says Bob, then Jane; the subscription's metadata (Bob) outranks it later.
+        event("customer.created", customer("cus_a", meta_b, email="a@example.com"), T0 - 40 * DAY),
+        event("customer.updated", customer("cus_a", {"affiliate_id": jane["short_code"]}), T0 - 30 * DAY),
+        event("charge.succeeded", charge("ch_a1", 3000, T0 - 35 * DAY, customer="cus_a"), T0 - 35 * DAY),
+        event("charge.succeeded", charge("ch_a2", 3000, T0 - 5 * DAY, customer="cus_a"), T0 - 5 * DAY),
+        event("invoice.paid", invoice_paid("cus_a", 3000, meta_b), T0 - 5 * DAY + 2),
+        event("charge.succeeded", charge("ch_a3", 3000, T0, customer="cus_a"), T0),
+        # ch_r: a partial refund announced twice (charge.refunded and refund.created), a second one failing.
+        event("charge.succeeded", charge("ch_r", 9999, T0 + 5, metadata=meta_b), T0 + 5),
+        event("refund.created", refund("re_1", "ch_r", 3333), T0 + 50),
+        event("charge.refunded", charge("ch_r", 9999, T0 + 5, metadata=meta_b, refunded=3333), T0 + 50),
+        event("refund.created", refund("re_2", "ch_r", 1000, status="pending"), T0 + 60),
+        event("refund.updated", refund("re_2", "ch_r", 1000, status="failed"), T0 + 70),
+        # ch_d: partly refunded, then disputed and won.
+        event("charge.succeeded", charge("ch_d", 5000, T0 + 6, metadata=meta_j), T0 + 6),
+        event("refund.created", refund("re_3", "ch_d", 1), T0 + 80),
+        event("charge.dispute.created", dispute("dp_1", "ch_d", 4999, "needs_response"), T0 + 90),
+        event("charge.dispute.closed", dispute("dp_1", "ch_d", 4999, "won"), T0 + 95),
+        # ch_x: disputed and lost after a partial refund.
+        event("charge.succeeded", charge("ch_x", 2000, T0 + 7, metadata=meta_j), T0 + 7),
+        event("charge.refunded", charge("ch_x", 2000, T0 + 7, metadata=meta_j, refunded=500), T0 + 40),
+        event("charge.dispute.closed", dispute("dp_2", "ch_x", 1500, "lost"), T0 + 99),
+        # cus_e: once had Jane's email.
+        event("customer.created", customer("cus_e", email="jane@example.com"), T0 - 60),
+        event("customer.updated", customer("cus_e", email="e@example.com"), T0 - 30),
+        event("charge.succeeded", charge("ch_e", 1200, T0 + 8, customer="cus_e", metadata=meta_j), T0 + 8),
+        # ch_m: metadata said Jane, the merchant corrected it to Bob.
+        event("charge.succeeded", charge("ch_m", 700, T0 + 9, metadata=meta_j), T0 + 9),
+        event("charge.updated", charge("ch_m", 700, T0 + 9, metadata=meta_b), T0 + 300),
+        # cus_f: first payment attributed by a payment intent's checkout session, renewals remembered.
+        event("checkout.session.completed", checkout_session("payment", client_reference_id=bob["id"], intent="pi_f",
+                                                             customer="cus_f"), T0 + 12),
+        event("charge.succeeded", charge("ch_f1", 4444, T0 + 10, customer="cus_f", intent="pi_f"), T0 + 10),
+        event("charge.succeeded", charge("ch_f2", 4444, T0 + 10 + 31 * DAY, customer="cus_f"), T0 + 10 + 31 * DAY),
+    ]
+
+
+def test_harder_scenario_in_any_order_with_any_repetition(app, db, account, jane, bob):
+    events = scenario_two(jane, bob)
+    for evt in events:
+        deliver(app, account, evt)
+    expected = outcome(db)
+    by_charge = {row[0]: row[1:] for row in expected}
+    # (affiliate, amount, commission, status, reason, kind, refunded, disputed)
+    assert by_charge["ch_a1"] == (bob["id"], 3000, 600, "pending", None, "sale", 0, 0)   # the binding of its time
+    assert by_charge["ch_a2"][0] == bob["id"] and by_charge["ch_a3"][0] == bob["id"]    # the subscription's
+    assert by_charge["ch_r"] == (bob["id"], 9999, 1333, "pending", None, "sale", 3333, 0)  # 6666 × 20%
+    assert by_charge["ch_d"] == (jane["id"], 5000, 500, "pending", None, "sale", 1, 0)     # 4999 × 10% = 499.9
+    assert by_charge["ch_x"][3:5] == ("rejected", "disputed")
+    assert by_charge["ch_e"][3:5] == ("rejected", "self_referral")
+    assert by_charge["ch_m"][:3] == (bob["id"], 700, 140)
+    assert by_charge["ch_f1"][0] == by_charge["ch_f2"][0] == bob["id"] and by_charge["ch_f2"][5] == "renewal"
+
+    rng = random.Random(4242)
+    for trial in range(15):
+        db.execute("DELETE FROM conversion_history")
+        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
+            db.execute(f"DELETE FROM {table}")
+        shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
+        rng.shuffle(shuffled)
+        for evt in shuffled:
+            deliver(app, account, evt)
+        assert outcome(db) == expected, f"trial {trial}: {[(e['type'], e['data']['object']['id']) for e in shuffled]}"
+
+
+def test_another_tenants_affiliate_is_never_credited_by_any_source(app, db, account, jane, other_tenant):
+    # Olga belongs to the other shop: her id or short code in this shop's events credits nobody here
+    # and writes nothing there; a click of hers never attaches to Jane's conversion either.
+    olga = affilut.get_affiliate(db, other_tenant["account"]["id"], other_tenant["affiliate"]["id"])
+    olga_click = "clk_" + "0" * 26
+    db.execute("INSERT INTO clicks (id, account_id, affiliate_id, created_at) VALUES (?, ?, ?, 0)",
+               (olga_click, olga["account_id"], olga["id"]))
+    for i, ref in enumerate([olga["id"], olga["short_code"]]):
+        for evt in [
+            event("charge.succeeded", charge(f"ch_m{i}", 1000, T0, metadata={"affiliate_id": ref}), T0),
+            event("checkout.session.completed", checkout_session("payment", client_reference_id=ref, intent=f"pi_{i}"),
+                  T0 + 1),
+            event("charge.succeeded", charge(f"ch_p{i}", 1000, T0, intent=f"pi_{i}"), T0),
+            event("customer.created", customer(f"cus_c{i}", {"affiliate_id": ref}), T0 - 5),
+            event("charge.succeeded", charge(f"ch_c{i}", 1000, T0, customer=f"cus_c{i}"), T0),
+            event("invoice.paid", invoice_paid(f"cus_i{i}", 1000, {"affiliate_id": ref}), T0 + 2),
+            event("charge.succeeded", charge(f"ch_i{i}", 1000, T0, customer=f"cus_i{i}"), T0),
+        ]:
+            deliver(app, account, evt)
+    assert conversions(db) == []
+    deliver(app, account, event("charge.succeeded", charge("ch_j", 1000, T0, metadata={
+        "affiliate_id": jane["id"], "affiliate_session_id": olga_click}), T0))
+    assert [tuple(r) for r in db.execute("SELECT affiliate_id, click_id FROM conversions")] == [(jane["id"], None)]
+
+
+@pytest.mark.parametrize("fake_id", ["manual:inv_1", "adjustment:ch_1:1"])
+def test_a_signed_charge_id_can_never_name_a_manual_conversion_or_an_adjustment(app, db, account, jane, bob,
+                                                                                fake_id):
+    affilut.record_manual_conversion(db, account, jane["id"], 4900, "inv_1")
+    paid_charge(app, account, jane)
+    mark_paid(db, account)
+    deliver(app, account, refunded(10000, 3000, jane=jane))
+    before = conversions(db)
+    deliver(app, account, event("charge.succeeded", charge(fake_id, 100, T0, metadata={"affiliate_id": bob["id"]}), T0))
+    deliver(app, account, event("charge.refunded", charge(fake_id, 100, T0, refunded=100), T0 + 1))
+    assert conversions(db) == before
+
+
+@pytest.mark.parametrize("approved_by", ["merchant", "hold"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_refund_that_fails_leaves_an_approved_conversion_approved_in_any_order(app, db, account, jane,
+                                                                                  approved_by, reverse):
+    paid_charge(app, account, jane)
+    if approved_by == "merchant":
+        conversion_id = db.execute("SELECT id FROM conversions").fetchone()[0]
+        affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
+    else:
+        affilut.approve_held_conversions(db, now=affilut.now_ms() + 31 * DAY * 1000)
+    events = [event("refund.created", refund("re_1", "ch_1", 10000, status="pending"), T0 + 100),
+              event("refund.updated", refund("re_1", "ch_1", 10000, status="failed"), T0 + 200)]
+    for evt in reversed(events) if reverse else events:
+        deliver(app, account, evt)
+    assert conversions(db) == [("ch_1", jane["id"], 10000, 1000, "approved", None, "sale")]
