@@ -16,6 +16,9 @@ import pytest
 
 import affilut
 from conftest import ServerProcess, api_call, bearer
+from stripe_events import charge as stripe_charge
+from stripe_events import event as stripe_event
+from stripe_events import sign
 
 # -- Helpers ---------------------------------------------------------------------------------------
 
@@ -383,3 +386,215 @@ def test_sql_metacharacters_are_only_ever_data(app, db, victim, label, method, p
         assert res.json["error"]["code"] in ("invalid_parameter", "not_found")
         assert after == before
     assert affilut.get_db().execute("SELECT COUNT(*) FROM conversions").fetchone()[0] >= 1  # nothing dropped
+
+
+# -- The Stripe webhook under faults -------------------------------------------------------------------------
+
+T0 = int(time.time()) - 3600  # an hour ago: Stripe's time of the payments below
+
+
+def webhook_call(port, account, evt, connection=None, timeout=30):
+    """POST one event (an object, or raw bytes) to the account's webhook, signed as Stripe signs it;
+    (status, headers, parsed JSON)."""
+    payload = evt if isinstance(evt, bytes) else json.dumps(evt).encode()
+    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", f"/webhooks/stripe/{account['id']}", body=payload,
+                     headers={"Stripe-Signature": sign(payload, account["webhook_secret"]),
+                              "Content-Type": "application/json; charset=utf-8"})
+        res = conn.getresponse()
+        raw = res.read()
+        return res.status, dict(res.getheaders()), (json.loads(raw) if raw else None)
+    finally:
+        if connection is None:
+            conn.close()
+
+
+def charge_event(charge_id, amount, affiliate_id, event_id=None):
+    """A charge.succeeded whose metadata names the affiliate."""
+    obj = stripe_charge(charge_id, amount, T0, metadata={"affiliate_id": affiliate_id})
+    return stripe_event("charge.succeeded", obj, T0, event_id=event_id)
+
+
+def charge_conversions(db, charge_ids=None):
+    """{stripe charge id: number of conversions for it} over the Stripe sales."""
+    rows = db.execute("SELECT stripe_charge_id, COUNT(*) FROM conversions WHERE kind IN ('sale', 'renewal') "
+                      "GROUP BY stripe_charge_id").fetchall()
+    return {r[0]: r[1] for r in rows if charge_ids is None or r[0] in charge_ids}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_webhook_and_api_load_loses_no_acknowledged_event(db_path, tmp_path, tenant):
+    account, affiliate_id = tenant["account"], tenant["affiliate_id"]
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
+    sent, acked, api_acked, api_unknown, odd = {}, set(), {}, set(), []
+    lock, stop = threading.Lock(), threading.Event()
+
+    def webhook_writer(worker):
+        conn, n = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10), 0
+        while not stop.is_set():
+            evt = charge_event(f"ch_crash_{worker}_{n}", 1000 + n, affiliate_id, event_id=f"evt_crash_{worker}_{n}")
+            n += 1
+            with lock:
+                sent[evt["id"]] = evt
+            try:
+                status, _, body = webhook_call(server.port, account, evt, connection=conn)
+            except (OSError, http.client.HTTPException):
+                return  # sent, answer lost: Stripe will redeliver it
+            with lock:
+                if (status, body) == (200, {"received": True, "duplicate": False, "handled": True}):
+                    acked.add(evt["id"])
+                else:
+                    odd.append((status, body))
+
+    def api_writer(worker):
+        conn, n = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10), 0
+        while not stop.is_set():
+            external_id = f"mixed-{worker}-{n}"
+            n += 1
+            try:
+                status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                           {"affiliate_id": affiliate_id, "amount_cents": 500,
+                                            "external_id": external_id}, connection=conn)
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    api_unknown.add(external_id)
+                return
+            with lock:
+                if status == 201:
+                    api_acked[external_id] = body["id"]
+                else:
+                    odd.append((status, body))
+
+    threads = [threading.Thread(target=webhook_writer, args=(w,)) for w in range(6)]
+    threads += [threading.Thread(target=api_writer, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while (len(acked) < 600 or len(api_acked) < 100) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()  # in the middle of the load: eight requests in flight
+    stop.set()
+    for t in threads:
+        t.join(timeout=15)
+    assert odd == [] and len(acked) >= 600 and len(api_acked) >= 100
+    assert len(sent) > len(acked)  # some events were in flight when the server died
+
+    assert integrity(db_path) == "ok"
+    db = affilut.connect(db_path)
+    charge_of = {event_id: evt["data"]["object"]["id"] for event_id, evt in sent.items()}
+    recorded = {r[0] for r in db.execute("SELECT event_id FROM stripe_events")}
+    converted = charge_conversions(db)
+    # Acknowledged: recorded, and credited exactly once. Not acknowledged: all of it or none of it.
+    assert acked <= recorded <= set(sent)
+    assert set(converted.values()) == {1} and set(converted) == {charge_of[e] for e in recorded}
+    assert {r[0] for r in db.execute("SELECT charge_id FROM charges")} == set(converted)
+    # The API's acknowledged conversions, under the ids the clients were given, and only sent ones.
+    manual = {r[0]: r[1] for r in db.execute("SELECT external_id, id FROM conversions WHERE kind = 'manual'")}
+    assert all(manual.get(external_id) == cid for external_id, cid in api_acked.items())
+    assert set(manual) <= set(api_acked) | api_unknown
+
+    # Stripe redelivers every event, answered or not: each charge ends with exactly one conversion.
+    server = ServerProcess(db_path, tmp_path / "server.log")
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for event_id, evt in sent.items():
+            status, _, body = webhook_call(server.port, account, evt, connection=conn)
+            assert status == 200 and body["duplicate"] is (event_id in recorded), (event_id, body)
+        conn.close()
+    finally:
+        server.stop()
+    assert charge_conversions(db) == {charge_of[e]: 1 for e in sent}
+    amounts = {r[0]: r[1] for r in db.execute("SELECT stripe_charge_id, amount_cents FROM conversions "
+                                             "WHERE kind = 'sale'")}
+    assert amounts == {evt["data"]["object"]["id"]: evt["data"]["object"]["amount"] for evt in sent.values()}
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == len(sent)
+    db.close()
+    assert integrity(db_path) == "ok"
+
+
+@pytest.mark.slow
+def test_webhook_under_a_write_lock_held_elsewhere_is_503_and_stored_once_after(db_path, tmp_path, tenant):
+    account, affiliate_id = tenant["account"], tenant["affiliate_id"]
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="1")
+    events = [charge_event(f"ch_locked_{n}", 2000 + n, affiliate_id) for n in range(4)]
+    db = affilut.connect(db_path)
+    try:
+        assert webhook_call(server.port, account, charge_event("ch_warm", 100, affiliate_id))[0] == 200
+        before = snapshot(db)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout.readline() == b"locked\n"
+            results = []
+
+            def deliver(evt):
+                started = time.monotonic()
+                results.append((*webhook_call(server.port, account, evt), time.monotonic() - started))
+            threads = [threading.Thread(target=deliver, args=(evt,)) for evt in events]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+        finally:
+            holder.communicate(b"release\n", timeout=10)
+        assert len(results) == len(events)
+        for status, headers, body, elapsed in results:
+            # Stripe retries anything but 2xx: a 503 with Retry-After is the honest "later".
+            assert status == 503 and body["error"]["code"] == "database_busy"
+            assert int(headers["Retry-After"]) >= 1 and headers["Content-Type"] == "application/json"
+            assert 0.9 <= elapsed < 10
+        assert snapshot(db) == before  # nothing stored, not even the event id
+
+        for duplicate in (False, True):  # Stripe's retry stores each once; a redelivery changes nothing
+            for evt in events:
+                status, _, body = webhook_call(server.port, account, evt)
+                assert status == 200 and body["duplicate"] is duplicate
+    finally:
+        server.stop()
+    assert charge_conversions(db) == {"ch_warm": 1, **{f"ch_locked_{n}": 1 for n in range(4)}}
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 5
+    db.close()
+
+
+def test_full_disk_webhook_is_503_storage_full_and_nothing_half_written(app, db, db_path, tenant):
+    account, affiliate_id = tenant["account"], tenant["affiliate_id"]
+
+    def deliver(evt):
+        payload = json.dumps(evt).encode()
+        return app.post(f"/webhooks/stripe/{account['id']}", payload, expect_errors=True,
+                        headers={"Stripe-Signature": sign(payload, account["webhook_secret"]),
+                                 "Content-Type": "application/json"})
+    assert deliver(charge_event("ch_before_full", 100, affiliate_id)).status_int == 200
+    # As in the API's test: WebTest runs the webhook in this thread, on this very connection.
+    conn = affilut.get_db()
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    stored, full = ["ch_before_full"], None
+    for n in range(2000):
+        long = "x" * 200  # long ids fill the index pages quickly
+        evt = charge_event(f"ch_full_{n:04d}_{long}", 100 + n, affiliate_id, event_id=f"evt_full_{n:04d}_{long}")
+        res = deliver(evt)
+        if res.status_int == 200:
+            stored.append(evt["data"]["object"]["id"])
+            continue
+        full = (evt, res)
+        break
+    assert full is not None, "the capped database never filled"
+    evt, res = full
+    assert res.status_int == 503 and res.json["error"]["code"] == "storage_full"
+    assert int(res.headers["Retry-After"]) >= 1 and res.content_type == "application/json"
+    before = snapshot(db)
+    assert deliver(evt).status_int == 503  # Stripe's retry while still full: still nothing written
+    another = charge_event(f"ch_full_9999_{long}", 100, affiliate_id, event_id=f"evt_full_9999_{long}")
+    assert deliver(another).status_int == 503  # sorts last too: needs the page that is not there either
+    assert snapshot(db) == before
+    assert charge_conversions(db) == {charge_id: 1 for charge_id in stored}
+    assert [r[0] for r in db.execute("SELECT charge_id FROM charges ORDER BY rowid")] == stored
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == len(stored)
+    assert integrity(db_path) == "ok"
+
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space freed: the retry is stored, once
+    res = deliver(evt)
+    assert res.status_int == 200 and res.json["duplicate"] is False
+    assert deliver(evt).json["duplicate"] is True
+    assert charge_conversions(db)[evt["data"]["object"]["id"]] == 1
