@@ -642,8 +642,21 @@ def stripe_text(value, max_length=255):
 
 
 def stripe_amount(value):
-    """A non-negative integer amount from a Stripe payload, else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A non-negative integer amount from a Stripe payload, at most MAX_AMOUNT_CENTS, else None
+    (a larger one would overflow SQLite's 64-bit integers, or their sums)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT_CENTS:
+        return value
+    return None
+
+
+MAX_STRIPE_TIME = 10**11  # seconds: the year 5138; anything later is not a Stripe timestamp
+
+
+def stripe_time_ms(value):
+    """A Stripe timestamp (integer seconds) in milliseconds, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_STRIPE_TIME:
+        return value * 1000
+    return None
 
 
 def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
@@ -711,7 +724,7 @@ def charge_facts(charge, event):
         "customer_id": stripe_id(charge.get("customer")),
         "amount_cents": stripe_amount(charge.get("amount")),
         "currency": stripe_text(charge.get("currency"), 3),
-        "charged_at": created * 1000 if isinstance(created, int) else event["created_ms"],
+        "charged_at": stripe_time_ms(created) or event["created_ms"],
         "customer_email": stripe_text(billing.get("email")) or stripe_text(charge.get("receipt_email")),
         "meta_affiliate": affiliate, "meta_session": click,
         "amount_refunded": stripe_amount(charge.get("amount_refunded")),
@@ -721,7 +734,7 @@ def charge_facts(charge, event):
 def on_charge(db, account, event, charge):
     """charge.succeeded, charge.refunded, charge.updated: the charge itself."""
     charge_id = stripe_id(charge)
-    if charge.get("status") not in ("succeeded", None) and not charge.get("paid"):
+    if not charge_id or charge.get("status") not in ("succeeded", None) and not charge.get("paid"):
         return set()
     learn_charge(db, account["id"], charge_id, authoritative=True, **charge_facts(charge, event))
     return {charge_id}
@@ -730,8 +743,8 @@ def on_charge(db, account, event, charge):
 def on_payment_intent(db, account, event, intent):
     """payment_intent.succeeded: its latest charge, and the intent's metadata."""
     charges = intent.get("charges") if isinstance(intent.get("charges"), dict) else {}
-    charge_id = stripe_id(intent.get("latest_charge")) or \
-        next((stripe_id(c) for c in charges.get("data") or [] if stripe_id(c)), None)
+    listed = charges.get("data") if isinstance(charges.get("data"), list) else []
+    charge_id = stripe_id(intent.get("latest_charge")) or next((stripe_id(c) for c in listed if stripe_id(c)), None)
     if not charge_id:
         return set()
     affiliate, click = metadata_ref(intent.get("metadata"))
@@ -791,7 +804,7 @@ def on_refund(db, account, event, refund):
     """refund.created, refund.updated, charge.refund.updated: a refund, possibly before its charge."""
     charge_id, amount = stripe_id(refund.get("charge")), stripe_amount(refund.get("amount"))
     status = stripe_text(refund.get("status"), 40) or "pending"
-    if not charge_id or amount is None:
+    if not charge_id or not stripe_id(refund) or amount is None:
         return set()
     # A failed or canceled refund is final; otherwise a later word (succeeded) replaces pending.
     db.execute("""INSERT INTO refunds (account_id, refund_id, charge_id, amount_cents, status)
@@ -808,9 +821,9 @@ def on_refund(db, account, event, refund):
 def on_dispute(db, account, event, dispute):
     """charge.dispute.*: open until it closes won or lost; a final status is never undone."""
     charge_id = stripe_id(dispute.get("charge"))
-    if not charge_id:
+    if not charge_id or not stripe_id(dispute):
         return set()
-    status = DISPUTE_FINAL.get(dispute.get("status"), "open")
+    status = DISPUTE_FINAL.get(stripe_text(dispute.get("status"), 40), "open")
     db.execute("""INSERT INTO disputes (account_id, dispute_id, charge_id, status)
                   VALUES (:account, :dispute, :charge, :status)
                   ON CONFLICT (account_id, dispute_id) DO UPDATE SET
@@ -1993,6 +2006,9 @@ def webhook_account(db, account_id):
     return account, secret
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def verified_event(secret):
     """The request's Stripe event, once its signature is checked on the raw body; else an ApiError."""
     if request.content_length > MAX_WEBHOOK_BODY:
@@ -2004,16 +2020,18 @@ def verified_event(secret):
         stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
                                               tolerance=SIGNATURE_TOLERANCE_SECONDS)
         event = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        if _SURROGATE_ESCAPE.search(payload):  # "\\udc80" is valid JSON but no text SQLite can store
+            json.dumps(event, ensure_ascii=False).encode("utf-8")
     except stripe.SignatureVerificationError as error:
         raise ApiError(400, "invalid_signature", f"Stripe-Signature does not verify: {error.user_message or error}")
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the event is not valid UTF-8 JSON")
     data = event.get("data") if isinstance(event, dict) else None
     if not (isinstance(event, dict) and event.get("object") == "event" and stripe_text(event.get("id"))
-            and stripe_text(event.get("type")) and isinstance(event.get("created"), int)
+            and stripe_text(event.get("type")) and stripe_time_ms(event.get("created")) is not None
             and isinstance(data, dict) and isinstance(data.get("object"), dict)):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event")
-    event["created_ms"] = event["created"] * 1000
+    event["created_ms"] = stripe_time_ms(event["created"])
     return event
 
 

@@ -17,7 +17,10 @@ import pytest
 import affilut
 from conftest import ServerProcess, api_call, bearer
 from stripe_events import charge as stripe_charge
+from stripe_events import dispute as stripe_dispute
 from stripe_events import event as stripe_event
+from stripe_events import payment_intent as stripe_payment_intent
+from stripe_events import refund as stripe_refund
 from stripe_events import sign
 
 # -- Helpers ---------------------------------------------------------------------------------------
@@ -598,3 +601,144 @@ def test_full_disk_webhook_is_503_storage_full_and_nothing_half_written(app, db,
     assert res.status_int == 200 and res.json["duplicate"] is False
     assert deliver(evt).json["duplicate"] is True
     assert charge_conversions(db)[evt["data"]["object"]["id"]] == 1
+
+
+# -- The webhook's bad input catalogue: every body signed validly, so only its content is wrong --------------
+
+DROP = object()  # a field to leave out
+DEEP = "@deep@"  # where a raw JSON fragment goes, spliced into the serialized event
+FACT_TABLES = {"stripe_events", "charges", "refunds", "disputes", "bindings", "customers"}
+
+
+def bad_event(affiliate_id, raw=None, kind="charge.succeeded", obj=None, **fields):
+    """An event (a charge.succeeded for ch_bad naming the affiliate, unless kind and obj say otherwise)
+    with fields of its object (or, prefixed event_, of the event) replaced or DROPped; raw replaces the
+    DEEP placeholder with raw bytes."""
+    evt = charge_event("ch_bad", 4900, affiliate_id, event_id="evt_bad")
+    evt["type"] = kind
+    if obj is not None:
+        evt["data"]["object"] = obj
+    for name, value in fields.items():
+        target, name = (evt, name[6:]) if name.startswith("event_") else (evt["data"]["object"], name)
+        if value is DROP:
+            target.pop(name, None)
+        else:
+            target[name] = value
+    payload = json.dumps(evt).encode()
+    return payload.replace(json.dumps(DEEP).encode(), raw) if raw is not None else payload
+
+
+def no_id(obj):
+    obj.pop("id")
+    return obj
+
+
+def nested(depth):
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+BAD_EVENTS = [
+    # (label, body given the affiliate id, outcome: "credited" (one conversion), "ignored" (facts and the
+    #  event id recorded, no conversion), or the (status, error code) of a refusal that stores nothing)
+    ("body over 1 MiB", lambda a: bad_event(a, description="x" * affilut.MAX_WEBHOOK_BODY), (413, "payload_too_large")),
+    ("deep array nesting as data.object",
+     lambda a: bad_event(a, event_data={"object": DEEP}, raw=b"[" * 50_000 + b"]" * 50_000), (400, "invalid_json")),
+    ("deep object nesting in metadata", lambda a: bad_event(a, metadata={"affiliate_id": a, "x": DEEP},
+                                                             raw=nested(50_000)), (400, "invalid_json")),
+    ("nesting that parses, in a field nobody reads", lambda a: bad_event(a, extra=DEEP, raw=nested(300)), "credited"),
+    ("raw NUL byte in a string", lambda a: bad_event(a, description=DEEP, raw=b'"a\x00b"'), (400, "invalid_json")),
+    ("escaped NUL in the affiliate id", lambda a: bad_event(a, metadata={"affiliate_id": a + "\x00"}), "ignored"),
+    ("escaped NUL in the charge id", lambda a: bad_event(a, id="ch_bad\x00"), "credited"),
+    ("invalid UTF-8", lambda a: bad_event(a, description=DEEP, raw=b'"Ren\xe9"'), (400, "invalid_json")),
+    ("lone surrogate escape in metadata", lambda a: bad_event(a, metadata={"affiliate_id": a, "note": "\udc80"}),
+     (400, "invalid_json")),
+    ("lone surrogate escape in the charge id", lambda a: bad_event(a, id="ch_\ud800"), (400, "invalid_json")),
+    ("a surrogate pair (an emoji) is fine", lambda a: bad_event(a, description="\U0001f600"), "credited"),
+    ("integer past Python's digit limit", lambda a: bad_event(a, amount=DEEP, raw=b"9" * 5000), (400, "invalid_json")),
+    ("amount of 10**30", lambda a: bad_event(a, amount=10**30), "ignored"),
+    ("amount past 64 bits", lambda a: bad_event(a, amount=2**64), "ignored"),
+    ("amount that would overflow a sum", lambda a: bad_event(a, amount=2**62), "ignored"),
+    ("amount as a string", lambda a: bad_event(a, amount="4900"), "ignored"),
+    ("amount as a float", lambda a: bad_event(a, amount=49.5), "ignored"),
+    ("amount as a whole float", lambda a: bad_event(a, amount=4900.0), "ignored"),
+    ("amount in exponent notation", lambda a: bad_event(a, amount=DEEP, raw=b"1e400"), "ignored"),
+    ("negative amount", lambda a: bad_event(a, amount=-4900), "ignored"),
+    ("amount true", lambda a: bad_event(a, amount=True), "ignored"),
+    ("amount_refunded of 10**30", lambda a: bad_event(a, amount_refunded=10**30), "credited"),
+    ("charge created as a float", lambda a: bad_event(a, created=T0 + 0.5), "credited"),
+    ("charge created as a string", lambda a: bad_event(a, created=str(T0)), "credited"),
+    ("charge created past 64 bits", lambda a: bad_event(a, created=10**30), "credited"),
+    ("event created as a float", lambda a: bad_event(a, event_created=T0 + 0.5), (400, "invalid_event")),
+    ("event created as a string", lambda a: bad_event(a, event_created=str(T0)), (400, "invalid_event")),
+    ("event created true", lambda a: bad_event(a, event_created=True), (400, "invalid_event")),
+    ("event created negative", lambda a: bad_event(a, event_created=-T0), (400, "invalid_event")),
+    ("event created past 64 bits", lambda a: bad_event(a, event_created=10**30), (400, "invalid_event")),
+    ("event created that overflows in milliseconds", lambda a: bad_event(a, event_created=2**62),
+     (400, "invalid_event")),
+    ("event created missing", lambda a: bad_event(a, event_created=DROP), (400, "invalid_event")),
+    ("data.object as a list", lambda a: bad_event(a, event_data={"object": [{"id": "ch_bad"}]}),
+     (400, "invalid_event")),
+    ("data.object as a string", lambda a: bad_event(a, event_data={"object": "ch_bad"}), (400, "invalid_event")),
+    ("data.object null", lambda a: bad_event(a, event_data={"object": None}), (400, "invalid_event")),
+    ("data as a list", lambda a: bad_event(a, event_data=[]), (400, "invalid_event")),
+    ("metadata as a list", lambda a: bad_event(a, metadata=[a]), "ignored"),
+    ("metadata as a string", lambda a: bad_event(a, metadata=a), "ignored"),
+    ("affiliate_id as a number", lambda a: bad_event(a, metadata={"affiliate_id": 12}), "ignored"),
+    ("affiliate_id as a list", lambda a: bad_event(a, metadata={"affiliate_id": [a]}), "ignored"),
+    ("event id missing", lambda a: bad_event(a, event_id=DROP), (400, "invalid_event")),
+    ("event id as a number", lambda a: bad_event(a, event_id=7), (400, "invalid_event")),
+    ("event type missing", lambda a: bad_event(a, event_type=DROP), (400, "invalid_event")),
+    ("event type of 300 characters", lambda a: bad_event(a, event_type="charge.succeeded" + "x" * 284),
+     (400, "invalid_event")),
+    ("not an event object", lambda a: bad_event(a, event_object="charge"), (400, "invalid_event")),
+    ("an unknown event type", lambda a: bad_event(a, kind="charge.teleported"), "ignored"),
+    ("charge without an id", lambda a: bad_event(a, id=DROP), "ignored"),
+    ("charge id as a number", lambda a: bad_event(a, id=42), "ignored"),
+    ("charge status as a list", lambda a: bad_event(a, status=["succeeded"], paid=False), "ignored"),
+    ("SQL in the charge id", lambda a: bad_event(a, id="ch_'; DROP TABLE conversions; --"), "credited"),
+    ("refund without an id", lambda a: bad_event(a, kind="refund.created",
+                                                  obj=no_id(stripe_refund("re_bad", "ch_bad", 100))), "ignored"),
+    ("dispute without an id", lambda a: bad_event(a, kind="charge.dispute.closed",
+                                                   obj=no_id(stripe_dispute("dp_bad", "ch_bad", 100, "lost"))),
+     "ignored"),
+    ("dispute status as a list", lambda a: bad_event(a, kind="charge.dispute.closed", status=["lost"],
+                                                      obj=stripe_dispute("dp_bad", "ch_bad", 100, "lost")), "ignored"),
+    ("payment intent's charges.data as a number", lambda a: bad_event(
+        a, kind="payment_intent.succeeded", latest_charge=DROP, charges={"data": 5},
+        obj=stripe_payment_intent("pi_bad", None, 100, metadata={"affiliate_id": a})), "ignored"),
+]
+
+
+@pytest.mark.parametrize("label, build, outcome", BAD_EVENTS, ids=[case[0] for case in BAD_EVENTS])
+def test_bad_stripe_events_are_refused_or_ignored_cleanly(app, db, tenant, label, build, outcome):
+    account, affiliate_id = tenant["account"], tenant["affiliate_id"]
+
+    def deliver(payload):
+        return app.post(f"/webhooks/stripe/{account['id']}", payload, expect_errors=True,
+                        headers={"Stripe-Signature": sign(payload, account["webhook_secret"]),
+                                 "Content-Type": "application/json"})
+    assert deliver(json.dumps(charge_event("ch_good", 1000, affiliate_id)).encode()).status_int == 200
+    payload = build(affiliate_id)
+    before = snapshot(db)
+    res = deliver(payload)
+    after = snapshot(db)
+    assert res.content_type == "application/json" and res.status_int != 500, res.text
+    if isinstance(outcome, tuple):
+        assert (res.status_int, res.json["error"]["code"]) == outcome
+        assert after == before
+        return
+    assert res.status_int == 200 and res.json["duplicate"] is False, res.text
+    changed = {table for table in after if after[table] != before[table]}
+    assert all(set(before[table]) <= set(after[table]) for table in after)  # only additions
+    assert len(after["stripe_events"]) == len(before["stripe_events"]) + 1
+    if outcome == "ignored":
+        assert changed <= FACT_TABLES
+    else:
+        assert changed <= FACT_TABLES | {"conversions", "conversion_history"}
+        obj = json.loads(payload)["data"]["object"]
+        new = db.execute("SELECT stripe_charge_id, affiliate_id, amount_cents FROM conversions WHERE id NOT IN "
+                         f"({','.join('?' * len(before['conversions']))})",
+                         [row[0] for row in before["conversions"]]).fetchall()
+        assert [tuple(r) for r in new] == [(obj["id"], affiliate_id, 4900)]
+    again = deliver(payload)  # Stripe's redelivery changes nothing
+    assert again.status_int == 200 and again.json["duplicate"] is True and snapshot(db) == after
