@@ -7,10 +7,12 @@ never a 500), and the database must keep every write it acknowledged, exactly on
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -742,3 +744,76 @@ def test_bad_stripe_events_are_refused_or_ignored_cleanly(app, db, tenant, label
         assert [tuple(r) for r in new] == [(obj["id"], affiliate_id, 4900)]
     again = deliver(payload)  # Stripe's redelivery changes nothing
     assert again.status_int == 200 and again.json["duplicate"] is True and snapshot(db) == after
+
+
+# -- Header injection through a link's ?to= ----------------------------------------------------------------
+
+LANDING = "https://shop.example"  # the origin of make_account's landing URL
+HEADER_LINE = re.compile(rb"[A-Za-z0-9-]+: [\x21-\x7e][\x20-\x7e]*")  # printable ASCII only, one line
+
+INJECTIONS = [
+    # (label, to: a str is the value the server must decode (sent percent-encoded), bytes are sent on the
+    #  wire as they are; the path and query the visitor must land on, None for the landing URL itself, or
+    #  400 where waitress refuses the request line before the app sees it)
+    ("CR LF", "/ok\r\nSet-Cookie: evil=1", None),
+    ("LF", "/ok\nLocation: https://evil.example/", None),
+    ("CR", "/ok\rX-Injected: 1", None),
+    ("NUL", "/ok\x00X-Injected: 1", None),
+    ("vertical tab and form feed", "/ok\x0b\x0cX-Injected: 1", None),
+    ("%0d%0a on the wire", b"/ok%0d%0aSet-Cookie:%20evil=1", None),
+    ("%0D%0A on the wire, upper case", b"/ok%0D%0ASet-Cookie:%20evil=1", None),
+    ("double-encoded CR LF", b"/ok%250d%250aX-Injected:%201", "/ok%0d%0aX-Injected:%201"),
+    ("CR LF encoded in to's own query", "/ok?a=%0d%0aX-Injected:1", "/ok?a=%0D%0AX-Injected%3A1"),
+    ("unicode line separator", "/ok\u2028X-Injected: 1", "/ok%E2%80%A8X-Injected:%201"),
+    ("unicode paragraph separator", "/ok\u2029X-Injected: 1", "/ok%E2%80%A9X-Injected:%201"),
+    ("next line (C1 NEL)", "/ok\u0085X-Injected: 1", "/ok%C2%85X-Injected:%201"),
+    ("raw UTF-8 line separator on the wire", b"/ok\xe2\x80\xa8X-Injected:%201", 400),
+    ("raw latin-1 NEL byte on the wire", b"/ok\x85X-Injected:%201", 400),
+    ("invalid UTF-8 (an encoded lone surrogate)", b"/ok%ED%A0%80", None),
+    ("a plain non-ASCII path", "/café", "/caf%C3%A9"),
+    ("fullwidth solidus to another host", "https://shop.example\uff0f@evil.example/", None),
+    ("line separator before another host", "/\u2028//evil.example", "/%E2%80%A8//evil.example"),
+]
+
+
+def test_header_injection_in_to_never_reaches_a_header(live_server, tenant, db):
+    """Through the real waitress server (one for all cases: each costs a second to stop), reading the raw
+    response bytes: every header stays one line of printable ASCII, nothing is added, and the visitor
+    stays on the landing URL's origin."""
+    code = db.execute("SELECT short_code FROM affiliates WHERE id = ?", (tenant["affiliate_id"],)).fetchone()[0]
+    port = int(live_server.rsplit(":", 1)[1])
+    for label, to, path in INJECTIONS:
+        try:
+            follow_with_raw_bytes(port, code, to, path)
+        except AssertionError as error:
+            raise AssertionError(f"{label}: {error}") from error
+
+
+def follow_with_raw_bytes(port, code, to, path):
+    import socket
+    query = to if isinstance(to, bytes) else urllib.parse.quote(to, safe="").encode("ascii")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /r/" + code.encode() + b"?to=" + query + b" HTTP/1.1\r\nHost: affilut.test\r\n"
+                     b"User-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+    status_line, *lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    for line in lines:
+        assert HEADER_LINE.fullmatch(line), line
+    names = [line.split(b":", 1)[0].lower() for line in lines]
+    if path == 400:
+        assert status_line == b"HTTP/1.1 400 Bad Request" and b"location" not in names
+        return
+    assert status_line == b"HTTP/1.1 302 Found"
+    assert b"set-cookie" not in names and b"x-injected" not in names and names.count(b"location") == 1
+    location = next(line.split(b": ", 1)[1] for line in lines if line.lower().startswith(b"location:")).decode()
+    assert location.startswith(LANDING + "/")
+    parts = urllib.parse.urlsplit(location)
+    assert (parts.scheme, parts.netloc) == ("https", "shop.example")
+    kept = urllib.parse.urlunsplit(parts._replace(scheme="", netloc="", fragment="",
+                                                  query="&".join(p for p in parts.query.split("&")
+                                                                 if not p.startswith(("ref=", "aff_sess=")))))
+    assert kept == (path or "/landing?lang=en"), location
