@@ -2144,6 +2144,9 @@ def webhook_account(db, account_id):
     return account, secret
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def verified_event(secret):
     """The request's Stripe event, once its signature is checked on the raw body; else an ApiError."""
     if request.content_length > MAX_WEBHOOK_BODY:
@@ -2155,11 +2158,11 @@ def verified_event(secret):
         stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
                                               tolerance=SIGNATURE_TOLERANCE_SECONDS)
         event = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
-        # "\ud800" is valid JSON but no text SQLite can store: refuse the event whole, not fail mid-way.
-        json.dumps(event, ensure_ascii=False).encode("utf-8")
+        if _SURROGATE_ESCAPE.search(payload):  # "\\udc80" is valid JSON but no text SQLite can store
+            json.dumps(event, ensure_ascii=False).encode("utf-8")
     except stripe.SignatureVerificationError as error:
         raise ApiError(400, "invalid_signature", f"Stripe-Signature does not verify: {error.user_message or error}")
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the event is not valid UTF-8 JSON")
     data = event.get("data") if isinstance(event, dict) else None
     if not (isinstance(event, dict) and event.get("object") == "event" and stripe_text(event.get("id"))
@@ -2213,14 +2216,24 @@ def ip_hash(db, ip):
     return hashlib.sha256(f"{_ip_salts[path]}:{ip}".encode()).hexdigest()[:32]
 
 
+# What stays as it is in a Location: URL syntax and existing %-escapes; anything else (spaces,
+# non-ASCII such as U+2028) is %-encoded as UTF-8, so a header only ever carries printable ASCII.
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
 def landing_target(landing_url, to):
-    """Where a link sends the visitor: `to` (a path or URL) only on the landing URL's own origin."""
-    if to and not _CONTROL_CHARS.search(to) and len(to) <= 2000:
-        candidate = urllib.parse.urljoin(landing_url, to.strip())
-        base, target = urllib.parse.urlsplit(landing_url), urllib.parse.urlsplit(candidate)
-        if (target.scheme, target.netloc.lower()) == (base.scheme, base.netloc.lower()) and "\\" not in to:
-            return candidate
-    return landing_url
+    """Where a link sends the visitor: `to` (a path or URL, decoded text) only on the landing URL's
+    own origin; always as printable ASCII."""
+    target = landing_url
+    if to and not _CONTROL_CHARS.search(to) and len(to) <= 2000 and "\\" not in to:
+        try:
+            candidate = urllib.parse.urljoin(landing_url, to.strip())
+            base, parts = urllib.parse.urlsplit(landing_url), urllib.parse.urlsplit(candidate)
+        except ValueError:  # a host that NFKC-normalises into another one ("\uff0f" is "/")
+            parts = None
+        if parts and (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower()):
+            target = candidate
+    return urllib.parse.quote(target, safe=_URL_SAFE)
 
 
 def with_referral(url, affiliate_id, click_id):
@@ -2250,7 +2263,8 @@ def follow_link(short_code):
         return plain_page(404, "Link not found", "This referral link does not exist.")
     if not row["landing_url"]:
         return plain_page(404, "No landing page", "This program has not set its landing page yet.")
-    target = landing_target(row["landing_url"], request.query.get("to"))
+    # getunicode: the parameter as UTF-8 text (None if it is not), not WSGI's latin-1 view of its bytes.
+    target = landing_target(row["landing_url"], request.query.getunicode("to"))
     user_agent = request.get_header("User-Agent", "")
     is_bot = request.method == "HEAD" or not user_agent.strip() or BOT_USER_AGENT.search(user_agent)
     if row["status"] == "active" and not is_bot:
