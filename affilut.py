@@ -243,7 +243,10 @@ _writers_lock = threading.Lock()
 
 def writer_for(db):
     """The Writer of the database file db is connected to."""
-    path = db.execute("PRAGMA database_list").fetchone()[2]
+    if db is getattr(_thread_state, "db", None):  # a request's connection: its path is known
+        path = os.path.realpath(_thread_state.path)
+    else:
+        path = os.path.realpath(db.execute("PRAGMA database_list").fetchone()[2])
     with _writers_lock:
         writer = _writers.get(path)
         if writer is None:
@@ -1261,22 +1264,35 @@ def process_stripe_event(db, account, event):
 # -- Hold period ---------------------------------------------------------------------------------
 
 
+HOLD_BATCH = 500  # conversions approved per transaction, so the duty never holds up requests for long
+
+
 def approve_held_conversions(db, now=None):
     """Approve pending conversions whose hold period has passed; return how many.
 
     Never one with an open dispute or fully refunded (those are not pending anyway), and never
-    an adjustment (those are approved when made).
+    an adjustment (those are approved when made). Runs account by account, in small batches, so
+    a large backlog (a first start on an old database) never blocks writers for long.
     """
     now = now_ms() if now is None else now
-    with transaction(db) as tx:
-        due = tx.execute("""SELECT c.id FROM conversions c JOIN accounts a ON a.id = c.account_id
-                            WHERE c.status = 'pending' AND c.disputed = 0 AND c.refunded_cents < c.amount_cents
-                              AND c.created_at <= :now - a.hold_days * 86400000""", {"now": now}).fetchall()
-        for row in due:
-            tx.execute("UPDATE conversions SET status = 'approved', updated_at = :now WHERE id = :id",
-                       {"now": now, "id": row["id"]})
-            record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
-    return len(due)
+    approved = 0
+    for account in db.execute("SELECT id, hold_days FROM accounts").fetchall():
+        params = {"account": account["id"], "cutoff": now - account["hold_days"] * 86_400_000, "now": now,
+                  "batch": HOLD_BATCH}
+        while True:
+            with transaction(db) as tx:
+                due = tx.execute("""SELECT id FROM conversions
+                                    WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
+                                      AND disputed = 0 AND refunded_cents < amount_cents
+                                    LIMIT :batch""", params).fetchall()
+                for row in due:
+                    tx.execute("UPDATE conversions SET status = 'approved', updated_at = :now WHERE id = :id",
+                               {"now": now, "id": row["id"]})
+                    record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
+            approved += len(due)
+            if len(due) < HOLD_BATCH:
+                break
+    return approved
 
 
 # -- Listing ---------------------------------------------------------------------------------
@@ -1914,15 +1930,16 @@ def authenticate(db):
         raise ApiError(401, "unauthorized", "send your API key as Authorization: Bearer <key>", headers=challenge)
     if not API_KEY_PATTERN.fullmatch(token):
         raise ApiError(401, "unauthorized", "the API key is malformed", headers=challenge)
-    key = db.execute("""SELECT id, account_id, last_used_at FROM api_keys
-                        WHERE key_hash = :hash AND revoked_at IS NULL""", {"hash": hash_key(token)}).fetchone()
-    if key is None:
+    account = db.execute("""SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
+                            FROM api_keys k JOIN accounts a ON a.id = k.account_id
+                            WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": hash_key(token)}).fetchone()
+    if account is None:
         raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
     now = now_ms()
-    if key["last_used_at"] is None or now - key["last_used_at"] >= KEY_LAST_USED_RESOLUTION_MS:
+    if account["key_last_used_at"] is None or now - account["key_last_used_at"] >= KEY_LAST_USED_RESOLUTION_MS:
         with transaction(db) as tx:
-            tx.execute("UPDATE api_keys SET last_used_at = :now WHERE id = :id", {"now": now, "id": key["id"]})
-    return key["id"], get_account(db, key["account_id"])
+            tx.execute("UPDATE api_keys SET last_used_at = :now WHERE id = :id", {"now": now, "id": account["key_id"]})
+    return account["key_id"], account
 
 
 def database_error(error):

@@ -304,3 +304,8 @@ INSERT OR IGNORE INTO payer_emails SELECT account_id, 'charge', charge_id, custo
 -- Stripe's time of the charge event whose metadata we hold: a newer charge.updated replaces it,
 -- an older one delivered late does not.
 ALTER TABLE charges ADD COLUMN meta_at INTEGER;
+
+-- migrate: 5
+-- The hold-period duty walks one account's pending conversions by age, in small batches.
+DROP INDEX conversions_pending_age;
+CREATE INDEX conversions_hold ON conversions(account_id, status, created_at);
