@@ -155,12 +155,12 @@ class ServerProcess:
         self.log.close()
 
 
-def api_call(port, method, path, key=None, body=None, timeout=30, connection=None):
+def api_call(port, method, path, key=None, body=None, timeout=30, connection=None, headers=None):
     """One request over loopback; (status, headers, parsed JSON or None)."""
     import http.client
     import json
     conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = bearer(key) if key else {}
+    headers = {**(bearer(key) if key else {}), **(headers or {})}
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()

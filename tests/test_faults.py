@@ -402,17 +402,8 @@ def webhook_call(port, account, evt, connection=None, timeout=30):
     """POST one event (an object, or raw bytes) to the account's webhook, signed as Stripe signs it;
     (status, headers, parsed JSON)."""
     payload = evt if isinstance(evt, bytes) else json.dumps(evt).encode()
-    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("POST", f"/webhooks/stripe/{account['id']}", body=payload,
-                     headers={"Stripe-Signature": sign(payload, account["webhook_secret"]),
-                              "Content-Type": "application/json; charset=utf-8"})
-        res = conn.getresponse()
-        raw = res.read()
-        return res.status, dict(res.getheaders()), (json.loads(raw) if raw else None)
-    finally:
-        if connection is None:
-            conn.close()
+    return api_call(port, "POST", f"/webhooks/stripe/{account['id']}", body=payload, timeout=timeout,
+                    connection=connection, headers={"Stripe-Signature": sign(payload, account["webhook_secret"])})
 
 
 def charge_event(charge_id, amount, affiliate_id, event_id=None):

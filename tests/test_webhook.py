@@ -532,6 +532,21 @@ def outcome(db):
              r["reason"], r["kind"], r["refunded_cents"], r["disputed"]) for r in rows]
 
 
+def assert_any_order_gives(app, db, account, events, expected, seed, trials):
+    """Deliver the events shuffled, with random repeats, onto an empty slate, `trials` times:
+    every time the conversions must be `expected`."""
+    rng = random.Random(seed)
+    for trial in range(trials):
+        db.execute("DELETE FROM conversion_history")
+        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
+            db.execute(f"DELETE FROM {table}")
+        shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
+        rng.shuffle(shuffled)
+        for evt in shuffled:
+            deliver(app, account, evt)
+        assert outcome(db) == expected, f"trial {trial}: {[(e['type'], e['data']['object'].get('id')) for e in shuffled]}"
+
+
 @pytest.mark.parametrize("renewal_months", [None, 1])
 def test_any_order_and_any_repetition_gives_the_same_conversions(app, db, account, jane, bob, renewal_months):
     db.execute("UPDATE accounts SET renewal_months = ?", (renewal_months,))
@@ -550,16 +565,7 @@ def test_any_order_and_any_repetition_gives_the_same_conversions(app, db, accoun
     assert by_charge["ch_c1"][4:6] == ("rejected", "disputed")
     assert by_charge["ch_self"][4:6] == ("rejected", "self_referral")
 
-    rng = random.Random(20261125)
-    for trial in range(12):
-        db.execute("DELETE FROM conversion_history")
-        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
-            db.execute(f"DELETE FROM {table}")
-        shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
-        rng.shuffle(shuffled)
-        for evt in shuffled:
-            deliver(app, account, evt)
-        assert outcome(db) == expected, f"trial {trial}: {[e['type'] for e in shuffled]}"
+    assert_any_order_gives(app, db, account, events, expected, seed=20261125, trials=12)
 
 
 # -- Concurrency through the real server ----------------------------------------------------------------
@@ -655,16 +661,7 @@ def test_harder_scenario_in_any_order_with_any_repetition(app, db, account, jane
     assert by_charge["ch_m"][:3] == (bob["id"], 700, 140)
     assert by_charge["ch_f1"][0] == by_charge["ch_f2"][0] == bob["id"] and by_charge["ch_f2"][5] == "renewal"
 
-    rng = random.Random(4242)
-    for trial in range(15):
-        db.execute("DELETE FROM conversion_history")
-        for table in ("conversions", "stripe_events", "charges", "bindings", "refunds", "disputes", "payer_emails"):
-            db.execute(f"DELETE FROM {table}")
-        shuffled = events + rng.sample(events, k=rng.randint(1, len(events)))
-        rng.shuffle(shuffled)
-        for evt in shuffled:
-            deliver(app, account, evt)
-        assert outcome(db) == expected, f"trial {trial}: {[(e['type'], e['data']['object']['id']) for e in shuffled]}"
+    assert_any_order_gives(app, db, account, events, expected, seed=4242, trials=15)
 
 
 def test_another_tenants_affiliate_is_never_credited_by_any_source(app, db, account, jane, other_tenant):
