@@ -723,7 +723,9 @@ BINDING_REACH_BACK_MS = 24 * 3600 * 1000
 # Reasons Stripe's facts can give a rejection; these are reopened when the facts change
 # (a dispute won). A merchant's own rejection is never reopened.
 FACT_REASONS = ("refunded", "disputed", "self_referral", "affiliate_not_active", "renewal_period_ended")
-DISPUTE_FINAL = {"won": "won", "warning_closed": "won", "lost": "lost"}
+# Stripe's dispute statuses that end one; "prevented" (stopped before it became a chargeback) and
+# "warning_closed" (an inquiry that closed) take no money back, as a won dispute.
+DISPUTE_FINAL = {"won": "won", "warning_closed": "won", "prevented": "won", "lost": "lost"}
 
 
 _STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")

@@ -446,6 +446,16 @@ def test_refunds_after_payout_become_negative_adjustments(app, db, account, jane
     assert net[0] == 0
 
 
+@pytest.mark.parametrize("ending", ["won", "warning_closed", "prevented"])
+def test_a_dispute_that_takes_no_money_back_releases_the_hold(app, db, account, jane, ending):
+    paid_charge(app, account, jane)
+    deliver(app, account, event("charge.dispute.created", dispute("dp_1", "ch_1", 10000, "warning_needs_response"),
+                                T0 + 10))
+    assert db.execute("SELECT disputed FROM conversions").fetchone()[0] == 1
+    deliver(app, account, event("charge.dispute.closed", dispute("dp_1", "ch_1", 10000, ending), T0 + 20))
+    assert tuple(db.execute("SELECT status, disputed FROM conversions").fetchone()) == ("pending", 0)
+
+
 def test_dispute_lost_rejects_and_won_restores(app, db, account, jane):
     paid_charge(app, account, jane)
     deliver(app, account, event("charge.dispute.created", dispute("dp_1", "ch_1", 10000, "needs_response"), T0 + 10))
