@@ -44,7 +44,7 @@ import time
 import traceback
 import unicodedata
 import urllib.parse
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import bottle
 import stripe
@@ -304,6 +304,7 @@ def unique_violation(error, *columns):
 
 # -- Ids and time --------------------------------------------------------------
 
+DAY_MS = 24 * 3600 * 1000  # times are integer milliseconds since the epoch, UTC
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _id_lock = threading.Lock()
 _id_last = [0, 0]  # the last (milliseconds, random) pair handed out
@@ -361,6 +362,11 @@ def invalid(param, message):
     return ApiError(400, "invalid_parameter", message, param)
 
 
+def not_found(kind, object_id, param=None):
+    """The 404 for an id this account does not have."""
+    return ApiError(404, "not_found", f"no {kind} {object_id}", param)
+
+
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PERCENT = re.compile(r"\d{1,3}(\.\d{1,4})?")
@@ -385,6 +391,21 @@ def clean_email(value, param="email"):
     value = clean_text(value, param, max_length=254)
     if not _EMAIL.fullmatch(value):
         raise invalid(param, f"{param} must be an email address")
+    return value
+
+
+def clean_url(value, param):
+    """An absolute http(s) URL."""
+    value = clean_text(value, param, max_length=2000)
+    if not re.match(r"https?://[^/\s?#]+", value):
+        raise invalid(param, f"{param} must be an absolute http:// or https:// URL")
+    return value
+
+
+def clean_days(value, param, low, high):
+    """A whole number of days or months within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(param, f"{param} must be a whole number from {low} to {high}")
     return value
 
 
@@ -449,21 +470,6 @@ def hash_key(plaintext):
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def clean_url(value, param):
-    """An absolute http(s) URL."""
-    value = clean_text(value, param, max_length=2000)
-    if not re.match(r"https?://[^/\s?#]+", value):
-        raise invalid(param, f"{param} must be an absolute http:// or https:// URL")
-    return value
-
-
-def clean_days(value, param, low, high):
-    """A whole number of days or months within [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(param, f"{param} must be a whole number from {low} to {high}")
-    return value
-
-
 def create_account(db, name, commission="10", landing_url="", webhook_secret=None, attribution_days=60,
                    hold_days=30, renewal_months=None):
     """Create a merchant's program; return its id."""
@@ -498,7 +504,7 @@ def create_api_key(db, account_id, name=""):
               "prefix": plaintext[:12], "hash": hash_key(plaintext), "now": now_ms()}
     with transaction(db) as tx:
         if get_account(tx, account_id) is None:
-            raise ApiError(404, "not_found", f"no account {account_id}", "account")
+            raise not_found("account", account_id, "account")
         tx.execute("""INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at)
                       VALUES (:id, :account_id, :name, :prefix, :hash, :now)""", fields)
     return fields["id"], plaintext
@@ -562,7 +568,7 @@ def create_affiliate(db, account_id, name, email, status="active", commission_ov
         try:
             with transaction(db) as tx:
                 if get_account(tx, account_id) is None:
-                    raise ApiError(404, "not_found", f"no account {account_id}", "account")
+                    raise not_found("account", account_id, "account")
                 tx.execute("""INSERT INTO affiliates (id, account_id, name, email, short_code, status,
                                   commission_override, created_at, activated_at, updated_at)
                               VALUES (:id, :account_id, :name, :email, :short_code, :status,
@@ -597,11 +603,6 @@ def update_affiliate(db, account_id, affiliate_id, changes):
     if cursor.rowcount == 0:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
-
-
-def not_found(kind, object_id, param=None):
-    """The 404 for an id this account does not have."""
-    return ApiError(404, "not_found", f"no {kind} {object_id}", param)
 
 
 # -- Conversions and their lifecycle -------------------------------------------------------
@@ -719,7 +720,7 @@ CUSTOMER_SOURCES = ("checkout_session", "subscription_metadata", "customer_metad
 # A binding credits payments made before it was learned by at most this much: the checkout
 # session or invoice that explains a payment arrives seconds after it, while a customer
 # metadata change weeks later speaks only for the payments that follow it.
-BINDING_REACH_BACK_MS = 24 * 3600 * 1000
+BINDING_REACH_BACK_MS = DAY_MS
 # Reasons Stripe's facts can give a rejection; these are reopened when the facts change
 # (a dispute won). A merchant's own rejection is never reopened.
 FACT_REASONS = ("refunded", "disputed", "self_referral", "affiliate_not_active", "renewal_period_ended")
@@ -1279,7 +1280,7 @@ def approve_held_conversions(db, now=None):
     now = now_ms() if now is None else now
     approved = 0
     for account in db.execute("SELECT id, hold_days FROM accounts").fetchall():
-        params = {"account": account["id"], "cutoff": now - account["hold_days"] * 86_400_000, "now": now,
+        params = {"account": account["id"], "cutoff": now - account["hold_days"] * DAY_MS, "now": now,
                   "batch": HOLD_BATCH}
         while True:
             with transaction(db) as tx:
@@ -1323,12 +1324,10 @@ def list_page(db, table, filters, params, page, limit, starting_after=None):
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1   # 32 MiB and a few hundred ms per guess
 SCRYPT_MAXMEM = 256 * 1024 * 1024
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
-DAY_MS = 24 * 3600 * 1000
 SESSION_IDLE_MS = 7 * DAY_MS     # a session unused this long has ended
 SESSION_MAX_MS = 30 * DAY_MS     # and none lives longer than this, used or not
 SESSION_TOUCH_MS = 60_000        # last_seen_at is written at most once a minute
 INVITE_TTL_MS = 7 * DAY_MS
-SESSION_KINDS = ("user", "affiliate")
 
 
 def clean_password(value, param="password"):
