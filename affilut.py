@@ -497,6 +497,12 @@ def get_account(db, account_id):
     return db.execute("SELECT * FROM accounts WHERE id = :id", {"id": account_id}).fetchone()
 
 
+def sole_account(db):
+    """The install's account when it has exactly one, else None: such an install may leave the id out."""
+    accounts = db.execute("SELECT * FROM accounts ORDER BY id LIMIT 2").fetchall()
+    return accounts[0] if len(accounts) == 1 else None
+
+
 def create_api_key(db, account_id, name=""):
     """Create an API key; return (its id, the plaintext, shown this once and never stored)."""
     plaintext = "aff_" + "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(40))
@@ -522,6 +528,8 @@ def revoke_api_key(db, account_id, key_id):
 # -- Affiliates -------------------------------------------------------------------------
 
 AFFILIATE_STATUSES = ("pending", "active", "paused", "banned")
+# In an UPDATE that sets :status: activatedAt records the first activation and never moves after it.
+FIRST_ACTIVATION = "activated_at = COALESCE(activated_at, CASE WHEN :status = 'active' THEN :now END)"
 
 
 def short_code_base(name):
@@ -592,7 +600,7 @@ def update_affiliate(db, account_id, affiliate_id, changes):
     if "status" in changes:
         fields["status"] = clean_choice(changes["status"], "status", AFFILIATE_STATUSES)
         assignments.append("status = :status")
-        assignments.append("activated_at = COALESCE(activated_at, CASE WHEN :status = 'active' THEN :now END)")
+        assignments.append(FIRST_ACTIVATION)
     if "commission_override" in changes:
         value = changes["commission_override"]
         fields["override"] = None if value is None else clean_percent(value, "commission_override")
@@ -996,7 +1004,7 @@ def charges_of(db, account_id, intents=(), customers=()):
 def with_customer_charges(db, account_id, charge_ids):
     """The charges and every other charge of their customers, oldest first: a customer's payments
     depend on each other (the first attributed payment, the renewal period)."""
-    rows = {}
+    rows, customers = {}, set()
     for charge_id in charge_ids:
         charge = db.execute("""SELECT charge_id, customer_id, charged_at FROM charges
                                WHERE account_id = :account AND charge_id = :charge""",
@@ -1004,8 +1012,8 @@ def with_customer_charges(db, account_id, charge_ids):
         if charge is None:
             continue
         rows[charge_id] = charge
-        if charge["customer_id"] and charge["customer_id"] not in {r["customer_id"] for r in rows.values()
-                                                                   if r is not charge}:
+        if charge["customer_id"] and charge["customer_id"] not in customers:
+            customers.add(charge["customer_id"])
             for other in db.execute("""SELECT charge_id, customer_id, charged_at FROM charges
                                        WHERE account_id = :account AND customer_id = :customer""",
                                     {"account": account_id, "customer": charge["customer_id"]}):
@@ -1401,10 +1409,10 @@ def setup_install(db, program_name, commission, landing_url, email, password):
     with transaction(db) as tx:
         if merchant_user_count(tx):
             raise ApiError(409, "already_set_up", "this install is already set up; sign in instead")
-        accounts = tx.execute("SELECT id FROM accounts ORDER BY id LIMIT 2").fetchall()
+        adopted = sole_account(tx)
         fields = {"name": name, "commission": commission, "landing_url": landing_url, "now": now}
-        if len(accounts) == 1:
-            account_id = accounts[0]["id"]
+        if adopted is not None:
+            account_id = adopted["id"]
             tx.execute("""UPDATE accounts SET name = :name, default_commission = :commission,
                               landing_url = :landing_url WHERE id = :id""", {**fields, "id": account_id})
         else:
@@ -1463,15 +1471,14 @@ def open_invite(db, token):
 def accept_invite(db, token, password):
     """Set the invited person's password and spend the invite; return the invite row."""
     password_hash = hash_password(clean_password(password))
-    now = now_ms()
+    fields = {"now": now_ms(), "hash": token_hash(token or "")}
     with transaction(db) as tx:
         # the UPDATE, not a read before it, decides: a link works exactly once
         cursor = tx.execute("""UPDATE invites SET used_at = :now WHERE token_hash = :hash
-                               AND used_at IS NULL AND expires_at > :now""",
-                            {"now": now, "hash": token_hash(token or "")})
+                               AND used_at IS NULL AND expires_at > :now""", fields)
         if cursor.rowcount != 1:
             raise ApiError(404, "invite_invalid", "this invite link has expired or was already used")
-        invite = tx.execute("SELECT * FROM invites WHERE token_hash = :hash", {"hash": token_hash(token)}).fetchone()
+        invite = tx.execute("SELECT * FROM invites WHERE token_hash = :hash", fields).fetchone()
         if invite["kind"] == "user":
             tx.execute("UPDATE users SET password_hash = :hash WHERE id = :id",
                        {"hash": password_hash, "id": invite["subject_id"]})
@@ -1569,9 +1576,9 @@ def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
     status = clean_choice(status, "status", AFFILIATE_STATUSES)
     reason = clean_text(reason or None, "reason", max_length=500, required=False)
     with transaction(db) as tx:
-        cursor = tx.execute("""UPDATE affiliates SET status = :status, updated_at = :now,
+        cursor = tx.execute(f"""UPDATE affiliates SET status = :status, updated_at = :now,
                                    status_reason = CASE WHEN :status IN ('paused', 'banned') THEN :reason END,
-                                   activated_at = COALESCE(activated_at, CASE WHEN :status = 'active' THEN :now END)
+                                   {FIRST_ACTIVATION}
                                WHERE id = :id AND account_id = :account""",
                             {"status": status, "reason": reason, "now": now_ms(), "id": affiliate_id,
                              "account": account_id})
@@ -1590,20 +1597,24 @@ def currency_digits(currency):
     return 0 if (currency or "usd").lower() in ZERO_DECIMAL_CURRENCIES else 2
 
 
+def money_parts(cents, currency):
+    """The size of an amount in minor units as whole units and decimals: 123456 usd → (1234, ".56"), jpy → (123456, "")."""
+    digits = currency_digits(currency)
+    whole, part = divmod(abs(cents), 10 ** digits)
+    return whole, f".{part:0{digits}d}" if digits else ""
+
+
 def money_text(cents, currency="usd"):
     """Minor units as a plain decimal string for files: 1234 → "12.34"."""
-    digits = currency_digits(currency)
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 10 ** digits) if digits else (abs(cents), 0)
-    return f"{sign}{whole}.{part:0{digits}d}" if digits else f"{sign}{whole}"
+    whole, decimals = money_parts(cents, currency)
+    return f"{'-' if cents < 0 else ''}{whole}{decimals}"
 
 
 def format_money(cents, currency="usd"):
     """Minor units for people: 123456 usd → "$1,234.56", -300 eur → "−€3.00"."""
     currency = (currency or "usd").lower()
-    digits = currency_digits(currency)
-    whole, part = divmod(abs(cents or 0), 10 ** digits) if digits else (abs(cents or 0), 0)
-    number = f"{whole:,}" + (f".{part:0{digits}d}" if digits else "")
+    whole, decimals = money_parts(cents or 0, currency)
+    number = f"{whole:,}{decimals}"
     symbol = CURRENCY_SYMBOLS.get(currency)
     text = f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
     return ("−" + text) if (cents or 0) < 0 else text
@@ -1656,6 +1667,15 @@ def update_program(db, account_id, form):
 # -- Payouts ----------------------------------------------------------------------------------
 
 
+# The conversions a payout may cover: approved, not yet paid out, and not held by an open dispute.
+PAYABLE = "c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0"
+
+
+def reaches_minimum(account, total_cents):
+    """True when an affiliate owed this much may be paid: more than zero and at least the program's minimum."""
+    return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
+
+
 def due_digest(conversions):
     """A fingerprint of exactly which conversions a payout covers and what each is worth, for the form
     to carry back: a refund that cuts one of them after the page was shown must change it too."""
@@ -1667,11 +1687,10 @@ def due_payouts(db, account):
 
     Each item says whether it reaches the program's payout minimum (and is above zero).
     """
-    rows = db.execute("""SELECT c.affiliate_id, c.currency, c.id, c.commission_cents,
+    rows = db.execute(f"""SELECT c.affiliate_id, c.currency, c.id, c.commission_cents,
                                 f.name, f.email, f.payout_email, f.status
                          FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                         WHERE c.account_id = :account AND c.status = 'approved' AND c.payout_id IS NULL
-                           AND c.disputed = 0
+                         WHERE c.account_id = :account AND {PAYABLE}
                          ORDER BY f.name COLLATE NOCASE, c.affiliate_id, c.currency, c.id""",
                       {"account": account["id"]}).fetchall()
     items = {}
@@ -1679,14 +1698,13 @@ def due_payouts(db, account):
         item = items.setdefault((row["affiliate_id"], row["currency"]), {
             "affiliate_id": row["affiliate_id"], "currency": row["currency"], "name": row["name"],
             "email": row["email"], "paid_to": row["payout_email"] or row["email"], "status": row["status"],
-            "amount_cents": 0, "conversion_ids": [], "worth": []})
+            "amount_cents": 0, "worth": []})
         item["amount_cents"] += row["commission_cents"]
-        item["conversion_ids"].append(row["id"])
         item["worth"].append((row["id"], row["commission_cents"]))
     for item in items.values():
-        item["count"] = len(item["conversion_ids"])
-        item["digest"] = due_digest(item.pop("worth"))
-        item["eligible"] = item["amount_cents"] > 0 and item["amount_cents"] >= account["payout_minimum_cents"]
+        worth = item.pop("worth")
+        item["count"], item["digest"] = len(worth), due_digest(worth)
+        item["eligible"] = reaches_minimum(account, item["amount_cents"])
     return list(items.values())
 
 
@@ -1703,16 +1721,16 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
             affiliate = get_affiliate(tx, account["id"], affiliate_id)
             if affiliate is None:
                 raise not_found("affiliate", affiliate_id)
-            rows = tx.execute("""SELECT id, commission_cents FROM conversions
-                                 WHERE account_id = :account AND affiliate_id = :affiliate AND currency = :currency
-                                 AND status = 'approved' AND payout_id IS NULL AND disputed = 0""",
+            rows = tx.execute(f"""SELECT c.id, c.commission_cents FROM conversions c
+                                  WHERE c.account_id = :account AND c.affiliate_id = :affiliate
+                                    AND c.currency = :currency AND {PAYABLE}""",
                               {"account": account["id"], "affiliate": affiliate_id, "currency": currency}).fetchall()
             ids = [r["id"] for r in rows]
             if not ids or due_digest([(r["id"], r["commission_cents"]) for r in rows]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
             total = sum(r["commission_cents"] for r in rows)
-            if total <= 0 or total < account["payout_minimum_cents"]:
+            if not reaches_minimum(account, total):
                 raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
             payout_id = new_id("pay")
             tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
@@ -1750,16 +1768,18 @@ def list_payouts(db, account_id, affiliate_id=None, limit=200):
 
 # What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
 COUNTED = "kind != 'adjustment' AND status != 'rejected'"
+# The clicks or conversions the numbers are about: one program (or one affiliate of it), since a time.
+STATS_SCOPE = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
 
 
 def program_stats(db, account_id, since_ms=None, affiliate_id=None):
     """Clicks, conversions, conversion rate, and revenue and commission per currency (net of adjustments)."""
     params = {"account": account_id, "since": since_ms or 0, "affiliate": affiliate_id}
-    scope = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
-    clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {scope}", params).fetchone()[0]
-    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {scope} AND {COUNTED}", params).fetchone()[0]
+    clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {STATS_SCOPE}", params).fetchone()[0]
+    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED}",
+                             params).fetchone()[0]
     money = db.execute(f"""SELECT currency, SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                           FROM conversions WHERE {scope} AND status != 'rejected'
+                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected'
                            GROUP BY currency ORDER BY SUM(amount_cents) DESC""", params).fetchall()
     return {
         "clicks": clicks, "conversions": conversions,
@@ -1774,11 +1794,10 @@ def daily_series(db, account_id, days=30, now=None, affiliate_id=None):
     today = (now or now_ms()) // DAY_MS
     first = today - days + 1
     params = {"account": account_id, "since": first * DAY_MS, "affiliate": affiliate_id}
-    scope = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
-    clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {scope} GROUP BY 1",
+    clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {STATS_SCOPE} GROUP BY 1",
                              params).fetchall())
     conversions = dict(db.execute(f"""SELECT created_at / {DAY_MS}, COUNT(*) FROM conversions
-                                      WHERE {scope} AND {COUNTED} GROUP BY 1""", params).fetchall())
+                                      WHERE {STATS_SCOPE} AND {COUNTED} GROUP BY 1""", params).fetchall())
     return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
 
 
@@ -2147,16 +2166,17 @@ def webhook_account(db, account_id):
     STRIPE_WEBHOOK_SECRET serves an install with exactly one account, which may then also use
     /webhooks/stripe without its id.
     """
-    accounts = db.execute("SELECT * FROM accounts ORDER BY id LIMIT 2").fetchall()
     if account_id is None:
-        if len(accounts) != 1:
+        account = sole_account(db)
+        if account is None:
             raise ApiError(404, "not_found", "with several accounts, use /webhooks/stripe/<account_id>")
-        account = accounts[0]
     else:
         account = get_account(db, account_id)
         if account is None:
             raise not_found("account", account_id)
-    secret = account["webhook_secret"] or (os.environ.get("STRIPE_WEBHOOK_SECRET") if len(accounts) == 1 else None)
+    secret = account["webhook_secret"]
+    if not secret and (account_id is None or sole_account(db) is not None):
+        secret = os.environ.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
         raise ApiError(400, "no_webhook_secret", "this account has no Stripe webhook secret configured")
     return account, secret
@@ -2576,18 +2596,33 @@ def signed_in_response(kind, subject_id, account_id, target):
     return result
 
 
+def signed_out_response(kind, target):
+    """End this person's session and send them on with its cookie cleared."""
+    end_session(get_db(), request.get_cookie(SESSION_COOKIES[kind]))
+    result = see_other(target, "signed_out")
+    set_cookie(result, SESSION_COOKIES[kind], "", max_age=0)
+    return result
+
+
 def throttled_sign_in(keys, check):
-    """Run a password check unless these keys must wait; return (row or None, seconds to wait)."""
+    """Run a password check unless these keys must wait: (row, None, 200), or (None, what to say, status)."""
     throttle = app.config["affilut.signin_throttle"]
     wait = throttle.wait(keys)
     if wait:
-        return None, wait
+        return None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429
     row = check()
     if row is None:
         throttle.failed(keys)
-    else:
-        throttle.succeeded(keys[0])
-    return row, 0
+        return None, "That email and password do not match.", 401
+    throttle.succeeded(keys[0])
+    return row, None, 200
+
+
+def posted_password(form):
+    """The password a form posted twice, or a 400 when the two copies differ."""
+    if form.get("password") != form.get("password_again"):
+        raise invalid("password_again", "the two passwords differ")
+    return form.get("password")
 
 
 @app.get("/static/<filename:path>")
@@ -2636,12 +2671,10 @@ def signin_page(page):
     target = local_path(query_data().get("next"), "/dashboard")
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
-        user, wait = throttled_sign_in([("email", email), ("ip", client_ip())],
-                                       lambda: check_user_password(page.db, email, form.get("password")))
+        user, error, status = throttled_sign_in([("email", email), ("ip", client_ip())],
+                                                lambda: check_user_password(page.db, email, form.get("password")))
         if user:
             return signed_in_response("user", user["id"], user["account_id"], target)
-        error, status = (f"Too many failed sign-ins. Try again in {wait} seconds.", 429) if wait else \
-            ("That email and password do not match.", 401)
     return render("signin", page, status, form=form, error=error, action=here(),
                   title="Sign in to affilut", who="merchant")
 
@@ -2649,10 +2682,7 @@ def signin_page(page):
 @page_route("/signout", "POST")
 def signout(page):
     """End the merchant's session."""
-    end_session(page.db, request.get_cookie(SESSION_COOKIES["user"]))
-    result = see_other("/signin", "signed_out")
-    set_cookie(result, SESSION_COOKIES["user"], "", max_age=0)
-    return result
+    return signed_out_response("user", "/signin")
 
 
 @page_route("/invite/<token>", ["GET", "POST"], area="public")
@@ -2664,15 +2694,13 @@ def invite_page(page, token):
                             "Ask for a new one.", page)
     account = get_account(page.db, invite["account_id"])
     if invite["kind"] == "user":
-        who = page.db.execute("SELECT email FROM users WHERE id = :id", {"id": invite["subject_id"]}).fetchone()
+        who = get_user(page.db, invite["account_id"], invite["subject_id"])
     else:
         who = get_affiliate(page.db, invite["account_id"], invite["subject_id"])
     error = None
     if request.method == "POST":
         try:
-            if form_data().get("password") != form_data().get("password_again"):
-                raise invalid("password_again", "the two passwords differ")
-            accept_invite(page.db, token, form_data().get("password"))
+            accept_invite(page.db, token, posted_password(form_data()))
             if invite["kind"] == "user":
                 return signed_in_response("user", invite["subject_id"], invite["account_id"], "/dashboard")
             return signed_in_response("affiliate", invite["subject_id"], invite["account_id"], "/portal")
@@ -2772,22 +2800,28 @@ def affiliates_page(page):
                   q=q, status=status, error=error, form=form_data(), invite_link=invite_link, created=created)
 
 
+def affiliate_record(db, account_id, affiliate_id, payouts_shown):
+    """What the merchant's page of an affiliate and the affiliate's own portal both show: the numbers
+    of the last 30 days and of all time, earnings by status, the latest conversions and payouts."""
+    return {"recent": program_stats(db, account_id, now_ms() - 30 * DAY_MS, affiliate_id),
+            "total": program_stats(db, account_id, None, affiliate_id),
+            "earnings": earnings_by_status(db, account_id, affiliate_id),
+            "conversions": list_page(db, "conversions", ["affiliate_id = :affiliate"],
+                                     {"account": account_id, "affiliate": affiliate_id}, 1, 20)[0],
+            "payouts": list_payouts(db, account_id, affiliate_id, payouts_shown)}
+
+
 @page_route("/dashboard/affiliates/<affiliate_id>", ["GET"])
 def affiliate_page(page, affiliate_id, invite_link=None, error=None):
     """One affiliate: link, clicks, conversions, earnings, payouts, and what the merchant can change."""
     affiliate = get_affiliate(page.db, page.account["id"], affiliate_id)
     if affiliate is None:
         raise not_found("affiliate", affiliate_id)
-    conversions, _ = list_page(page.db, "conversions", ["affiliate_id = :affiliate"],
-                               {"account": page.account["id"], "affiliate": affiliate_id}, 1, 20)
     has_login = page.db.execute("SELECT 1 FROM affiliate_logins WHERE affiliate_id = :id",
                                 {"id": affiliate_id}).fetchone() is not None
-    return render("affiliate", page, error.status if error else 200, affiliate=affiliate, conversions=conversions,
-                  recent=program_stats(page.db, page.account["id"], now_ms() - 30 * DAY_MS, affiliate_id),
-                  total=program_stats(page.db, page.account["id"], None, affiliate_id),
-                  earnings=earnings_by_status(page.db, page.account["id"], affiliate_id),
-                  payouts=list_payouts(page.db, page.account["id"], affiliate_id, 20),
-                  invite_link=invite_link, has_login=has_login, error=error)
+    return render("affiliate", page, error.status if error else 200, affiliate=affiliate,
+                  invite_link=invite_link, has_login=has_login, error=error,
+                  **affiliate_record(page.db, page.account["id"], affiliate_id, payouts_shown=20))
 
 
 AFFILIATE_ACTIONS = {"approve": "active", "reactivate": "active", "pause": "paused", "ban": "banned"}
@@ -3101,9 +3135,7 @@ def join_page(page, account_id):
     if request.method == "POST":
         form = form_data()
         try:
-            if form.get("password") != form.get("password_again"):
-                raise invalid("password_again", "the two passwords differ")
-            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), form.get("password"))
+            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), posted_password(form))
             return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
         except ApiError as refused:
             error = refused
@@ -3117,23 +3149,21 @@ def join_page(page, account_id):
 def portal_signin_page(page, account_id=None):
     """Affiliates sign in per program; with one program the plain address is enough."""
     if account_id is None:
-        accounts = page.db.execute("SELECT id FROM accounts LIMIT 2").fetchall()
-        if len(accounts) != 1:
+        only = sole_account(page.db)
+        if only is None:
             return message_page(404, "Which program?", "Use the sign-in link your program gave you.", page)
-        return see_other(portal_signin_path(accounts[0]["id"]))
+        return see_other(portal_signin_path(only["id"]))
     account = get_account(page.db, account_id)
     if account is None:
         return message_page(404, "No such program", "This sign-in link does not belong to any program.", page)
     form, error, status = form_data(), None, 200
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
-        affiliate, wait = throttled_sign_in(
+        affiliate, error, status = throttled_sign_in(
             [("email", f"{account_id}:{email}"), ("ip", client_ip())],
             lambda: check_affiliate_password(page.db, account_id, email, form.get("password")))
         if affiliate:
             return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
-        error, status = (f"Too many failed sign-ins. Try again in {wait} seconds.", 429) if wait else \
-            ("That email and password do not match.", 401)
     return render("signin", page, status, form=form, error=error, action=here(),
                   title=f"{account['name']} affiliates", who="affiliate", account=account)
 
@@ -3141,10 +3171,7 @@ def portal_signin_page(page, account_id=None):
 @page_route("/portal/signout", "POST", area="portal")
 def portal_signout(page):
     """End the affiliate's session."""
-    end_session(page.db, request.get_cookie(SESSION_COOKIES["affiliate"]))
-    result = see_other(portal_signin_path(page.account["id"]), "signed_out")
-    set_cookie(result, SESSION_COOKIES["affiliate"], "", max_age=0)
-    return result
+    return signed_out_response("affiliate", portal_signin_path(page.account["id"]))
 
 
 @page_route("/portal", ["GET"], area="portal")
@@ -3154,13 +3181,8 @@ def portal_page(page, error=None):
     link = f"{page.base}/r/{affiliate['short_code']}"
     to = (query_data().get("to") or "").strip()[:2000]
     return render("portal", page, error.status if error else 200, affiliate=affiliate, link=link, to=to,
-                  built=f"{link}?{urllib.parse.urlencode({'to': to})}" if to else "",
-                  recent=program_stats(page.db, account["id"], now_ms() - 30 * DAY_MS, affiliate["id"]),
-                  total=program_stats(page.db, account["id"], None, affiliate["id"]),
-                  earnings=earnings_by_status(page.db, account["id"], affiliate["id"]),
-                  conversions=list_page(page.db, "conversions", ["affiliate_id = :affiliate"],
-                                        {"account": account["id"], "affiliate": affiliate["id"]}, 1, 20)[0],
-                  payouts=list_payouts(page.db, account["id"], affiliate["id"], 50), error=error)
+                  built=f"{link}?{urllib.parse.urlencode({'to': to})}" if to else "", error=error,
+                  **affiliate_record(page.db, account["id"], affiliate["id"], payouts_shown=50))
 
 
 @page_route("/portal/payout-email", "POST", area="portal")
@@ -3172,8 +3194,8 @@ def portal_payout_email_action(page):
         return portal_page(page, error=error)
     with transaction(page.db) as tx:
         tx.execute("""UPDATE affiliates SET payout_email = :email, updated_at = :now
-                           WHERE id = :id AND account_id = :a""",
-                        {"email": email, "now": now_ms(), "id": page.affiliate["id"], "a": page.account["id"]})
+                      WHERE id = :id AND account_id = :a""",
+                   {"email": email, "now": now_ms(), "id": page.affiliate["id"], "a": page.account["id"]})
     return see_other("/portal", "payout_email_saved")
 
 
@@ -3334,7 +3356,7 @@ def serve(args):
     print(f"affilut serving http://{args.host}:{server.effective_port}/ "
           f"(database {os.path.abspath(args.db)}, schema version {version})", flush=True)
     db = connect(args.db)
-    if db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:  # the dashboard's first-run page
+    if merchant_user_count(db) == 0:  # the dashboard's first-run page
         print(f"no merchant user yet: open http://{args.host}:{server.effective_port}/setup", flush=True)
     db.close()
     stopping = threading.Event()
