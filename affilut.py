@@ -1598,7 +1598,8 @@ def currency_digits(currency):
 
 
 def money_parts(cents, currency):
-    """The size of an amount in minor units as whole units and decimals: 123456 usd → (1234, ".56"), jpy → (123456, "")."""
+    """The size of an amount in minor units, as whole units and the decimals shown after them:
+    123456 usd → (1234, ".56"), 123456 jpy → (123456, "")."""
     digits = currency_digits(currency)
     whole, part = divmod(abs(cents), 10 ** digits)
     return whole, f".{part:0{digits}d}" if digits else ""
@@ -3215,18 +3216,19 @@ class CliParser(argparse.ArgumentParser):
 def cli_parser():
     """The command line: serve (the default) and the bootstrap commands."""
     db_default = os.environ.get("AFFILUT_DB", "affilut.db")
+    db_help = "SQLite database file (default: $AFFILUT_DB or affilut.db)"
     parser = CliParser(prog="affilut.py", description="affilut: a self-hosted affiliate-program server.")
     commands = parser.add_subparsers(dest="command", parser_class=CliParser)
 
     # Options may stand before or after the command: a command's own copies default to nothing,
     # so they never overwrite what was given before it.
-    parser.add_argument("--db", default=db_default, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+    parser.add_argument("--db", default=db_default, help=db_help)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
 
     def command(name, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--db", default=argparse.SUPPRESS, help="SQLite database file (default: $AFFILUT_DB or affilut.db)")
+        sub.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
         return sub
 
     serve = command("serve", "serve the web app and API with waitress (the default command)")
