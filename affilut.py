@@ -166,8 +166,9 @@ def get_db():
 # POST p99 from hundreds of ms to ~20 ms under concurrency). And queued writers commit together:
 # one that finishes while others wait leaves its work, in a released savepoint, in the open
 # transaction for the last of them to commit, so one fsync covers the whole queue (group commit).
-# Each write still stands or falls whole: a failed block rolls back to its own savepoint, and every
-# writer of a group answers only once the group's COMMIT is done, with its error if it failed.
+# Each write still stands or falls whole: a failed block rolls back to its own savepoint (the one
+# that opened the transaction, alone in it, rolls back all of it), and every writer of a group
+# answers only once the group's COMMIT is done, with its error if it failed.
 
 MAX_GROUP = 64  # writes that may share one commit
 MAX_WRITERS = 8  # database files with a write connection kept open
@@ -189,7 +190,10 @@ class Writer:
         self.queued, self.group = 0, None
 
     def enter(self):
-        """Take the connection (after the writers queued before us) and make sure a transaction is open."""
+        """Take the connection (after the writers queued before us) and make sure a transaction is open.
+
+        True when this writer opened it: then the transaction holds no one else's work yet.
+        """
         if getattr(_thread_state, "writing", False):
             raise RuntimeError("a write transaction cannot open inside another")
         with self.queue_lock:
@@ -204,7 +208,11 @@ class Writer:
                 self.lock.release()
                 raise
             self.group = WriteGroup()
+            opened = True
+        else:
+            opened = False
         _thread_state.writing = True
+        return opened
 
     def leave(self, failure=None):
         """Commit the group, or hand it to the next queued writer; then answer with the group's fate."""
@@ -241,12 +249,18 @@ _writers = {}
 _writers_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=64)
+def real_path(path):
+    """os.path.realpath, once per path string: it costs a stat per component, on every write."""
+    return os.path.realpath(path)
+
+
 def writer_for(db):
     """The Writer of the database file db is connected to."""
     if db is getattr(_thread_state, "db", None):  # a request's connection: its path is known
-        path = os.path.realpath(_thread_state.path)
+        path = real_path(_thread_state.path)
     else:
-        path = os.path.realpath(db.execute("PRAGMA database_list").fetchone()[2])
+        path = real_path(db.execute("PRAGMA database_list").fetchone()[2])
     with _writers_lock:
         writer = _writers.get(path)
         if writer is None:
@@ -268,18 +282,25 @@ def transaction(db):
     Inside the block use that connection, not db: it is where the transaction is.
     """
     writer = writer_for(db)
-    writer.enter()
+    alone = writer.enter()
     tx, failure = writer.db, None
     try:
-        tx.execute("SAVEPOINT write")
+        # The writer that opened the transaction has it to itself until it leaves (writers queued
+        # meanwhile join only after), so it needs no savepoint: on failure it rolls back everything.
+        if not alone:
+            tx.execute("SAVEPOINT write")
         try:
             yield tx
-            tx.execute("RELEASE write")
+            if not alone:
+                tx.execute("RELEASE write")
         except BaseException as error:
             failure = error
             if tx.in_transaction:
-                tx.execute("ROLLBACK TO write")
-                tx.execute("RELEASE write")
+                if alone:
+                    tx.execute("ROLLBACK")  # leave() then fails this group of one with the block's error
+                else:
+                    tx.execute("ROLLBACK TO write")
+                    tx.execute("RELEASE write")
             raise
     finally:
         writer.leave(failure)

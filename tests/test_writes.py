@@ -81,3 +81,15 @@ def test_writes_cannot_nest(db):
     with affilut.transaction(db) as tx:  # and the connection is free again
         tx.execute("INSERT INTO settings (name, value) VALUES ('ok', 'x')")
     assert names(db) == ["ok"]
+
+
+def test_a_lone_failed_write_rolls_back_whole_and_alone(db):
+    # The writer that opens the transaction takes no savepoint: its failure rolls back all of it.
+    with pytest.raises(ValueError):
+        with affilut.transaction(db) as tx:
+            tx.execute("INSERT INTO settings (name, value) VALUES ('doomed', 'x')")
+            raise ValueError("refused")
+    writer = affilut.writer_for(db)
+    assert not writer.db.in_transaction and writer.group is None
+    assert run_group(str(db.execute("PRAGMA database_list").fetchone()[2]), [insert("a")]) == [None, None]
+    assert names(db) == ["a", "first"]
