@@ -53,30 +53,39 @@ def tenant(db_path, db, account):
 # -- Crash safety ------------------------------------------------------------------------------------
 
 
+def post_conversions_until_stopped(port, key, affiliate_id, prefix, stop, lock, acked, unknown, odd):
+    """One API client posting conversions with fresh external_ids until `stop` or its connection dies.
+
+    Acknowledged ones go to acked (external_id -> id); one whose answer was lost (sent: it may or may
+    not be stored) to unknown; any other answer to odd, for the test's own thread to assert on, since
+    an assert failing in this thread would not fail the test.
+    """
+    conn, n = http.client.HTTPConnection("127.0.0.1", port, timeout=10), 0
+    while not stop.is_set():
+        external_id = f"{prefix}-{n}"
+        n += 1
+        try:
+            status, _, body = api_call(port, "POST", "/api/v1/conversions", key,
+                                       {"affiliate_id": affiliate_id, "amount_cents": 1000 + n,
+                                        "external_id": external_id}, connection=conn)
+        except (OSError, http.client.HTTPException):
+            with lock:
+                unknown.add(external_id)
+            return
+        with lock:
+            if status == 201:
+                acked[external_id] = body["id"]
+            else:
+                odd.append((status, body))
+
+
 @pytest.mark.slow
 def test_sigkill_mid_load_loses_no_acknowledged_conversion(db_path, tmp_path, tenant):
     server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
-    acked, unknown, lock = {}, set(), threading.Lock()
-    stop = threading.Event()
-
-    def writer(worker):
-        conn, n = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10), 0
-        while not stop.is_set():
-            external_id = f"crash-{worker}-{n}"
-            n += 1
-            try:
-                status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
-                                           {"affiliate_id": tenant["affiliate_id"], "amount_cents": 1000 + n,
-                                            "external_id": external_id}, connection=conn)
-            except (OSError, http.client.HTTPException):
-                with lock:
-                    unknown.add(external_id)  # sent, answer lost: it may or may not be stored
-                return
-            assert status == 201, body
-            with lock:
-                acked[external_id] = body["id"]
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    acked, unknown, odd, lock, stop = {}, set(), [], threading.Lock(), threading.Event()
+    threads = [threading.Thread(target=post_conversions_until_stopped,
+                                args=(server.port, tenant["key"], tenant["affiliate_id"], f"crash-{w}",
+                                      stop, lock, acked, unknown, odd)) for w in range(8)]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 20
@@ -86,7 +95,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_conversion(db_path, tmp_path, te
     stop.set()
     for t in threads:
         t.join(timeout=15)
-    assert len(acked) >= 300 and unknown
+    assert odd == [] and len(acked) >= 300 and unknown
 
     assert integrity(db_path) == "ok"
     server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
@@ -443,27 +452,10 @@ def test_sigkill_mid_webhook_and_api_load_loses_no_acknowledged_event(db_path, t
                 else:
                     odd.append((status, body))
 
-    def api_writer(worker):
-        conn, n = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10), 0
-        while not stop.is_set():
-            external_id = f"mixed-{worker}-{n}"
-            n += 1
-            try:
-                status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
-                                           {"affiliate_id": affiliate_id, "amount_cents": 500,
-                                            "external_id": external_id}, connection=conn)
-            except (OSError, http.client.HTTPException):
-                with lock:
-                    api_unknown.add(external_id)
-                return
-            with lock:
-                if status == 201:
-                    api_acked[external_id] = body["id"]
-                else:
-                    odd.append((status, body))
-
     threads = [threading.Thread(target=webhook_writer, args=(w,)) for w in range(6)]
-    threads += [threading.Thread(target=api_writer, args=(w,)) for w in range(2)]
+    threads += [threading.Thread(target=post_conversions_until_stopped,
+                                 args=(server.port, tenant["key"], affiliate_id, f"mixed-{w}",
+                                       stop, lock, api_acked, api_unknown, odd)) for w in range(2)]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 20
