@@ -639,6 +639,10 @@ def update_affiliate(db, account_id, affiliate_id, changes):
 CONVERSION_STATUSES = ("pending", "approved", "paid", "rejected")
 # pending → approved → paid; pending or approved → rejected. Paid and rejected are final.
 CONVERSION_TRANSITIONS = {"pending": ("approved", "rejected"), "approved": ("paid", "rejected")}
+# An account's next conversion number, for the seq of every INSERT INTO conversions: the write
+# transaction serializes writers, so two never take one number, and a write rolled back to its
+# savepoint gives its number back (the next one reads MAX again). schema.sql's triggers refuse any other.
+NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM conversions WHERE account_id = :account)"
 
 
 def conversion_json(row):
@@ -684,10 +688,11 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
             raise not_found("affiliate", affiliate_id, "affiliate_id")
         rate = commission_rate(account, affiliate)
         try:
-            tx.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
-                              amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at)
+            tx.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
+                              amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at,
+                              seq)
                           VALUES (:id, :account, :affiliate, :charge, :external_id, :amount, :commission, :rate,
-                              'pending', 'manual', :now, :now)""",
+                              'pending', 'manual', :now, :now, {NEXT_SEQ})""",
                        {"id": conversion_id, "account": account["id"], "affiliate": affiliate_id, "charge": charge,
                         "external_id": external_id, "amount": amount_cents,
                         "commission": commission_cents(amount_cents, rate), "rate": rate, "now": now})
@@ -1219,11 +1224,12 @@ def settle_charge(db, account, charge_id):
     if conversion is None:
         fields["id"] = new_id("cnv")
         fields["status"] = "rejected" if verdict else "pending"
-        db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+        db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
                           commission_cents, commission_rate, currency, status, reason, kind, customer_id,
-                          payment_intent_id, click_id, refunded_cents, disputed, created_at, updated_at)
+                          payment_intent_id, click_id, refunded_cents, disputed, created_at, updated_at, seq)
                       VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, :status,
-                          :reason, :kind, :customer, :intent, :click, :refunded, :disputed, :now, :now)""", fields)
+                          :reason, :kind, :customer, :intent, :click, :refunded, :disputed, :now, :now,
+                          {NEXT_SEQ})""", fields)
         record_history(db, fields["id"], None, fields["status"], "stripe", verdict)
         return fields["id"]
 
@@ -1257,11 +1263,11 @@ def settle_paid_conversion(db, conversion, net_amount, net_commission):
     if net_commission == paid_commission:
         return
     adjustment_id, now = new_id("cnv"), now_ms()
-    db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+    db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
                       commission_cents, commission_rate, currency, status, reason, kind, customer_id,
-                      payment_intent_id, adjusts_id, created_at, updated_at)
+                      payment_intent_id, adjusts_id, created_at, updated_at, seq)
                   VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, 'approved',
-                      :reason, 'adjustment', :customer, :intent, :adjusts, :now, :now)""",
+                      :reason, 'adjustment', :customer, :intent, :adjusts, :now, :now, {NEXT_SEQ})""",
                {"id": adjustment_id, "account": conversion["account_id"], "affiliate": conversion["affiliate_id"],
                 "charge": f"adjustment:{conversion['stripe_charge_id']}:{credited[2] + 1}",
                 "amount": net_amount - paid_amount, "commission": net_commission - paid_commission,
