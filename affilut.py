@@ -639,6 +639,10 @@ def update_affiliate(db, account_id, affiliate_id, changes):
 CONVERSION_STATUSES = ("pending", "approved", "paid", "rejected")
 # pending → approved → paid; pending or approved → rejected. Paid and rejected are final.
 CONVERSION_TRANSITIONS = {"pending": ("approved", "rejected"), "approved": ("paid", "rejected")}
+# An account's next conversion number, for the seq of every INSERT INTO conversions: the write
+# transaction serializes writers, so two never take one number, and a write rolled back to its
+# savepoint gives its number back (the next one reads MAX again). schema.sql's triggers refuse any other.
+NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM conversions WHERE account_id = :account)"
 
 
 def conversion_json(row):
@@ -684,10 +688,11 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
             raise not_found("affiliate", affiliate_id, "affiliate_id")
         rate = commission_rate(account, affiliate)
         try:
-            tx.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
-                              amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at)
+            tx.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
+                              amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at,
+                              seq)
                           VALUES (:id, :account, :affiliate, :charge, :external_id, :amount, :commission, :rate,
-                              'pending', 'manual', :now, :now)""",
+                              'pending', 'manual', :now, :now, {NEXT_SEQ})""",
                        {"id": conversion_id, "account": account["id"], "affiliate": affiliate_id, "charge": charge,
                         "external_id": external_id, "amount": amount_cents,
                         "commission": commission_cents(amount_cents, rate), "rate": rate, "now": now})
@@ -1219,11 +1224,12 @@ def settle_charge(db, account, charge_id):
     if conversion is None:
         fields["id"] = new_id("cnv")
         fields["status"] = "rejected" if verdict else "pending"
-        db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+        db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
                           commission_cents, commission_rate, currency, status, reason, kind, customer_id,
-                          payment_intent_id, click_id, refunded_cents, disputed, created_at, updated_at)
+                          payment_intent_id, click_id, refunded_cents, disputed, created_at, updated_at, seq)
                       VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, :status,
-                          :reason, :kind, :customer, :intent, :click, :refunded, :disputed, :now, :now)""", fields)
+                          :reason, :kind, :customer, :intent, :click, :refunded, :disputed, :now, :now,
+                          {NEXT_SEQ})""", fields)
         record_history(db, fields["id"], None, fields["status"], "stripe", verdict)
         return fields["id"]
 
@@ -1257,11 +1263,11 @@ def settle_paid_conversion(db, conversion, net_amount, net_commission):
     if net_commission == paid_commission:
         return
     adjustment_id, now = new_id("cnv"), now_ms()
-    db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+    db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
                       commission_cents, commission_rate, currency, status, reason, kind, customer_id,
-                      payment_intent_id, adjusts_id, created_at, updated_at)
+                      payment_intent_id, adjusts_id, created_at, updated_at, seq)
                   VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, 'approved',
-                      :reason, 'adjustment', :customer, :intent, :adjusts, :now, :now)""",
+                      :reason, 'adjustment', :customer, :intent, :adjusts, :now, :now, {NEXT_SEQ})""",
                {"id": adjustment_id, "account": conversion["account_id"], "affiliate": conversion["affiliate_id"],
                 "charge": f"adjustment:{conversion['stripe_charge_id']}:{credited[2] + 1}",
                 "amount": net_amount - paid_amount, "commission": net_commission - paid_commission,
@@ -1330,8 +1336,8 @@ def approve_held_conversions(db, now=None):
 # -- Listing ---------------------------------------------------------------------------------
 
 
-def list_page(db, table, filters, params, page, limit, starting_after=None):
-    """One page of a table's rows for an account, newest first, plus whether more follow.
+def list_affiliates(db, filters, params, page, limit, starting_after=None):
+    """One page of an account's affiliates, newest first, plus whether more follow.
 
     Ids are ULIDs, so ordering by id is creation order with a unique, stable tie-break. The ids of
     the page are found on a covering index first, so a deep OFFSET walks the index, not the rows.
@@ -1340,10 +1346,39 @@ def list_page(db, table, filters, params, page, limit, starting_after=None):
     if starting_after is not None:
         where.append("id < :starting_after")
         params = {**params, "starting_after": starting_after}
-    rows = db.execute(f"""SELECT t.* FROM (SELECT id FROM {table} WHERE {' AND '.join(where)}
+    rows = db.execute(f"""SELECT a.* FROM (SELECT id FROM affiliates WHERE {' AND '.join(where)}
                                           ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page
-                          JOIN {table} AS t ON t.id = page.id ORDER BY t.id DESC""",
+                          JOIN affiliates AS a ON a.id = page.id ORDER BY a.id DESC""",
                       {**params, "limit": limit + 1, "offset": (page - 1) * limit}).fetchall()
+    return rows[:limit], len(rows) > limit
+
+
+def list_conversions(db, filters, params, page, limit, starting_after=None):
+    """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
+
+    starting_after keeps the conversions recorded before that one. The page's rows are found on an
+    index ending in seq (their rowids are in it) before any row is read.
+    """
+    where, below = ["account_id = :account"] + filters, None
+    params = {**params, "starting_after": starting_after}
+    if starting_after is not None:
+        cursor = db.execute("SELECT seq FROM conversions WHERE id = :starting_after AND account_id = :account",
+                            params).fetchone()
+        if cursor is None:  # not one of this account's: as before seq, the conversions whose id sorts below it
+            where.append("id < :starting_after")
+        else:
+            below = cursor["seq"]
+    # Unfiltered, the numbers under the top (the newest, or the cursor) are gapless, so the page
+    # starts `offset` numbers down: one seek at any depth. A filter's rows are spread out, so its
+    # index is walked past `offset` of them.
+    offset = (page - 1) * limit
+    seek, skip = (offset, 0) if len(where) == 1 else (0, offset)
+    rows = db.execute(f"""SELECT c.* FROM (SELECT rowid FROM conversions WHERE {' AND '.join(where)}
+                                             AND seq < COALESCE(:below, (SELECT MAX(seq) + 1 FROM conversions
+                                                                         WHERE account_id = :account)) - :seek
+                                           ORDER BY seq DESC LIMIT :limit OFFSET :skip) AS page
+                          JOIN conversions AS c ON c.rowid = page.rowid ORDER BY c.seq DESC""",
+                      {**params, "below": below, "seek": seek, "skip": skip, "limit": limit + 1}).fetchall()
     return rows[:limit], len(rows) > limit
 
 
@@ -2063,8 +2098,8 @@ app.default_error_handler = error_page
 def api_list_affiliates(db, account):
     """The program's affiliates, newest first."""
     page, limit = paging()
-    rows, has_more = list_page(db, "affiliates", [], {"account": account["id"]}, page, limit,
-                               query_id("starting_after", "aff"))
+    rows, has_more = list_affiliates(db, [], {"account": account["id"]}, page, limit,
+                                     query_id("starting_after", "aff"))
     return page_envelope([affiliate_json(r) for r in rows], page, limit, has_more)
 
 
@@ -2097,7 +2132,7 @@ def api_update_affiliate(db, account, affiliate_id):
 
 @api("GET", "/conversions")
 def api_list_conversions(db, account):
-    """The program's conversions, newest first, by affiliate and status."""
+    """The program's conversions, newest first in the order recorded, by affiliate and status."""
     page, limit = paging()
     filters, params = [], {"account": account["id"]}
     if request.query.get("affiliate_id") is not None:
@@ -2106,7 +2141,7 @@ def api_list_conversions(db, account):
     if request.query.get("status") is not None:
         filters.append("status = :status")
         params["status"] = clean_choice(request.query.get("status"), "status", CONVERSION_STATUSES)
-    rows, has_more = list_page(db, "conversions", filters, params, page, limit, query_id("starting_after", "cnv"))
+    rows, has_more = list_conversions(db, filters, params, page, limit, query_id("starting_after", "cnv"))
     return page_envelope([conversion_json(r) for r in rows], page, limit, has_more)
 
 
@@ -2816,8 +2851,8 @@ def affiliates_page(page):
             error = refused
     filters, params, q, status = affiliate_filters(query_data())
     number = page_number()
-    rows, has_more = list_page(page.db, "affiliates", filters, {"account": page.account["id"], **params},
-                               number, DASHBOARD_PAGE_SIZE)
+    rows, has_more = list_affiliates(page.db, filters, {"account": page.account["id"], **params},
+                                     number, DASHBOARD_PAGE_SIZE)
     return render("affiliates", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
                   q=q, status=status, error=error, form=form_data(), invite_link=invite_link, created=created)
 
@@ -2828,8 +2863,8 @@ def affiliate_record(db, account_id, affiliate_id, payouts_shown):
     return {"recent": program_stats(db, account_id, now_ms() - 30 * DAY_MS, affiliate_id),
             "total": program_stats(db, account_id, None, affiliate_id),
             "earnings": earnings_by_status(db, account_id, affiliate_id),
-            "conversions": list_page(db, "conversions", ["affiliate_id = :affiliate"],
-                                     {"account": account_id, "affiliate": affiliate_id}, 1, 20)[0],
+            "conversions": list_conversions(db, ["affiliate_id = :affiliate"],
+                                            {"account": account_id, "affiliate": affiliate_id}, 1, 20)[0],
             "payouts": list_payouts(db, account_id, affiliate_id, payouts_shown)}
 
 
@@ -2914,8 +2949,8 @@ def conversions_page(page, error=None, form=None):
     """Conversions: filter, act on one or many, record a manual one, export the filter as CSV."""
     filters, params, chosen = conversion_filters(query_data())
     number = page_number()
-    rows, has_more = list_page(page.db, "conversions", filters, {"account": page.account["id"], **params},
-                               number, DASHBOARD_PAGE_SIZE)
+    rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
+                                      number, DASHBOARD_PAGE_SIZE)
     return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
                   chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))
@@ -2991,7 +3026,7 @@ def conversions_csv(page):
     where = " AND ".join(["c.account_id = :account"] + ["c." + f for f in filters])
     rows = page.db.execute(f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
                                FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                               WHERE {where} ORDER BY c.id DESC""",
+                               WHERE {where} ORDER BY c.seq DESC""",
                            {"account": page.account["id"], **params}).fetchall()
     return csv_response(f"conversions-{format_day(now_ms())}.csv",
                         ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",

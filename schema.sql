@@ -309,3 +309,36 @@ ALTER TABLE charges ADD COLUMN meta_at INTEGER;
 -- The hold-period duty walks one account's pending conversions by age, in small batches.
 DROP INDEX conversions_pending_age;
 CREATE INDEX conversions_hold ON conversions(account_id, status, created_at);
+
+-- migrate: 6
+-- Deep pages of the conversions list, found in issue 5: OFFSET walks every row it skips. seq numbers
+-- an account's conversions 1, 2, 3, ... in the order they are recorded, without gaps, so page p of an
+-- unfiltered list starts at seq = MAX(seq) - (p - 1) * limit, one seek in the index at any depth.
+--
+-- It stays nullable: SQLite adds a NOT NULL column only with a default, which would give every old
+-- row the same number, and rebuilding the table with NOT NULL needs foreign keys off (conversions
+-- are referenced), which a migration's transaction cannot switch. The numbers are filled here, and
+-- the triggers below hold the invariant instead: every new row takes the next number, and no
+-- number is ever freed or changed.
+ALTER TABLE conversions ADD COLUMN seq INTEGER;
+UPDATE conversions SET seq = numbered.seq
+    FROM (SELECT rowid AS rid, row_number() OVER (PARTITION BY account_id ORDER BY id) AS seq
+          FROM conversions) AS numbered
+    WHERE conversions.rowid = numbered.rid;
+-- The listing indexes end in seq instead of id, as the lists are now ordered; (account_id, seq)
+-- is both the unfiltered list's and the numbering's unique index.
+DROP INDEX conversions_list;
+DROP INDEX conversions_by_status;
+DROP INDEX conversions_by_affiliate;
+DROP INDEX conversions_by_affiliate_all;
+CREATE UNIQUE INDEX conversions_seq ON conversions(account_id, seq);
+CREATE INDEX conversions_by_status ON conversions(account_id, status, seq);
+CREATE INDEX conversions_by_affiliate ON conversions(account_id, affiliate_id, status, seq);
+CREATE INDEX conversions_by_affiliate_all ON conversions(account_id, affiliate_id, seq);
+CREATE TRIGGER conversions_seq_next BEFORE INSERT ON conversions
+    WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM conversions WHERE account_id = NEW.account_id)
+    BEGIN SELECT RAISE(ABORT, 'a conversion must take the next seq of its account'); END;
+CREATE TRIGGER conversions_never_deleted BEFORE DELETE ON conversions
+    BEGIN SELECT RAISE(ABORT, 'conversions are never deleted: their seq must stay gapless'); END;
+CREATE TRIGGER conversions_seq_fixed BEFORE UPDATE OF seq ON conversions
+    BEGIN SELECT RAISE(ABORT, 'the seq of a conversion never changes'); END;

@@ -56,9 +56,9 @@ def list_conversions():
             where.append(f"{name} = ?")
             params.append(q.get(name))
     if q.get("starting_after"):
-        where.append("id < ?")
+        where.append("seq < (SELECT seq FROM conversions WHERE id = ?)")
         params.append(q.get("starting_after"))
-    rows = db().execute(f"SELECT * FROM conversions WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?",
+    rows = db().execute(f"SELECT * FROM conversions WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ? OFFSET ?",
                         params + [limit, (page - 1) * limit]).fetchall()
     response.content_type = "application/json"
     return json.dumps({"data": [conversion(r) for r in rows], "page": page, "limit": limit})
@@ -70,10 +70,11 @@ def create_conversion():
     now = int(time.time() * 1000)
     cid = new_id("cnv")
     db().execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
-                        amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, '10', 'pending', 'manual', ?, ?)""",
+                        amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at, seq)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, '10', 'pending', 'manual', ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1
+                        FROM conversions WHERE account_id = ?))""",
                  (cid, body["account"], body["affiliate_id"], "manual:" + body["external_id"], body["external_id"],
-                  body["amount_cents"], body["amount_cents"] // 10, now, now))
+                  body["amount_cents"], body["amount_cents"] // 10, now, now, body["account"]))
     response.status = 201
     response.content_type = "application/json"
     return json.dumps({"id": cid})
@@ -87,10 +88,11 @@ def stripe_event():
     affiliate = db().execute("SELECT id, account_id FROM affiliates WHERE id = ?",
                              (charge["metadata"]["affiliate_id"],)).fetchone()
     db().execute("""INSERT OR IGNORE INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
-                        commission_cents, commission_rate, status, kind, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, '10', 'pending', 'sale', ?, ?)""",
+                        commission_cents, commission_rate, status, kind, created_at, updated_at, seq)
+                    VALUES (?, ?, ?, ?, ?, ?, '10', 'pending', 'sale', ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1
+                        FROM conversions WHERE account_id = ?))""",
                  (new_id("cnv"), affiliate["account_id"], affiliate["id"], charge["id"], charge["amount"],
-                  charge["amount"] // 10, now, now))
+                  charge["amount"] // 10, now, now, affiliate["account_id"]))
     response.content_type = "application/json"
     return json.dumps({"received": True})
 

@@ -94,21 +94,23 @@ def build(path, conversions, affiliates, accounts, main_share, extra_keys=0):
                           activated_at, updated_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)""", affiliate_rows)
 
     def conversion_rows():
+        seqs = dict.fromkeys(account_ids, 0)  # each account numbers its conversions 1, 2, 3, ... in id order
         for i in range(conversions):
             account_id = account_ids[0] if rng.random() < main_share else account_ids[rng.randrange(1, accounts)]
             affiliate_id = rng.choice(by_account[account_id])
             ms = START_MS + i * 30_000
             amount = rng.randrange(500, 50_000)
+            seqs[account_id] += 1
             yield (ulid("cnv", ms, rng), account_id, affiliate_id, f"ch_bench{i:08d}", amount, amount // 10,
-                   rng.choice(STATUSES), ms, ms)
+                   rng.choice(STATUSES), ms, ms, seqs[account_id])
     db.executemany("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
-                          commission_cents, commission_rate, status, kind, created_at, updated_at)
-                      VALUES (?, ?, ?, ?, ?, ?, '10', ?, 'sale', ?, ?)""", conversion_rows())
+                          commission_cents, commission_rate, status, kind, created_at, updated_at, seq)
+                      VALUES (?, ?, ?, ?, ?, ?, '10', ?, 'sale', ?, ?, ?)""", conversion_rows())
     db.execute("COMMIT")
     main = account_ids[0]
     main_rows = db.execute("SELECT COUNT(*) FROM conversions WHERE account_id = ?", (main,)).fetchone()[0]
     depth = min(500_000, main_rows - 1000)  # page 10,000 of 50 when the account is big enough
-    cursor = db.execute("SELECT id FROM conversions WHERE account_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+    cursor = db.execute("SELECT id FROM conversions WHERE account_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
                         (main, depth - 1)).fetchone()[0]
     busiest = db.execute("""SELECT affiliate_id FROM conversions WHERE account_id = ? GROUP BY affiliate_id
                             ORDER BY COUNT(*) DESC LIMIT 1""", (main,)).fetchone()[0]

@@ -82,11 +82,13 @@ def approved_conversion(db, account, affiliate_id, cents, external_id=None, curr
 def adjustment(db, account_id, affiliate_id, source, commission_cents):
     """A refund adjustment as the webhook writes it: negative, approved, kind adjustment."""
     row_id = affilut.new_id("cnv")
-    db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents, commission_cents,
-                      commission_rate, status, kind, adjusts_id, created_at, updated_at)
-                  VALUES (?, ?, ?, ?, ?, ?, '10', 'approved', 'adjustment', ?, ?, ?)""",
-               (row_id, account_id, affiliate_id, f"adjustment:ch_x:{source}", commission_cents * 10, commission_cents,
-                source, affilut.now_ms(), affilut.now_ms()))
+    db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents, commission_cents,
+                       commission_rate, status, kind, adjusts_id, created_at, updated_at, seq)
+                   VALUES (:id, :account, :affiliate, :charge, :amount, :commission, '10', 'approved', 'adjustment',
+                       :adjusts, :now, :now, {affilut.NEXT_SEQ})""",
+               {"id": row_id, "account": account_id, "affiliate": affiliate_id, "charge": f"adjustment:ch_x:{source}",
+                "amount": commission_cents * 10, "commission": commission_cents, "adjusts": source,
+                "now": affilut.now_ms()})
     return row_id
 
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 import affilut
+from conftest import make_account
 
 
 def run_group(db_path, blocks):
@@ -93,3 +94,59 @@ def test_a_lone_failed_write_rolls_back_whole_and_alone(db):
     assert not writer.db.in_transaction and writer.group is None
     assert run_group(str(db.execute("PRAGMA database_list").fetchone()[2]), [insert("a")]) == [None, None]
     assert names(db) == ["a", "first"]
+
+
+def test_a_write_rolled_back_inside_a_group_gives_its_conversion_number_back(db, db_path):
+    # Three writes in one transaction, in a fixed order: the first holds it until the doomed one
+    # queues; the doomed one takes the next number, holds until the last queues, then fails. Its
+    # savepoint rolls back, and the last write must take that same number: no gap.
+    account = make_account(db)
+    jane = affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com")
+    writer = affilut.writer_for(db)
+    running = {name: threading.Event() for name in ("first", "doomed")}
+    numbers, outcomes = {}, {}
+
+    def sale(tx, charge_id):
+        affilut.learn_charge(tx, account["id"], charge_id, authoritative=True, amount_cents=1000, currency="usd",
+                             charged_at=affilut.now_ms(), meta_affiliate=jane["id"])
+        conversion_id = affilut.settle_charge(tx, account, charge_id)
+        numbers[charge_id] = tx.execute("SELECT seq FROM conversions WHERE id = ?", (conversion_id,)).fetchone()[0]
+
+    def until_one_queues():
+        deadline = time.monotonic() + 5
+        while writer.queued < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def first(tx):
+        sale(tx, "ch_1")
+        running["first"].set()
+        until_one_queues()
+
+    def doomed(tx):
+        sale(tx, "ch_2")
+        running["doomed"].set()
+        until_one_queues()
+        raise ValueError("refused after its insert")
+
+    def worker(name, block):
+        conn = affilut.connect(db_path)
+        try:
+            with affilut.transaction(conn) as tx:
+                block(tx)
+        except Exception as error:
+            outcomes[name] = error
+        finally:
+            conn.close()
+    threads = []
+    for name, block, after in (("first", first, None), ("doomed", doomed, "first"),
+                               ("last", lambda tx: sale(tx, "ch_3"), "doomed")):
+        if after:
+            assert running[after].wait(timeout=5)
+        threads.append(threading.Thread(target=worker, args=(name, block)))
+        threads[-1].start()
+    for t in threads:
+        t.join(timeout=30)
+    assert list(outcomes) == ["doomed"] and isinstance(outcomes["doomed"], ValueError)
+    assert numbers == {"ch_1": 1, "ch_2": 2, "ch_3": 2}
+    rows = db.execute("SELECT stripe_charge_id, seq FROM conversions ORDER BY seq").fetchall()
+    assert [tuple(r) for r in rows] == [("ch_1", 1), ("ch_3", 2)]
