@@ -543,6 +543,7 @@ def revoke_api_key(db, account_id, key_id):
         cursor = tx.execute("""UPDATE api_keys SET revoked_at = :now
                                WHERE id = :id AND account_id = :account AND revoked_at IS NULL""",
                             {"now": now_ms(), "id": key_id, "account": account_id})
+    forget_cached_keys()
     return cursor.rowcount == 1
 
 
@@ -681,33 +682,37 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
     one external_id store exactly one row and the others get a 409 naming it.
     """
     conversion_id, now = new_id("cnv"), now_ms()
-    charge = "manual:" + (external_id or conversion_id)
+    # Every column the API shows is set here, so the answer is built from these values: reading
+    # the row back would cost a query and a GIL hand-off per write under load.
+    row = {"id": conversion_id, "account_id": account["id"], "affiliate_id": affiliate_id,
+           "stripe_charge_id": "manual:" + (external_id or conversion_id), "external_id": external_id,
+           "amount_cents": amount_cents, "currency": "usd", "status": "pending", "reason": None, "kind": "manual",
+           "created_at": now, "updated_at": now}
     with transaction(db) as tx:
         affiliate = get_affiliate(tx, account["id"], affiliate_id)
         if affiliate is None:
             raise not_found("affiliate", affiliate_id, "affiliate_id")
-        rate = commission_rate(account, affiliate)
+        row["commission_rate"] = commission_rate(account, affiliate)
+        row["commission_cents"] = commission_cents(amount_cents, row["commission_rate"])
         try:
             tx.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
-                              amount_cents, commission_cents, commission_rate, status, kind, created_at, updated_at,
-                              seq)
-                          VALUES (:id, :account, :affiliate, :charge, :external_id, :amount, :commission, :rate,
-                              'pending', 'manual', :now, :now, {NEXT_SEQ})""",
-                       {"id": conversion_id, "account": account["id"], "affiliate": affiliate_id, "charge": charge,
-                        "external_id": external_id, "amount": amount_cents,
-                        "commission": commission_cents(amount_cents, rate), "rate": rate, "now": now})
+                               amount_cents, commission_cents, commission_rate, currency, status, reason, kind,
+                               created_at, updated_at, seq)
+                           VALUES (:id, :account_id, :affiliate_id, :stripe_charge_id, :external_id, :amount_cents,
+                               :commission_cents, :commission_rate, :currency, :status, :reason, :kind,
+                               :created_at, :updated_at, {NEXT_SEQ})""", {**row, "account": account["id"]})
         except sqlite3.IntegrityError as error:
             if not unique_violation(error, "conversions.account_id", "conversions.external_id") and \
                     not unique_violation(error, "conversions.account_id", "conversions.stripe_charge_id"):
                 raise
             # Read within the transaction: the row may belong to a write of the same commit group.
-            existing = tx.execute("""SELECT id FROM conversions WHERE account_id = :account
-                                     AND (external_id = :external_id OR stripe_charge_id = :charge)""",
-                                  {"account": account["id"], "external_id": external_id, "charge": charge}).fetchone()
+            existing = tx.execute("""SELECT id FROM conversions WHERE account_id = :account_id
+                                     AND (external_id = :external_id OR stripe_charge_id = :stripe_charge_id)""",
+                                  row).fetchone()
             raise ApiError(409, "duplicate_external_id", "a conversion with this external_id is already recorded",
                            "external_id", conversionId=existing["id"])
         record_history(tx, conversion_id, None, "pending", "api")
-    return get_conversion(db, account["id"], conversion_id)
+    return row
 
 
 def record_history(db, conversion_id, from_status, to_status, actor, reason=None):
@@ -1479,6 +1484,7 @@ def setup_install(db, program_name, commission, landing_url, email, password):
         tx.execute("""INSERT INTO users (id, account_id, email, password_hash, created_at)
                       VALUES (:id, :account, :email, :hash, :now)""",
                    {"id": user_id, "account": account_id, "email": email, "hash": password_hash, "now": now})
+    forget_cached_keys()  # the adopted account's commission may have changed
     return account_id, user_id
 
 
@@ -1718,6 +1724,7 @@ def update_program(db, account_id, form):
         tx.execute("""UPDATE accounts SET name = :name, default_commission = :commission, landing_url = :landing_url,
                           attribution_window_days = :window, hold_days = :hold, renewal_months = :renewal,
                           payout_minimum_cents = :minimum, webhook_secret = :secret WHERE id = :id""", fields)
+    forget_cached_keys()
     return get_account(db, account_id)
 
 
@@ -1998,6 +2005,22 @@ app.config["affilut.rate_limiter"] = make_rate_limiter()
 # -- Authentication ---------------------------------------------------------------------------
 
 
+# A key's lookup is kept for a second: under load that saves a query (and the hand-off of the GIL
+# it costs) on every API request. Revoking a key or changing an account in this process forgets
+# them all at once; a change made by another process (a second server on the same file) takes
+# effect within AUTH_CACHE_SECONDS.
+AUTH_CACHE_SECONDS = 1.0
+AUTH_CACHE_MAX = 10_000  # entries before the expired ones are swept
+_auth_cache = {}  # (database path, key hash) -> (valid until, the account row with key_id)
+_auth_generation = [0]  # bumped by every forget, so a lookup that raced one is not kept
+
+
+def forget_cached_keys():
+    """Drop every cached key lookup: call it after a key is revoked or an account is changed."""
+    _auth_generation[0] += 1
+    _auth_cache.clear()
+
+
 def authenticate(db):
     """The (key id, account row) a Bearer key belongs to, or a 401."""
     scheme, _, token = request.get_header("Authorization", "").partition(" ")
@@ -2007,15 +2030,28 @@ def authenticate(db):
         raise ApiError(401, "unauthorized", "send your API key as Authorization: Bearer <key>", headers=challenge)
     if not API_KEY_PATTERN.fullmatch(token):
         raise ApiError(401, "unauthorized", "the API key is malformed", headers=challenge)
-    account = db.execute("""SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
+    cache_key, clock = (app.config["affilut.db"], hash_key(token)), time.monotonic()
+    cached = _auth_cache.get(cache_key)
+    if cached is not None and cached[0] > clock:
+        account = cached[1]
+    else:
+        generation = _auth_generation[0]
+        row = db.execute("""SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
                             FROM api_keys k JOIN accounts a ON a.id = k.account_id
-                            WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": hash_key(token)}).fetchone()
-    if account is None:
-        raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
+                            WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": cache_key[1]}).fetchone()
+        if row is None:
+            raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
+        account = dict(row)
+        if len(_auth_cache) >= AUTH_CACHE_MAX:
+            for stale in [k for k, (until, _) in list(_auth_cache.items()) if until <= clock]:
+                _auth_cache.pop(stale, None)
+        if generation == _auth_generation[0]:
+            _auth_cache[cache_key] = (clock + AUTH_CACHE_SECONDS, account)
     now = now_ms()
     if account["key_last_used_at"] is None or now - account["key_last_used_at"] >= KEY_LAST_USED_RESOLUTION_MS:
         with transaction(db) as tx:
             tx.execute("UPDATE api_keys SET last_used_at = :now WHERE id = :id", {"now": now, "id": account["key_id"]})
+        account["key_last_used_at"] = now
     return account["key_id"], account
 
 

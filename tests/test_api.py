@@ -1,6 +1,7 @@
 """The REST API as an integrator sees it: status codes, bodies, headers and rows in the database."""
 
 import re
+import time
 
 import pytest
 
@@ -43,6 +44,30 @@ def test_revoked_key_gets_401(app, db, account, api_key):
     assert affilut.revoke_api_key(db, account["id"], key_id)
     res = app.get("/api/v1/affiliates", headers=bearer(api_key), status=401)
     assert res.json["error"]["code"] == "unauthorized"
+
+
+def test_key_revoked_by_another_process_stops_working_within_the_cache_time(app, db, api_key, monkeypatch):
+    monkeypatch.setattr(affilut, "AUTH_CACHE_SECONDS", 0.3)
+    app.get("/api/v1/affiliates", headers=bearer(api_key), status=200)  # the lookup is now cached
+    other_process = affilut.connect(db.execute("PRAGMA database_list").fetchone()[2])
+    with other_process:
+        other_process.execute("UPDATE api_keys SET revoked_at = 1")  # not through revoke_api_key: no forget
+    other_process.close()
+    time.sleep(0.35)
+    assert app.get("/api/v1/affiliates", headers=bearer(api_key), status=401).json["error"]["code"] == "unauthorized"
+
+
+def test_program_commission_change_applies_to_the_next_api_conversion(app, db, account, api_key):
+    affiliate = app.post_json("/api/v1/affiliates", {"name": "Ann", "email": "ann@example.com"},
+                              headers=bearer(api_key)).json
+    first = app.post_json("/api/v1/conversions", {"affiliate_id": affiliate["id"], "amount_cents": 1000},
+                          headers=bearer(api_key)).json
+    affilut.update_program(db, account["id"], {"name": "Shop", "default_commission": "25",
+                                               "attribution_window_days": "30", "hold_days": "0",
+                                               "payout_minimum": "0"})
+    second = app.post_json("/api/v1/conversions", {"affiliate_id": affiliate["id"], "amount_cents": 1000},
+                           headers=bearer(api_key)).json
+    assert (first["commissionCents"], second["commissionCents"]) == (100, 250)
 
 
 def test_key_is_stored_only_as_a_hash_and_last_use_is_recorded(app, db, api_key):
@@ -166,6 +191,16 @@ def test_manual_conversion_at_program_default(app, db, account, api_key, affilia
     assert body["amountCents"] == 4905 and body["affiliateId"] == affiliate["id"]
     row = db.execute("SELECT * FROM conversions").fetchone()
     assert (row["account_id"], row["commission_rate"], row["commission_cents"]) == (account["id"], "10", 491)
+
+
+@pytest.mark.parametrize("body", [
+    {"amount_cents": 4905, "external_id": "inv_2026_00143"},
+    {"amount_cents": 1},
+])
+def test_created_conversion_answer_is_the_stored_row(app, api_key, affiliate, body):
+    # The 201 is built from the values written, not read back: it must match what GET reads.
+    created = post_conversion(app, api_key, {"affiliate_id": affiliate["id"], **body}).json
+    assert app.get(f"/api/v1/conversions/{created['id']}", headers=bearer(api_key)).json == created
 
 
 def test_manual_conversion_without_external_id(app, api_key, affiliate):
