@@ -510,6 +510,7 @@ def create_account(db, name, commission="10", landing_url="", webhook_secret=Non
                           attribution_window_days, hold_days, renewal_months, created_at)
                       VALUES (:id, :name, :commission, :landing_url, :webhook_secret, :attribution_days,
                           :hold_days, :renewal_months, :now)""", fields)
+    forget_lookups()  # an install with one account no longer has a sole account
     return fields["id"]
 
 
@@ -543,7 +544,7 @@ def revoke_api_key(db, account_id, key_id):
         cursor = tx.execute("""UPDATE api_keys SET revoked_at = :now
                                WHERE id = :id AND account_id = :account AND revoked_at IS NULL""",
                             {"now": now_ms(), "id": key_id, "account": account_id})
-    forget_cached_keys()
+    forget_lookups()
     return cursor.rowcount == 1
 
 
@@ -1484,7 +1485,7 @@ def setup_install(db, program_name, commission, landing_url, email, password):
         tx.execute("""INSERT INTO users (id, account_id, email, password_hash, created_at)
                       VALUES (:id, :account, :email, :hash, :now)""",
                    {"id": user_id, "account": account_id, "email": email, "hash": password_hash, "now": now})
-    forget_cached_keys()  # the adopted account's commission may have changed
+    forget_lookups()  # the adopted account's commission may have changed
     return account_id, user_id
 
 
@@ -1724,7 +1725,7 @@ def update_program(db, account_id, form):
         tx.execute("""UPDATE accounts SET name = :name, default_commission = :commission, landing_url = :landing_url,
                           attribution_window_days = :window, hold_days = :hold, renewal_months = :renewal,
                           payout_minimum_cents = :minimum, webhook_secret = :secret WHERE id = :id""", fields)
-    forget_cached_keys()
+    forget_lookups()
     return get_account(db, account_id)
 
 
@@ -1892,10 +1893,37 @@ def earnings_by_status(db, account_id, affiliate_id):
 ###############################################################################
 
 
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Only our own files: no inline script or style, no other origin, no framing, forms post home.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+@app.hook("after_request")
+def security_headers():
+    """Every response carries the browser-hardening headers, unless a route chose its own."""
+    # After a route returns an HTTPResponse, Bottle's response shares that response's header
+    # dict, so headers set here reach the client on every path, error pages included.
+    for name, value in SECURITY_HEADERS.items():
+        if name not in response.headers:
+            response.set_header(name, value)
+
+
+# Set whole when the response is made: cheaper than the hook adding them one by one.
+JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store", **SECURITY_HEADERS}
+
+
 def json_response(status, body, headers=None):
     """A JSON HTTPResponse that is never cached."""
-    return HTTPResponse(json.dumps(body, separators=(",", ":")), status,
-                        {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})})
+    return HTTPResponse(json.dumps(body, separators=(",", ":")), status, {**JSON_HEADERS, **(headers or {})})
+
+
+# A \u escape of a UTF-16 surrogate: the only way JSON text can carry a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _reject_constant(name):
@@ -1915,7 +1943,8 @@ def json_body():
     try:
         body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
         # "\ud800" is valid JSON but no text SQLite can store: refuse it here rather than fail at the INSERT.
-        json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+        if _SURROGATE_ESCAPE.search(raw):
+            json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
     except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON")
     if not isinstance(body, dict):
@@ -2005,20 +2034,39 @@ app.config["affilut.rate_limiter"] = make_rate_limiter()
 # -- Authentication ---------------------------------------------------------------------------
 
 
-# A key's lookup is kept for a second: under load that saves a query (and the hand-off of the GIL
-# it costs) on every API request. Revoking a key or changing an account in this process forgets
-# them all at once; a change made by another process (a second server on the same file) takes
-# effect within AUTH_CACHE_SECONDS.
-AUTH_CACHE_SECONDS = 1.0
-AUTH_CACHE_MAX = 10_000  # entries before the expired ones are swept
-_auth_cache = {}  # (database path, key hash) -> (valid until, the account row with key_id)
-_auth_generation = [0]  # bumped by every forget, so a lookup that raced one is not kept
+# Lookups that every request repeats (an API key's account, a webhook's account) are kept for a
+# second: under load that saves a query, and the hand-off of the GIL it costs, per request.
+# Revoking a key or changing an account in this process forgets them all at once; a change made
+# by another process (a second server on the same file) takes effect within LOOKUP_CACHE_SECONDS.
+LOOKUP_CACHE_SECONDS = 1.0
+LOOKUP_CACHE_MAX = 10_000  # entries before the expired ones are swept
+_lookups = {}  # (database path, kind, key) -> (valid until, the row as a dict)
+_lookup_generation = [0]  # bumped by every forget, so a lookup that raced one is not kept
 
 
-def forget_cached_keys():
-    """Drop every cached key lookup: call it after a key is revoked or an account is changed."""
-    _auth_generation[0] += 1
-    _auth_cache.clear()
+def forget_lookups():
+    """Drop every remembered lookup: call it after a key is revoked or an account changes."""
+    _lookup_generation[0] += 1
+    _lookups.clear()
+
+
+def remembered(kind, key, load):
+    """load() (a row or None), kept for LOOKUP_CACHE_SECONDS per database; None is never kept."""
+    cache_key, clock = (app.config["affilut.db"], kind, key), time.monotonic()
+    hit = _lookups.get(cache_key)
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    generation = _lookup_generation[0]
+    row = load()
+    if row is None:
+        return None
+    row = dict(row)
+    if len(_lookups) >= LOOKUP_CACHE_MAX:
+        for stale in [k for k, (until, _) in list(_lookups.items()) if until <= clock]:
+            _lookups.pop(stale, None)
+    if generation == _lookup_generation[0]:
+        _lookups[cache_key] = (clock + LOOKUP_CACHE_SECONDS, row)
+    return row
 
 
 def authenticate(db):
@@ -2030,23 +2078,13 @@ def authenticate(db):
         raise ApiError(401, "unauthorized", "send your API key as Authorization: Bearer <key>", headers=challenge)
     if not API_KEY_PATTERN.fullmatch(token):
         raise ApiError(401, "unauthorized", "the API key is malformed", headers=challenge)
-    cache_key, clock = (app.config["affilut.db"], hash_key(token)), time.monotonic()
-    cached = _auth_cache.get(cache_key)
-    if cached is not None and cached[0] > clock:
-        account = cached[1]
-    else:
-        generation = _auth_generation[0]
-        row = db.execute("""SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
-                            FROM api_keys k JOIN accounts a ON a.id = k.account_id
-                            WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": cache_key[1]}).fetchone()
-        if row is None:
-            raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
-        account = dict(row)
-        if len(_auth_cache) >= AUTH_CACHE_MAX:
-            for stale in [k for k, (until, _) in list(_auth_cache.items()) if until <= clock]:
-                _auth_cache.pop(stale, None)
-        if generation == _auth_generation[0]:
-            _auth_cache[cache_key] = (clock + AUTH_CACHE_SECONDS, account)
+    digest = hash_key(token)
+    account = remembered("key", digest, lambda: db.execute(
+        """SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
+           FROM api_keys k JOIN accounts a ON a.id = k.account_id
+           WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": digest}).fetchone())
+    if account is None:
+        raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
     now = now_ms()
     if account["key_last_used_at"] is None or now - account["key_last_used_at"] >= KEY_LAST_USED_RESOLUTION_MS:
         with transaction(db) as tx:
@@ -2260,11 +2298,11 @@ def webhook_account(db, account_id):
     /webhooks/stripe without its id.
     """
     if account_id is None:
-        account = sole_account(db)
+        account = remembered("sole account", None, lambda: sole_account(db))
         if account is None:
             raise ApiError(404, "not_found", "with several accounts, use /webhooks/stripe/<account_id>")
     else:
-        account = get_account(db, account_id)
+        account = remembered("account", account_id, lambda: get_account(db, account_id))
         if account is None:
             raise not_found("account", account_id)
     secret = account["webhook_secret"]
@@ -2273,9 +2311,6 @@ def webhook_account(db, account_id):
     if not secret:
         raise ApiError(400, "no_webhook_secret", "this account has no Stripe webhook secret configured")
     return account, secret
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def verified_event(secret):
@@ -2434,26 +2469,6 @@ STATIC_DIR = os.path.join(HERE, "static")
 SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
 CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, join) use this token
 DASHBOARD_PAGE_SIZE = 25
-
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    # Only our own files: no inline script or style, no other origin, no framing, forms post home.
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-}
-
-
-@app.hook("after_request")
-def security_headers():
-    """Every response carries the browser-hardening headers, unless a route chose its own."""
-    # After a route returns an HTTPResponse, Bottle's response shares that response's header
-    # dict, so headers set here reach the client on every path, error pages included.
-    for name, value in SECURITY_HEADERS.items():
-        if name not in response.headers:
-            response.set_header(name, value)
-
 
 class SignInThrottle:
     """Slows password guessing: after a few failures for one email, or more for one IP, each

@@ -47,7 +47,7 @@ def test_revoked_key_gets_401(app, db, account, api_key):
 
 
 def test_key_revoked_by_another_process_stops_working_within_the_cache_time(app, db, api_key, monkeypatch):
-    monkeypatch.setattr(affilut, "AUTH_CACHE_SECONDS", 0.3)
+    monkeypatch.setattr(affilut, "LOOKUP_CACHE_SECONDS", 0.3)
     app.get("/api/v1/affiliates", headers=bearer(api_key), status=200)  # the lookup is now cached
     other_process = affilut.connect(db.execute("PRAGMA database_list").fetchone()[2])
     with other_process:

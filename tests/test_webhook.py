@@ -52,6 +52,17 @@ def test_signed_charge_succeeded_alone_credits_the_affiliate(app, db, account, j
     assert conversions(db) == [("ch_1", jane["id"], 4900, 490, "pending", None, "sale")]
 
 
+def test_new_webhook_secret_from_settings_applies_to_the_next_delivery(app, db, account):
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0), T0))  # the account is now remembered
+    affilut.update_program(db, account["id"], {"name": "Shop", "default_commission": "10", "hold_days": "0",
+                                               "attribution_window_days": "30", "payout_minimum": "0",
+                                               "webhook_secret": "whsec_rotated"})
+    deliver(app, account, event("charge.succeeded", charge("ch_2", 1000, T0), T0), status=400)
+    deliver(app, account, event("charge.succeeded", charge("ch_3", 1000, T0), T0), secret="whsec_rotated")
+    assert [c[0] for c in conversions(db)] == []  # no metadata: nothing credited, but both were accepted
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 2
+
+
 def test_short_code_in_metadata_works_too(app, db, account, jane):
     deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0,
                                                            metadata={"affiliate_id": jane["short_code"]}), T0))
