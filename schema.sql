@@ -342,3 +342,17 @@ CREATE TRIGGER conversions_never_deleted BEFORE DELETE ON conversions
     BEGIN SELECT RAISE(ABORT, 'conversions are never deleted: their seq must stay gapless'); END;
 CREATE TRIGGER conversions_seq_fixed BEFORE UPDATE OF seq ON conversions
     BEGIN SELECT RAISE(ABORT, 'the seq of a conversion never changes'); END;
+
+-- migrate: 7
+-- A conversion's first line of history is written by the database with the row itself, so that
+-- recording a conversion can be one statement: SQLite makes a statement and its triggers
+-- all-or-nothing, which lets the API's POST run without BEGIN and COMMIT (see write_statement).
+-- The actor follows from how the conversion came: manual ones through the API or the dashboard's
+-- form (recorded as "api", as before), the rest from Stripe events.
+CREATE TRIGGER conversion_recorded AFTER INSERT ON conversions
+BEGIN
+    INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+    VALUES (NEW.id, NEW.created_at, NULL, NEW.status,
+            CASE NEW.kind WHEN 'manual' THEN 'api' ELSE 'stripe' END,
+            CASE NEW.kind WHEN 'adjustment' THEN 'adjustment' ELSE NEW.reason END);
+END;

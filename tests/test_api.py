@@ -203,6 +203,17 @@ def test_created_conversion_answer_is_the_stored_row(app, api_key, affiliate, bo
     assert app.get(f"/api/v1/conversions/{created['id']}", headers=bearer(api_key)).json == created
 
 
+def test_created_conversion_has_one_history_line_from_the_api(app, db, api_key, affiliate):
+    created = post_conversion(app, api_key, {"affiliate_id": affiliate["id"], "amount_cents": 500}).json
+    post_conversion(app, api_key, {"affiliate_id": affiliate["id"], "amount_cents": 500, "external_id": "x1"})
+    post_conversion(app, api_key, {"affiliate_id": affiliate["id"], "amount_cents": 500, "external_id": "x1"},
+                    status=409)
+    history = db.execute("""SELECT conversion_id, from_status, to_status, actor, reason FROM conversion_history
+                            ORDER BY id""").fetchall()
+    assert len(history) == 2  # the refused duplicate left nothing
+    assert tuple(history[0]) == (created["id"], None, "pending", "api", None)
+
+
 def test_manual_conversion_without_external_id(app, api_key, affiliate):
     body = post_conversion(app, api_key, {"affiliate_id": affiliate["id"], "amount_cents": 100}).json
     assert body["stripeChargeId"] == f"manual:{body['id']}" and body["externalId"] is None

@@ -303,7 +303,8 @@ def test_migrating_a_version_5_database_numbers_each_accounts_conversions_in_id_
 
     account = affilut.get_account(db, accounts[1])
     new = affilut.record_manual_conversion(db, account, "aff_" + accounts[1][4:], 100)
-    assert new["seq"] == len(ids[accounts[1]]) + 1
+    seq = db.execute("SELECT seq FROM conversions WHERE id = ?", (new["id"],)).fetchone()[0]
+    assert seq == len(ids[accounts[1]]) + 1
     page, has_more = affilut.list_conversions(db, [], {"account": accounts[1]}, 1, 100)
     assert [r["id"] for r in page] == [new["id"]] + ids[accounts[1]][::-1] and not has_more
     db.close()

@@ -12,7 +12,8 @@ from conftest import make_account
 
 def run_group(db_path, blocks):
     """Run each block(tx) in its own thread, all queued behind a first writer that holds the connection
-    until they wait, so they share its commit. Returns each block's outcome: None or the exception."""
+    until they wait, so they share its commit; a block that is SQL text goes through write_statement
+    instead. Returns each block's outcome: None or the exception."""
     outcomes = [None] * (len(blocks) + 1)
     holding = threading.Event()
 
@@ -29,8 +30,11 @@ def run_group(db_path, blocks):
         if i > 0:
             holding.wait()
         try:
-            with affilut.transaction(db) as tx:
-                block(tx)
+            if isinstance(block, str):
+                affilut.write_statement(db, block, {})
+            else:
+                with affilut.transaction(db) as tx:
+                    block(tx)
         except Exception as error:
             outcomes[i] = error
         finally:
@@ -150,3 +154,22 @@ def test_a_write_rolled_back_inside_a_group_gives_its_conversion_number_back(db,
     assert numbers == {"ch_1": 1, "ch_2": 2, "ch_3": 2}
     rows = db.execute("SELECT stripe_charge_id, seq FROM conversions ORDER BY seq").fetchall()
     assert [tuple(r) for r in rows] == [("ch_1", 1), ("ch_3", 2)]
+
+
+def test_a_lone_statement_commits_by_itself(db):
+    affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('lone', 'x')", {})
+    writer = affilut.writer_for(db)
+    assert not writer.db.in_transaction and writer.group is None and not writer.lock.locked()
+    assert names(db) == ["lone"]  # visible on another connection: committed
+
+
+def test_a_lone_statement_joins_an_open_group_and_fails_alone(db, db_path):
+    outcomes = run_group(db_path, [
+        "INSERT INTO settings (name, value) VALUES ('b', 'x')",
+        "INSERT INTO settings (name, value) VALUES ('first', 'again')",  # the first writer's name: refused
+        insert("c"),
+    ])
+    assert outcomes[0] is None and outcomes[1] is None and outcomes[3] is None
+    assert isinstance(outcomes[2], sqlite3.IntegrityError)
+    assert names(db) == ["b", "c", "first"]
+    assert db.execute("SELECT value FROM settings WHERE name = 'first'").fetchone()[0] == "x"
