@@ -203,6 +203,14 @@ class Writer:
         with self.queue_lock:
             self.queued -= 1
         opened = False
+        if self.group is None and self.db.in_transaction:
+            # Left open by a group whose COMMIT and ROLLBACK both failed: its writers were all
+            # answered with the error, so nothing in it may be committed by whoever comes next.
+            try:
+                self.db.execute("ROLLBACK")
+            except BaseException:
+                self.lock.release()
+                raise
         if self.group is None and begin:
             try:
                 self.db.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other processes
@@ -2064,12 +2072,14 @@ LOOKUP_CACHE_SECONDS = 1.0
 LOOKUP_CACHE_MAX = 10_000  # entries before the expired ones are swept
 _lookups = {}  # (database path, kind, key) -> (valid until, the row as a dict)
 _lookup_generation = [0]  # bumped by every forget, so a lookup that raced one is not kept
+_lookups_lock = threading.Lock()  # a forget and the keeping of a lookup never interleave
 
 
 def forget_lookups():
     """Drop every remembered lookup: call it after a key is revoked or an account changes."""
-    _lookup_generation[0] += 1
-    _lookups.clear()
+    with _lookups_lock:
+        _lookup_generation[0] += 1
+        _lookups.clear()
 
 
 def remembered(kind, key, load):
@@ -2083,11 +2093,13 @@ def remembered(kind, key, load):
     if row is None:
         return None
     row = dict(row)
-    if len(_lookups) >= LOOKUP_CACHE_MAX:
-        for stale in [k for k, (until, _) in list(_lookups.items()) if until <= clock]:
-            _lookups.pop(stale, None)
-    if generation == _lookup_generation[0]:
-        _lookups[cache_key] = (clock + LOOKUP_CACHE_SECONDS, row)
+    with _lookups_lock:
+        if len(_lookups) >= LOOKUP_CACHE_MAX:
+            for stale in [k for k, (until, _) in _lookups.items() if until <= clock]:
+                del _lookups[stale]
+        # Kept only if no forget came since the load began: the row may predate that change.
+        if generation == _lookup_generation[0]:
+            _lookups[cache_key] = (clock + LOOKUP_CACHE_SECONDS, row)
     return row
 
 
@@ -3480,7 +3492,7 @@ def serve(args):
     import waitress
     app.config["affilut.db"] = args.db
     version = init_db(args.db)
-    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, threads=int(os.environ.get("XT", "4")))
+    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, threads=4)
 
     def stop(signum, frame):
         raise KeyboardInterrupt

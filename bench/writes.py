@@ -9,7 +9,6 @@ p50/p99 ms, statuses and the ratio. Noise on 2 shared cores is ±15 %: run it 2-
 
 import json
 import os
-import sqlite3
 import sys
 import time
 
@@ -20,8 +19,7 @@ import run as R  # noqa: E402
 
 facts = json.load(open('bench/out/bench.db.json'))
 db_path = 'bench/out/bench.db'
-with sqlite3.connect(db_path) as conn:
-    conn.execute("UPDATE accounts SET webhook_secret = ? WHERE id = ?", (R.BENCH_SECRET, facts["main_account"]))
+R.prepare(db_path, facts)
 aff = R.affilut_server(db_path); bare = R.bare_server(db_path)
 time.sleep(1)
 try:

@@ -57,6 +57,18 @@ def test_key_revoked_by_another_process_stops_working_within_the_cache_time(app,
     assert app.get("/api/v1/affiliates", headers=bearer(api_key), status=401).json["error"]["code"] == "unauthorized"
 
 
+def test_a_lookup_that_raced_a_forget_is_not_kept(db_path):
+    loads = []
+
+    def load_while_a_key_is_revoked():
+        loads.append(1)
+        affilut.forget_lookups()  # another thread's revoke commits while this row is being read
+        return {"id": "stale"}
+    assert affilut.remembered("key", "h", load_while_a_key_is_revoked) == {"id": "stale"}
+    affilut.remembered("key", "h", load_while_a_key_is_revoked)
+    assert len(loads) == 2  # the first answer was used once, never kept
+
+
 def test_program_commission_change_applies_to_the_next_api_conversion(app, db, account, api_key):
     affiliate = app.post_json("/api/v1/affiliates", {"name": "Ann", "email": "ann@example.com"},
                               headers=bearer(api_key)).json

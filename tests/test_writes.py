@@ -173,3 +173,14 @@ def test_a_lone_statement_joins_an_open_group_and_fails_alone(db, db_path):
     assert isinstance(outcomes[2], sqlite3.IntegrityError)
     assert names(db) == ["b", "c", "first"]
     assert db.execute("SELECT value FROM settings WHERE name = 'first'").fetchone()[0] == "x"
+
+
+def test_a_transaction_left_open_without_a_group_is_rolled_back_not_committed_by_the_next_write(db):
+    # What a group leaves behind when its COMMIT and then its ROLLBACK both fail: its writers were
+    # answered with the error, so the next write must not commit their work.
+    writer = affilut.writer_for(db)
+    writer.db.execute("BEGIN IMMEDIATE")
+    writer.db.execute("INSERT INTO settings (name, value) VALUES ('orphan', 'x')")
+    affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('next', 'x')", {})
+    assert not writer.db.in_transaction
+    assert names(db) == ["next"]
