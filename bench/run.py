@@ -145,6 +145,20 @@ class Server:
                 fields[name] = value.strip()
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
+    def usage(self):
+        """(CPU seconds used so far, context switches so far, over all its threads)."""
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        switches = 0
+        for task in os.listdir(f"/proc/{self.process.pid}/task"):
+            try:
+                with open(f"/proc/{self.process.pid}/task/{task}/status") as f:
+                    switches += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+            except FileNotFoundError:  # a thread that ended meanwhile
+                pass
+        return cpu, switches
+
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
