@@ -21,26 +21,31 @@ def post(url, key, body):
         return error.code, json.load(error)
 
 
+RACERS = 50  # concurrent POSTs with one external_id, as issue 5 asks
+
+
 def test_concurrent_posts_with_one_external_id_store_exactly_one(live_server, db, account, monkeypatch):
     monkeypatch.setitem(affilut.app.config, "affilut.rate_limiter",
                         affilut.RateLimiter({"read": 1000, "write": 1000}))
     key = affilut.create_api_key(db, account["id"])[1]
     affiliate = affilut.create_affiliate(db, account["id"], "Racer", "racer@example.com")
     body = {"affiliate_id": affiliate["id"], "amount_cents": 4900, "external_id": "inv_race"}
-    start = threading.Barrier(20)
+    start = threading.Barrier(RACERS)
 
     def attempt(_):
         start.wait()
         return post(live_server + "/api/v1/conversions", key, body)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        results = list(pool.map(attempt, range(20)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=RACERS) as pool:
+        results = list(pool.map(attempt, range(RACERS)))
 
     statuses = sorted(status for status, _ in results)
-    assert statuses == [201] + [409] * 19
+    assert statuses == [201] + [409] * (RACERS - 1)
     winner = next(body for status, body in results if status == 201)
     assert all(body["error"]["conversionId"] == winner["id"] for status, body in results if status == 409)
     rows = db.execute("SELECT id FROM conversions WHERE external_id = 'inv_race'").fetchall()
     assert [r["id"] for r in rows] == [winner["id"]]
+    history = db.execute("SELECT conversion_id FROM conversion_history").fetchall()
+    assert [r[0] for r in history] == [winner["id"]]  # the 409s left no line behind
 
 
 def test_concurrent_mark_paid_for_the_same_items_pays_once(live_server, db, account):
