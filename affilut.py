@@ -2069,10 +2069,11 @@ app.config["affilut.rate_limiter"] = make_rate_limiter()
 # -- Authentication ---------------------------------------------------------------------------
 
 
-# Lookups that every request repeats (an API key's account, a webhook's account) are kept for a
-# second: under load that saves a query, and the hand-off of the GIL it costs, per request.
-# Revoking a key or changing an account in this process forgets them all at once; a change made
-# by another process (a second server on the same file) takes effect within LOOKUP_CACHE_SECONDS.
+# Lookups that every request repeats (an API key's account, a webhook's account, the affiliate a
+# manual conversion names) are kept for a second: under load that saves a query, and the hand-off
+# of the GIL it costs, per request. Revoking a key or changing an account or an affiliate in this
+# process forgets them all at once; a change made by another process (a second server on the same
+# file) takes effect within LOOKUP_CACHE_SECONDS.
 LOOKUP_CACHE_SECONDS = 1.0
 LOOKUP_CACHE_MAX = 10_000  # entries before the expired ones are swept
 _lookups = {}  # (database path, kind, key) -> (valid until, the row as a dict)
@@ -2081,7 +2082,7 @@ _lookups_lock = threading.Lock()  # a forget and the keeping of a lookup never i
 
 
 def forget_lookups():
-    """Drop every remembered lookup: call it after a key is revoked or an account changes."""
+    """Drop every remembered lookup: call it after a key is revoked or an account or affiliate changes."""
     with _lookups_lock:
         _lookup_generation[0] += 1
         _lookups.clear()
