@@ -1,0 +1,145 @@
+"""The server's thread pool: one request at a time while they are quick, more when one is slow."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from waitress.task import ThreadedTaskDispatcher
+
+import affilut
+from conftest import ServerProcess, api_call
+from test_faults import HOLD_LOCK, tenant  # noqa: F401 (a fixture)
+
+
+class Task:
+    """A stand-in for waitress's task: service() runs `work` and counts how many run at once."""
+
+    def __init__(self, pool, work=None):
+        self.pool, self.work, self.done = pool, work, threading.Event()
+
+    def service(self):
+        with self.pool["lock"]:
+            self.pool["now"] += 1
+            self.pool["most"] = max(self.pool["most"], self.pool["now"])
+            self.pool["threads"].add(threading.get_ident())
+        try:
+            if self.work:
+                self.work()
+        finally:
+            with self.pool["lock"]:
+                self.pool["now"] -= 1
+            self.done.set()
+
+
+def started(dispatcher, threads=4):
+    dispatcher.set_thread_count(threads)
+    return dispatcher, {"lock": threading.Lock(), "now": 0, "most": 0, "threads": set()}
+
+
+def run_all(dispatcher, tasks):
+    for task in tasks:
+        dispatcher.add_task(task)
+    for task in tasks:
+        assert task.done.wait(30)
+
+
+def sleep_a_little():
+    time.sleep(0.001)  # releases the GIL, as a query or a socket write does
+
+
+@pytest.mark.parametrize("name", ["ours", "waitress"])
+def test_quick_requests_run_one_at_a_time_where_waitress_runs_them_together(name):
+    dispatcher = affilut.OneAtATimeDispatcher(step_in_after=60) if name == "ours" else ThreadedTaskDispatcher()
+    dispatcher, pool = started(dispatcher)
+    try:
+        tasks = [Task(pool, sleep_a_little) for _ in range(200)]
+        run_all(dispatcher, tasks)
+    finally:
+        dispatcher.shutdown()
+    if name == "ours":
+        assert pool["most"] == 1
+    else:  # the check above can fail: waitress's own pool runs these side by side
+        assert pool["most"] > 1
+
+
+def test_a_slow_request_does_not_hold_up_the_ones_queued_behind_it():
+    # 0.2 s: far longer than a quick task takes even on a busy machine, so only the slow one is stuck.
+    dispatcher, pool = started(affilut.OneAtATimeDispatcher(step_in_after=0.2))
+    release = threading.Event()
+    try:
+        slow = Task(pool, lambda: release.wait(30))
+        dispatcher.add_task(slow)
+        quick = [Task(pool, sleep_a_little) for _ in range(20)]
+        for task in quick:
+            dispatcher.add_task(task)
+        for task in quick:
+            assert task.done.wait(10)
+        assert not slow.done.is_set()  # they all ran while the slow one was still at it
+        release.set()
+        assert slow.done.wait(10)
+    finally:
+        release.set()
+        dispatcher.shutdown()
+    assert pool["most"] == 2  # one more thread stepped in, not the whole pool
+
+
+def test_when_every_running_request_is_slow_another_thread_steps_in_each_time():
+    dispatcher, pool = started(affilut.OneAtATimeDispatcher(step_in_after=0.01))
+    release = threading.Event()
+    try:
+        slow = [Task(pool, lambda: release.wait(30)) for _ in range(3)]
+        for task in slow:
+            dispatcher.add_task(task)
+        last = Task(pool)
+        dispatcher.add_task(last)
+        assert last.done.wait(10)  # three threads held, the fourth ran it
+        assert pool["most"] == 4
+    finally:
+        release.set()
+        dispatcher.shutdown()
+
+
+def test_a_request_that_raises_leaves_its_thread_serving():
+    dispatcher, pool = started(affilut.OneAtATimeDispatcher(), threads=1)
+
+    def fail():
+        raise RuntimeError("a broken task")
+    try:
+        failing, after = Task(pool, fail), Task(pool)
+        run_all(dispatcher, [failing, after])
+    finally:
+        dispatcher.shutdown()
+    assert len(pool["threads"]) == 1
+
+
+def test_shutdown_stops_every_thread_idle_or_watching():
+    dispatcher, pool = started(affilut.OneAtATimeDispatcher())
+    run_all(dispatcher, [Task(pool) for _ in range(5)])  # one thread is now watching, the rest idle
+    dispatcher.shutdown(timeout=5)
+    assert dispatcher.threads == set()
+
+
+@pytest.mark.slow
+def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_elsewhere(db_path, tmp_path, tenant):
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="3")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    try:
+        api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
+        assert holder.stdout.readline() == b"locked\n"
+        writes = []
+        writer = threading.Thread(target=lambda: writes.append(api_call(
+            server.port, "POST", "/api/v1/conversions", tenant["key"],
+            {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100})))
+        writer.start()
+        time.sleep(0.2)  # the write is now waiting for the lock
+        status, _, body = api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])
+        assert status == 200 and len(body["data"]) == 1
+        assert writer.is_alive() and not writes  # answered while the write was still waiting
+        writer.join(timeout=30)
+        assert writes[0][0] == 503
+    finally:
+        holder.communicate(b"release\n", timeout=10)
+        server.stop()
