@@ -1071,32 +1071,45 @@ def charges_of(db, account_id, intents=(), customers=()):
     return found
 
 
+# A charge with every fact settling it needs, read in one statement: its refunds' total, its
+# disputes' statuses and every email its payer had (JSON arrays).
+CHARGE_FACTS = """SELECT c.*,
+    (SELECT COALESCE(SUM(r.amount_cents), 0) FROM refunds r WHERE r.account_id = c.account_id
+       AND r.charge_id = c.charge_id AND r.status IN ('pending', 'succeeded')) AS refunds_cents,
+    (SELECT json_group_array(d.status) FROM disputes d
+       WHERE d.account_id = c.account_id AND d.charge_id = c.charge_id) AS dispute_statuses,
+    (SELECT json_group_array(e.email) FROM payer_emails e WHERE e.account_id = c.account_id
+       AND ((e.subject_kind = 'charge' AND e.subject_id = c.charge_id)
+            OR (e.subject_kind = 'customer' AND e.subject_id = c.customer_id))) AS payer_emails
+  FROM charges c WHERE c.account_id = :account AND """
+
+
 def with_customer_charges(db, account_id, charge_ids):
-    """The charges and every other charge of their customers, oldest first: a customer's payments
-    depend on each other (the first attributed payment, the renewal period)."""
+    """The charges, with their facts (CHARGE_FACTS), and every other charge of their customers,
+    oldest first: a customer's payments depend on each other (the first attributed payment, the
+    renewal period)."""
     rows, customers = {}, set()
     for charge_id in charge_ids:
-        charge = db.execute("""SELECT charge_id, customer_id, charged_at FROM charges
-                               WHERE account_id = :account AND charge_id = :charge""",
+        charge = db.execute(CHARGE_FACTS + "c.charge_id = :charge",
                             {"account": account_id, "charge": charge_id}).fetchone()
         if charge is None:
             continue
         rows[charge_id] = charge
         if charge["customer_id"] and charge["customer_id"] not in customers:
             customers.add(charge["customer_id"])
-            for other in db.execute("""SELECT charge_id, customer_id, charged_at FROM charges
-                                       WHERE account_id = :account AND customer_id = :customer""",
+            for other in db.execute(CHARGE_FACTS + "c.customer_id = :customer",
                                     {"account": account_id, "customer": charge["customer_id"]}):
                 rows[other["charge_id"]] = other
-    return [r["charge_id"] for r in sorted(rows.values(), key=lambda r: (r["charged_at"] or 0, r["charge_id"]))]
+    return sorted(rows.values(), key=lambda r: (r["charged_at"] or 0, r["charge_id"]))
 
 
 def find_affiliate(db, account_id, reference):
     """The affiliate a Stripe reference names: its id or its short code, in this account."""
     if not reference:
         return None
-    return db.execute("""SELECT * FROM affiliates WHERE account_id = :account AND (id = :ref OR short_code = :ref)""",
-                      {"account": account_id, "ref": reference}).fetchone()
+    return remembered("affiliate reference", (account_id, reference), lambda: db.execute(
+        """SELECT * FROM affiliates WHERE account_id = :account AND (id = :ref OR short_code = :ref)""",
+        {"account": account_id, "ref": reference}).fetchone())
 
 
 def bound_affiliate(db, account_id, kind, subject_id, sources, charged_at):
@@ -1165,28 +1178,20 @@ def first_payment_of(db, account_id, customer_id):
     return row[0]
 
 
-def refunded_amount(db, account_id, charge):
+def refunded_amount(charge):
     """How much of a charge is refunded: the charge's own count or its refunds', whichever is more."""
-    by_refunds = db.execute("""SELECT COALESCE(SUM(amount_cents), 0) FROM refunds WHERE account_id = :account
-                                 AND charge_id = :charge AND status IN ('pending', 'succeeded')""",
-                            {"account": account_id, "charge": charge["charge_id"]}).fetchone()[0]
-    return min(charge["amount_cents"], max(charge["amount_refunded"], by_refunds))
+    return min(charge["amount_cents"], max(charge["amount_refunded"], charge["refunds_cents"]))
 
 
-def dispute_state(db, account_id, charge_id):
+def dispute_state(charge):
     """lost, open, won or None, for the charge's disputes taken together."""
-    states = {r[0] for r in db.execute("SELECT status FROM disputes WHERE account_id = :account AND charge_id = :charge",
-                                       {"account": account_id, "charge": charge_id})}
+    states = set(json.loads(charge["dispute_statuses"]))
     return next((s for s in ("lost", "open", "won") if s in states), None)
 
 
-def is_self_referral(db, account_id, charge, affiliate):
+def is_self_referral(charge, affiliate):
     """True when the paying customer is the affiliate: any email the charge or its customer ever had."""
-    emails = {charge["customer_email"]} | {r[0] for r in db.execute(
-        """SELECT email FROM payer_emails WHERE account_id = :account
-             AND ((subject_kind = 'charge' AND subject_id = :charge)
-                  OR (subject_kind = 'customer' AND subject_id = :customer))""",
-        {"account": account_id, "charge": charge["charge_id"], "customer": charge["customer_id"]})}
+    emails = [charge["customer_email"], *json.loads(charge["payer_emails"])]
     return affiliate["email"].lower() in {e.lower() for e in emails if e}
 
 
@@ -1203,18 +1208,17 @@ def reopens_to(db, conversion):
     return last["from_status"] or "pending"
 
 
-def settle_charge(db, account, charge_id):
-    """Make the charge's conversion agree with what we know; return its id, or None.
+def settle_charge(db, account, charge):
+    """Make the conversion of a charge (read with CHARGE_FACTS) agree with what we know; return its
+    id, or None.
 
     One conversion per charge (a unique index guards it). What the facts decide: the affiliate
     (while the conversion is still pending), the commission on the net amount, and rejections
     for refunds, lost disputes and self-referrals. What they never undo: a merchant's decision to
     reject, and commission already paid, which is corrected by an adjustment conversion instead.
     """
-    account_id = account["id"]
-    charge = db.execute("SELECT * FROM charges WHERE account_id = :account AND charge_id = :charge",
-                        {"account": account_id, "charge": charge_id}).fetchone()
-    if charge is None or charge["amount_cents"] is None or charge["amount_cents"] <= 0:
+    account_id, charge_id = account["id"], charge["charge_id"]
+    if charge["amount_cents"] is None or charge["amount_cents"] <= 0:
         return None  # a refund or dispute that came first waits for its charge
     credit = attribute_charge(db, account_id, charge)
     conversion = db.execute("""SELECT * FROM conversions WHERE account_id = :account AND stripe_charge_id = :charge""",
@@ -1227,9 +1231,9 @@ def settle_charge(db, account, charge_id):
     period_ended = renewal and account["renewal_months"] is not None and \
         charge["charged_at"] >= add_months(first_paid, account["renewal_months"])
 
-    refunded = refunded_amount(db, account_id, charge)
+    refunded = refunded_amount(charge)
     net = charge["amount_cents"] - refunded
-    dispute = dispute_state(db, account_id, charge_id)
+    dispute = dispute_state(charge)
     now = now_ms()
     reopen = reopens_to(db, conversion)
     reassign = conversion is not None and conversion["affiliate_id"] != affiliate["id"] and (
@@ -1246,7 +1250,7 @@ def settle_charge(db, account, charge_id):
         "SELECT 1 FROM clicks WHERE id = :click AND affiliate_id = :affiliate",
         {"click": click_id, "affiliate": affiliate["id"]}).fetchone() else None
 
-    if is_self_referral(db, account_id, charge, affiliate):
+    if is_self_referral(charge, affiliate):
         verdict = "self_referral"
     elif inactive:
         verdict = "affiliate_not_active"
@@ -1335,9 +1339,9 @@ def process_stripe_event(db, account, event):
             return False
         handler = STRIPE_HANDLERS.get(event["type"])
         if handler is not None:
-            for charge_id in with_customer_charges(tx, account["id"], handler(tx, account, event,
-                                                                             event["data"]["object"])):
-                settle_charge(tx, account, charge_id)
+            for charge in with_customer_charges(tx, account["id"], handler(tx, account, event,
+                                                                          event["data"]["object"])):
+                settle_charge(tx, account, charge)
     return True
 
 

@@ -120,7 +120,8 @@ def test_a_write_rolled_back_inside_a_group_gives_its_conversion_number_back(db,
     def sale(tx, charge_id):
         affilut.learn_charge(tx, account["id"], charge_id, authoritative=True, amount_cents=1000, currency="usd",
                              charged_at=affilut.now_ms(), meta_affiliate=jane["id"])
-        conversion_id = affilut.settle_charge(tx, account, charge_id)
+        [charge] = affilut.with_customer_charges(tx, account["id"], [charge_id])
+        conversion_id = affilut.settle_charge(tx, account, charge)
         numbers[charge_id] = tx.execute("SELECT seq FROM conversions WHERE id = ?", (conversion_id,)).fetchone()[0]
 
     def until_one_queues():
