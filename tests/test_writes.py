@@ -186,3 +186,18 @@ def test_a_transaction_left_open_without_a_group_is_rolled_back_not_committed_by
     affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('next', 'x')", {})
     assert not writer.db.in_transaction
     assert names(db) == ["next"]
+
+
+def test_the_write_connection_keeps_statement_journals_in_memory_and_readers_do_not(db):
+    # A big statement inside a transaction still undoes itself alone with its journal in memory.
+    affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('kept', 'x')", {})
+    with pytest.raises(sqlite3.IntegrityError):
+        with affilut.transaction(db) as tx:
+            tx.execute("INSERT INTO settings (name, value) VALUES ('gone', 'x')")
+            # ~400 KiB in one statement, well past the 64 KiB at which SQLite spills a statement journal
+            tx.execute("""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+                          INSERT INTO settings (name, value) SELECT 'bulk' || i, zeroblob(1000) FROM n""")
+            tx.execute("INSERT INTO settings (name, value) VALUES ('kept', 'again')")
+    assert names(db) == ["kept"]
+    assert affilut.writer_for(db).db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    assert db.execute("PRAGMA temp_store").fetchone()[0] == 0  # a reader's sorts may go to disk
