@@ -1,6 +1,6 @@
 """Where a request's time goes: pyinstrument over affilut's WSGI app, called in-process on the bench database.
 
-    python bench/profile.py [--requests 2000] [--endpoint first|deep|filtered|cursor|post]
+    python bench/profile.py [--requests 2000] [--endpoint first|deep|filtered|cursor|post|hook]
 
 Run bench/run.py first (it builds bench/out/bench.db). Calls go straight to the WSGI app in one
 thread, so the profile shows affilut and Bottle without waitress or the network; the run.py ratio
@@ -8,6 +8,8 @@ to the bare stack shows what those add. Prints pyinstrument's tree and the per-r
 """
 
 import argparse
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -20,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import affilut  # noqa: E402
+from run import BENCH_SECRET  # noqa: E402
 
 
 def call(method, path, query="", body=None, headers=None):
@@ -40,10 +43,22 @@ def call(method, path, query="", body=None, headers=None):
     return seen["status"]
 
 
+def stripe_event(facts, unique):
+    """A charge.succeeded event for a new charge and its Stripe-Signature header."""
+    now = int(time.time())
+    charge = {"id": f"ch_p_{unique}", "object": "charge", "amount": 4900, "currency": "usd", "created": now,
+              "status": "succeeded", "paid": True, "customer": None, "payment_intent": None, "amount_refunded": 0,
+              "billing_details": {"email": None}, "metadata": {"affiliate_id": facts["busiest_affiliate"]}}
+    body = json.dumps({"id": f"evt_p_{unique}", "object": "event", "type": "charge.succeeded", "created": now,
+                       "data": {"object": charge}})
+    digest = hmac.new(BENCH_SECRET.encode(), f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
+    return body, {"Stripe-Signature": f"t={now},v1={digest}"}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--endpoint", default="first", choices=["first", "deep", "filtered", "cursor", "post"])
+    parser.add_argument("--endpoint", default="first", choices=["first", "deep", "filtered", "cursor", "post", "hook"])
     args = parser.parse_args()
     db_path = os.path.join(HERE, "out", "bench.db")
     with open(db_path + ".json") as f:
@@ -58,16 +73,19 @@ def main():
         "filtered": ("GET", "/api/v1/conversions", f"affiliate_id={facts['busiest_affiliate']}&status=approved", None),
         "cursor": ("GET", "/api/v1/conversions", f"limit=50&starting_after={facts['cursor_id']}", None),
         "post": ("POST", "/api/v1/conversions", "", None),
+        "hook": ("POST", f"/webhooks/stripe/{facts['main_account']}", "", None),
     }
     method, path, query, _ = requests[args.endpoint]
     stamp = time.time_ns()
 
     def one(n):
-        body = None
-        if method == "POST":
+        body, headers = None, auth
+        if args.endpoint == "post":
             body = json.dumps({"affiliate_id": facts["busiest_affiliate"], "amount_cents": 4900,
                                "external_id": f"profile-{stamp}-{n}"})
-        status = call(method, path, query, body, auth)
+        elif args.endpoint == "hook":  # a signed charge.succeeded for a new charge, as bench/run.py sends
+            body, headers = stripe_event(facts, f"{stamp}_{n}")
+        status = call(method, path, query, body, headers)
         assert status[:3] in ("200", "201"), status
     for n in range(50):  # warm the connection and SQLite's page cache
         one(-n - 1)
