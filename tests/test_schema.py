@@ -1,0 +1,144 @@
+"""schema.sql's migrations: a database at an older version is migrated in place, every row kept."""
+
+import re
+import sqlite3
+
+import pytest
+
+import affilut
+
+ACCOUNT = "acc_" + "a" * 26
+OTHER = "acc_" + "b" * 26
+
+
+def database_at(path, version):
+    """A database migrated only through schema.sql's section `version`, as a merchant's was then."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, statements in affilut.schema_migrations():
+        if number <= version:
+            for statement in statements:
+                db.execute(statement)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+def plan(db, sql, params=()):
+    """The details of EXPLAIN QUERY PLAN's rows for a query."""
+    return [r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+
+# -- Migration 8: stripe_events and charges WITHOUT ROWID, charge indexes partial ---------------------
+
+EVENTS = [
+    (ACCOUNT, "evt_1", "charge.succeeded", 1_700_000_000_000, 1_700_000_000_500),
+    (ACCOUNT, "evt_2", "charge.refunded", 1_700_000_100_000, 1_700_000_100_200),
+    (OTHER, "evt_1", "charge.succeeded", 1_700_000_000_000, 1_700_000_000_900),  # same id, other account
+]
+CHARGES = [  # every column, in the table's order: meta_at (added by migration 4) last
+    (ACCOUNT, "ch_bare", None, None, 4900, "usd", 1_700_000_000_000, None, "aff_x", None, 0, None),
+    (ACCOUNT, "ch_full", "pi_1", "cus_1", 12_345, "eur", 1_700_000_050_000, "payer@example.com", "jane",
+     "clk_1", 345, 1_700_000_060_000),
+    (ACCOUNT, "ch_refund_first", None, "cus_1", None, None, None, None, None, None, 100, None),
+    (OTHER, "ch_full", "pi_2", "cus_2", 500, "usd", 1_700_000_070_000, None, None, None, 0, None),
+]
+
+
+def rows(db, table):
+    return sorted(tuple(r) for r in db.execute(f"SELECT * FROM {table}"))
+
+
+@pytest.fixture
+def migrated(tmp_path):
+    """A version-7 database with Stripe events and charges, migrated by init_db; its connection."""
+    path = str(tmp_path / "v7.db")
+    db = database_at(path, 7)
+    for account_id in (ACCOUNT, OTHER):
+        db.execute("INSERT INTO accounts (id, name, created_at) VALUES (?, 'Shop', 0)", (account_id,))
+    db.executemany("INSERT INTO stripe_events VALUES (?, ?, ?, ?, ?)", EVENTS)
+    db.executemany("INSERT INTO charges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", CHARGES)
+    columns = [r[1] for r in db.execute("PRAGMA table_info(charges)")]
+    assert columns[-1] == "meta_at"
+    db.close()
+
+    assert affilut.init_db(path) == affilut.schema_migrations()[-1][0] >= 8
+    db = affilut.connect(path)
+    assert [r[1] for r in db.execute("PRAGMA table_info(charges)")] == columns
+    yield db
+    db.close()
+
+
+def test_migration_8_keeps_every_event_and_charge_in_without_rowid_tables(migrated):
+    db = migrated
+    assert rows(db, "stripe_events") == sorted(EVENTS)
+    assert rows(db, "charges") == sorted(CHARGES)
+    tables = {r[0]: r[1] for r in db.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table'")}
+    for table in ("stripe_events", "charges"):
+        assert re.search(r"\)\s*WITHOUT ROWID$", tables[table]), tables[table]
+    assert not any(name.endswith("_v8") for name in tables)
+    # A rowid table's primary key was an automatic index; a WITHOUT ROWID table is its own.
+    indexes = {r[0]: r[1] for r in db.execute("""SELECT name, sql FROM sqlite_schema WHERE type = 'index'
+                                                 AND tbl_name IN ('stripe_events', 'charges')""")}
+    assert indexes == {
+        "charges_customer":
+            "CREATE INDEX charges_customer ON charges(account_id, customer_id) WHERE customer_id IS NOT NULL",
+        "charges_payment_intent": "CREATE INDEX charges_payment_intent ON charges(account_id, payment_intent_id)"
+                                  " WHERE payment_intent_id IS NOT NULL",
+    }
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+    # The primary keys still refuse a second copy: an event id once per account, a charge once.
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO stripe_events VALUES (?, 'evt_1', 'charge.succeeded', 0, 0)", (ACCOUNT,))
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO charges (account_id, charge_id) VALUES (?, 'ch_bare')", (ACCOUNT,))
+    db.execute("INSERT INTO stripe_events VALUES (?, 'evt_2', 'charge.succeeded', 0, 0)", (OTHER,))
+    # ...and the columns keep their constraints and default.
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO stripe_events VALUES (?, 'evt_3', NULL, 0, 0)", (ACCOUNT,))
+    with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on: the account must exist
+        db.execute("INSERT INTO charges (account_id, charge_id) VALUES ('acc_none', 'ch_new')")
+    db.execute("INSERT INTO charges (account_id, charge_id) VALUES (?, 'ch_new')", (ACCOUNT,))
+    assert db.execute("SELECT amount_refunded, meta_at FROM charges WHERE charge_id = 'ch_new'").fetchone()[:] \
+        == (0, None)
+
+
+@pytest.mark.parametrize("column, index", [("customer_id", "charges_customer"),
+                                           ("payment_intent_id", "charges_payment_intent")])
+def test_migration_8s_partial_charge_indexes_serve_equality_lookups(migrated, column, index):
+    details = plan(migrated, f"SELECT charge_id FROM charges WHERE account_id = ? AND {column} = ?", (ACCOUNT, "x"))
+    assert any(re.search(rf"USING (COVERING )?INDEX {index} \(account_id=\? AND {column}=\?\)", d)
+               for d in details), details
+    # A charge without one has no entry in that index: only those with a value are found through it.
+    found = migrated.execute(f"SELECT COUNT(*) FROM charges INDEXED BY {index} WHERE account_id = ? "
+                             f"AND {column} IS NOT NULL", (ACCOUNT,)).fetchone()[0]
+    assert found == sum(1 for c in CHARGES if c[0] == ACCOUNT and c[2 if column == "payment_intent_id" else 3])
+
+
+def test_every_query_of_charges_by_customer_or_payment_intent_uses_its_partial_index(migrated):
+    """The queries affilut runs, as it runs them (traced): each compares with "=", which implies
+    IS NOT NULL, so SQLite may use a partial index for it; and it does (the queries the index does
+    not cover name it: on a WITHOUT ROWID table SQLite would walk the account's charges instead)."""
+    db = migrated
+    traced = []
+    db.set_trace_callback(traced.append)
+    assert affilut.charges_of(db, ACCOUNT, intents=["pi_1"], customers=["cus_1"]) == {"ch_full", "ch_refund_first"}
+    charges = affilut.with_customer_charges(db, ACCOUNT, ["ch_full"])
+    assert [c["charge_id"] for c in charges] == ["ch_refund_first", "ch_full"]
+    assert affilut.attribute_charge(db, ACCOUNT, charges[1]) is None  # no affiliate: every rule is tried
+    assert affilut.first_payment_of(db, ACCOUNT, "cus_1") == 1_700_000_050_000
+    db.set_trace_callback(None)
+
+    by_column = {"customer_id": set(), "payment_intent_id": set()}
+    for sql in traced:
+        if re.search(r"\bFROM charges\b", sql):
+            for column in by_column:
+                if re.search(rf"\b{column} = ", sql):
+                    by_column[column].add(sql)
+    assert len(by_column["customer_id"]) >= 4 and len(by_column["payment_intent_id"]) >= 1
+    for column, index in (("customer_id", "charges_customer"), ("payment_intent_id", "charges_payment_intent")):
+        for sql in by_column[column]:
+            details = plan(db, sql)
+            assert any(re.search(rf"USING (COVERING )?INDEX {index} \(account_id=\? AND {column}=\?\)", d)
+                       for d in details), (sql, details)
+            assert not any(re.match(r"SCAN (charges|c)\b", d) for d in details), (sql, details)
