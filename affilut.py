@@ -172,9 +172,10 @@ def get_db():
 # that opened the transaction, alone in it, rolls back all of it), and every writer of a group
 # answers only once the group's COMMIT is done, with its error if it failed. A write that is a
 # single statement (write_statement) needs neither: with no group open it commits by itself.
-# The lock has a price, measured in bench/RESULTS.md: each hand-off wakes a thread that must win
-# the GIL back (~0.15 ms of CPU per write at 16 connections). Left to SQLite's busy handler, as
-# the bare stack is, writes are cheaper and their p99 doubles; we keep the short tail.
+# A hand-off of the lock wakes a thread that must win the GIL back (~0.15 ms of CPU per write when
+# waitress ran 4 requests at once). The server now runs one request at a time while they are quick
+# (OneAtATimeDispatcher), so the lock is seldom contended and groups form only when threads step in
+# for slow requests; tests and other threads still rely on it.
 
 MAX_GROUP = 64  # writes that may share one commit
 MAX_WRITERS = 8  # database files with a write connection kept open
