@@ -138,15 +138,21 @@ db.execute("ROLLBACK")
 """
 
 
+def lock_held_elsewhere(db_path):
+    """Another process holding the database's write lock, until .communicate(b"release\\n")."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"locked\n"
+    return holder
+
+
 @pytest.mark.slow
 def test_write_lock_held_by_another_process_gives_503_after_the_busy_timeout(db_path, tmp_path, tenant):
     server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="1",
                            AFFILUT_RATE_POST="1000", AFFILUT_RATE_GET="1000")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE)
+    api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
+    holder = lock_held_elsewhere(db_path)
     try:
-        api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
-        assert holder.stdout.readline() == b"locked\n"
         results = []
 
         def post(n):
@@ -516,10 +522,8 @@ def test_webhook_under_a_write_lock_held_elsewhere_is_503_and_stored_once_after(
     try:
         assert webhook_call(server.port, account, charge_event("ch_warm", 100, affiliate_id))[0] == 200
         before = snapshot(db)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
+        holder = lock_held_elsewhere(db_path)
         try:
-            assert holder.stdout.readline() == b"locked\n"
             results = []
 
             def deliver(evt):

@@ -1,7 +1,5 @@
 """The server's thread pool: one request at a time while they are quick, more when one is slow."""
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -10,7 +8,7 @@ from waitress.task import ThreadedTaskDispatcher
 
 import affilut
 from conftest import ServerProcess, api_call
-from test_faults import HOLD_LOCK, tenant  # noqa: F401 (a fixture)
+from test_faults import lock_held_elsewhere, tenant  # noqa: F401 (a fixture)
 
 
 class Task:
@@ -124,11 +122,9 @@ def test_shutdown_stops_every_thread_idle_or_watching():
 @pytest.mark.slow
 def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_elsewhere(db_path, tmp_path, tenant):
     server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="3")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_path], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE)
+    api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
+    holder = lock_held_elsewhere(db_path)
     try:
-        api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
-        assert holder.stdout.readline() == b"locked\n"
         writes = []
         writer = threading.Thread(target=lambda: writes.append(api_call(
             server.port, "POST", "/api/v1/conversions", tenant["key"],
