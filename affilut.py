@@ -174,10 +174,14 @@ def get_db():
 # single statement (write_statement) needs neither: with no group open it commits by itself.
 # A hand-off of the lock wakes a thread that must win the GIL back (~0.15 ms of CPU per write when
 # waitress ran 4 requests at once). The server now runs one request at a time while they are quick
-# (OneAtATimeDispatcher), so the lock is seldom contended and groups form only when threads step in
-# for slow requests; tests and other threads still rely on it.
+# (OneAtATimeDispatcher), so threads seldom queue here. Its groups form another way: a request
+# whose write is done, with the next queued request also an API or webhook write, serves that
+# request itself, nested, before it commits (carry_queued_writes), so that request's write joins
+# the same COMMIT; up to MAX_CARRIED, each answered only once the COMMIT is done. One thread, no
+# hand-off: at 16 connections a webhook's CPU went 0.88 -> 0.61 ms (bench/RESULTS.md).
 
 MAX_GROUP = 64  # writes that may share one commit
+MAX_CARRIED = 8  # requests one write may carry into its commit (each nests a request's frames)
 MAX_WRITERS = 8  # database files with a write connection kept open
 
 
@@ -186,6 +190,7 @@ class WriteGroup:
 
     def __init__(self):
         self.done, self.error, self.members = threading.Event(), None, 0
+        self.carried = 0  # queued requests served inside this group, whether they wrote or not
 
 
 class Writer:
@@ -251,7 +256,11 @@ class Writer:
             group.members += failure is None
             with self.queue_lock:
                 hand_off = self.queued > 0 and group.members < MAX_GROUP
-            if hand_off:
+            if not hand_off:
+                self.carry_queued_writes(group)
+            if self.group is not group:  # a carried request committed it
+                pass
+            elif hand_off:
                 self.lock.release()
                 group.done.wait()
             else:
@@ -267,6 +276,25 @@ class Writer:
                     self.lock.release()
         if group.error is not None:
             raise group.error
+
+
+    def carry_queued_writes(self, group):
+        """Serve the queued write requests here, nested, while the group is open (the caller holds
+        the lock): each joins the group and commits it, or carries the next one further."""
+        while group.carried < MAX_CARRIED and self.group is group:
+            task = take_queued_write_request()
+            if task is None:
+                return
+            group.carried += 1
+            self.lock.release()
+            try:
+                serve_inside_this_request(task)
+            finally:
+                # Still open: the request did not write, and the group is ours to finish. (A thread
+                # that stepped in may have joined and committed it meanwhile: then let go again.)
+                self.lock.acquire()
+                if self.group is not group:
+                    self.lock.release()
 
 
 _writers = {}
@@ -335,11 +363,12 @@ def write_statement(db, sql, params):
 
     SQLite makes a single statement, its triggers included, all-or-nothing. So with no commit group
     open it runs in autocommit: no BEGIN and no COMMIT to send, one call into SQLite and one release
-    of the GIL instead of three. Inside an open group it joins that commit, and needs no savepoint
-    either: a failing statement undoes only itself.
+    of the GIL instead of three; unless a queued write request could share its commit, when it
+    opens a group. Inside an open group it joins that commit, and needs no savepoint either: a
+    failing statement undoes only itself.
     """
     writer = writer_for(db)
-    writer.enter(begin=False)
+    writer.enter(begin=queued_write_request())  # a group, only if another write could join it
     failure = None
     try:
         return writer.db.execute(sql, params)
@@ -3507,6 +3536,8 @@ class OneAtATimeDispatcher(ThreadedTaskDispatcher):
     holding up the others: when no request has started for STEP_IN_AFTER_SECONDS while some are
     queued, one more thread steps in, and goes back to idle once the others move again.
 
+    The requests that wait are also what lets writes share a commit: see carry_queued_writes.
+
     Waitress's own dispatcher also logs "Task queue depth" on every request queued behind a busy
     pool: under steady load, that is every request. This one does not; the request log's times say
     when requests wait.
@@ -3531,6 +3562,7 @@ class OneAtATimeDispatcher(ThreadedTaskDispatcher):
                 self.queue_cv.notify()
 
     def handler_thread(self, thread_no):
+        _worker.thread_no, _worker.dispatcher = thread_no, self
         while True:
             with self.lock:
                 task = self.next_task(thread_no)
@@ -3566,6 +3598,57 @@ class OneAtATimeDispatcher(ThreadedTaskDispatcher):
             else:
                 self.queue_cv.wait()
             self.idle -= 1
+
+
+    def take_write_request(self, thread_no):
+        """The next queued request, if it is an API or webhook write (for carry_queued_writes), else None."""
+        with self.lock:
+            if not (self.queue and is_write_request(self.queue[0])):
+                return None
+            self.running[thread_no] = self.last_start = time.monotonic()  # progress, not a stuck request
+            return self.queue.popleft()
+
+
+# Writes quick enough to carry into another's commit: the API's and Stripe's. (A dashboard form's
+# POST may hash a password for a tenth of a second.)
+WRITE_REQUEST_PATHS = ("/api/v1/", "/webhooks/")
+_worker = threading.local()  # on the dispatcher's threads: their number and their dispatcher
+
+
+def is_write_request(channel):
+    """True when the channel's next request is a POST or PATCH under WRITE_REQUEST_PATHS."""
+    parsed = channel.requests[0] if getattr(channel, "requests", None) else None
+    return parsed is not None and parsed.command in ("POST", "PATCH") and parsed.path.startswith(WRITE_REQUEST_PATHS)
+
+
+def queued_write_request():
+    """True when this thread serves a request and a write request is queued behind it."""
+    dispatcher = getattr(_worker, "dispatcher", None)
+    if dispatcher is None:
+        return False
+    with dispatcher.lock:
+        return bool(dispatcher.queue) and is_write_request(dispatcher.queue[0])
+
+
+def take_queued_write_request():
+    """The queued write request this thread may serve inside its own, or None."""
+    dispatcher = getattr(_worker, "dispatcher", None)
+    return dispatcher and dispatcher.take_write_request(_worker.thread_no)
+
+
+def serve_inside_this_request(task):
+    """Serve a queued request on this thread, in the middle of this thread's own request, and give
+    this request its Bottle context back after (Bottle keeps the request and the response being
+    made in thread-locals: the environ, and the response's status, headers, cookies and body)."""
+    kept = (request.environ, response._status_line, response._status_code, response._cookies,
+            response._headers, response.body)
+    try:
+        task.service()
+    except BaseException:
+        _worker.dispatcher.logger.exception("Exception when servicing %r", task)
+    finally:
+        (request.environ, response._status_line, response._status_code, response._cookies,
+         response._headers, response.body) = kept
 
 
 def log_requests(wsgi_app):

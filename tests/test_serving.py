@@ -1,8 +1,12 @@
-"""The server's thread pool: one request at a time while they are quick, more when one is slow."""
+"""The server's thread pool: one request at a time while they are quick, more when one is slow;
+and write requests queued behind a write carried into its commit."""
 
+import sqlite3
 import threading
 import time
+import types
 
+import bottle
 import pytest
 from waitress.task import ThreadedTaskDispatcher
 
@@ -139,3 +143,110 @@ def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_els
     finally:
         holder.communicate(b"release\n", timeout=10)
         server.stop()
+
+
+# -- Write requests carried into the commit of the one running ----------------------------------------
+
+
+class WriteRequest:
+    """A stand-in for a waitress channel whose next request is an API POST: service() binds its own
+    Bottle context, inserts one settings row through write_statement, and records what it saw when
+    the write returned: whether its row was committed, and whether its Bottle context was its own."""
+
+    def __init__(self, db_path, name, seen, before=None, command="POST", path="/api/v1/conversions", writes=True):
+        self.db_path, self.name, self.seen, self.before, self.writes = db_path, name, seen, before, writes
+        self.requests = [types.SimpleNamespace(command=command, path=path)]
+        self.done = threading.Event()
+
+    def service(self):
+        bottle.request.bind({"PATH_INFO": "/" + self.name})
+        bottle.response.bind()
+        bottle.response.status = 201
+        db = affilut.connect(self.db_path)
+        try:
+            if self.before:
+                self.before()
+            if self.writes:
+                affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES (:name, 'x')", {"name": self.name})
+            with affilut.connect(self.db_path) as other:  # another connection sees only what is committed
+                committed = other.execute("SELECT COUNT(*) FROM settings WHERE name = ?", (self.name,)).fetchone()[0]
+            self.seen[self.name] = {"committed": committed == 1, "error": None, "thread": threading.get_ident(),
+                                    "own context": bottle.request.environ["PATH_INFO"] == "/" + self.name
+                                    and bottle.response.status_code == 201}
+        except Exception as error:
+            self.seen[self.name] = {"error": error, "thread": threading.get_ident()}
+        finally:
+            db.close()
+            self.done.set()
+
+
+def serve_queued_behind_a_first(db_path, names, **kinds):
+    """Queue a first write request that waits until the others are queued, then the others (a name in
+    kinds gets those WriteRequest arguments). Returns what each saw and the statements the write
+    connection ran."""
+    writer = affilut.writer_for(affilut.connect(db_path))
+    statements = []
+    writer.db.set_trace_callback(statements.append)
+    dispatcher = affilut.OneAtATimeDispatcher(step_in_after=60)
+    dispatcher.set_thread_count(4)
+    queued, seen = threading.Event(), {}
+    try:
+        tasks = [WriteRequest(db_path, "first", seen, before=lambda: queued.wait(10))]
+        tasks += [WriteRequest(db_path, name, seen, **kinds.get(name, {})) for name in names]
+        for task in tasks:
+            dispatcher.add_task(task)
+        queued.set()
+        for task in tasks:
+            assert task.done.wait(30)
+    finally:
+        writer.db.set_trace_callback(None)
+        dispatcher.shutdown()
+    return seen, [s.split()[0] for s in statements if s.split()[0] in ("BEGIN", "COMMIT", "ROLLBACK")]
+
+
+def stored(db_path):
+    with affilut.connect(db_path) as db:
+        return sorted(r[0] for r in db.execute("SELECT name FROM settings WHERE name != 'ip_salt'"))
+
+
+def test_write_requests_queued_behind_a_write_share_its_commit_and_each_answers_only_after_it(db_path):
+    seen, statements = serve_queued_behind_a_first(db_path, ["b", "c", "d", "e"])
+    assert statements == ["BEGIN", "COMMIT"]  # five writes, one transaction
+    assert stored(db_path) == ["b", "c", "d", "e", "first"]
+    assert all(s["committed"] and s["own context"] for s in seen.values())  # answered after the COMMIT
+    assert len({s["thread"] for s in seen.values()}) == 1  # carried on the first one's thread
+
+
+def test_a_carried_write_that_fails_fails_alone(db_path):
+    with affilut.connect(db_path) as db:
+        affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('taken', 'x')", {})
+    seen, statements = serve_queued_behind_a_first(db_path, ["b", "taken", "c"])
+    assert isinstance(seen["taken"]["error"], sqlite3.IntegrityError)
+    assert statements == ["BEGIN", "COMMIT"]
+    assert stored(db_path) == ["b", "c", "first", "taken"]
+    assert all(seen[name]["committed"] and seen[name]["own context"] for name in ("first", "b", "c"))
+
+
+def test_a_carried_request_that_does_not_write_leaves_the_commit_to_the_carrier(db_path):
+    seen, statements = serve_queued_behind_a_first(db_path, ["refused", "c"], refused={"writes": False})
+    assert statements == ["BEGIN", "COMMIT"]
+    assert stored(db_path) == ["c", "first"]
+    assert seen["first"]["committed"] and seen["c"]["committed"]
+
+
+def test_only_api_and_webhook_writes_are_carried(db_path):
+    # A read, or a dashboard form's POST (which may hash a password), waits for its turn instead.
+    seen, statements = serve_queued_behind_a_first(db_path, ["read", "form"], read={"command": "GET"},
+                                                   form={"path": "/dashboard/settings"})
+    assert statements == []  # no group was opened: each write committed by itself
+    assert stored(db_path) == ["first", "form", "read"]
+    assert all(s["committed"] for s in seen.values())
+
+
+def test_one_commit_carries_at_most_max_carried_requests(db_path, monkeypatch):
+    monkeypatch.setattr(affilut, "MAX_CARRIED", 3)
+    names = [f"w{i:02d}" for i in range(11)]
+    seen, statements = serve_queued_behind_a_first(db_path, names)
+    assert statements == ["BEGIN", "COMMIT"] * 3  # 1 + 3, 1 + 3, then the last 4
+    assert stored(db_path) == sorted(names + ["first"])
+    assert all(s["committed"] for s in seen.values())
