@@ -181,7 +181,7 @@ def get_db():
 # hand-off: at 16 connections a webhook's CPU went 0.88 -> 0.61 ms (bench/RESULTS.md).
 
 MAX_GROUP = 64  # writes that may share one commit
-MAX_CARRIED = 8  # requests one write may carry into its commit (each nests a request's frames)
+MAX_CARRIED = 8  # requests one commit may carry, and nested on one thread (each nests ~16 frames)
 MAX_WRITERS = 8  # database files with a write connection kept open
 
 
@@ -256,7 +256,7 @@ class Writer:
             group.members += failure is None
             with self.queue_lock:
                 hand_off = self.queued > 0 and group.members < MAX_GROUP
-            if not hand_off:
+            if not hand_off and failure is None:  # (a failure's traceback would become theirs)
                 self.carry_queued_writes(group)
             if self.group is not group:  # a carried request committed it
                 pass
@@ -267,9 +267,9 @@ class Writer:
                 try:
                     self.db.execute("COMMIT")
                 except BaseException as error:
+                    group.error = error  # first: every writer of the group must hear of it
                     if self.db.in_transaction:
                         self.db.execute("ROLLBACK")
-                    group.error = error
                 finally:
                     self.group = None
                     group.done.set()
@@ -281,8 +281,12 @@ class Writer:
     def carry_queued_writes(self, group):
         """Serve the queued write requests here, nested, while the group is open (the caller holds
         the lock): each joins the group and commits it, or carries the next one further."""
-        while group.carried < MAX_CARRIED and self.group is group:
-            task = take_queued_write_request()
+        while group.carried < MAX_CARRIED and carried_depth() < MAX_CARRIED and self.group is group:
+            try:
+                task = take_queued_write_request()
+            except Exception:  # whatever the queue holds, the group must still be committed
+                sys.stderr.write("carrying a queued write:\n" + traceback.format_exc())
+                return
             if task is None:
                 return
             group.carried += 1
@@ -3618,7 +3622,12 @@ _worker = threading.local()  # on the dispatcher's threads: their number and the
 def is_write_request(channel):
     """True when the channel's next request is a POST or PATCH under WRITE_REQUEST_PATHS."""
     parsed = channel.requests[0] if getattr(channel, "requests", None) else None
-    return parsed is not None and parsed.command in ("POST", "PATCH") and parsed.path.startswith(WRITE_REQUEST_PATHS)
+    # A request waitress could not parse is queued too, with its error set and maybe no method or path.
+    if parsed is None or getattr(parsed, "error", None) is not None:
+        return False
+    path = getattr(parsed, "path", None)
+    return getattr(parsed, "command", None) in ("POST", "PATCH") and isinstance(path, str) and \
+        path.startswith(WRITE_REQUEST_PATHS)
 
 
 def queued_write_request():
@@ -3636,17 +3645,28 @@ def take_queued_write_request():
     return dispatcher and dispatcher.take_write_request(_worker.thread_no)
 
 
+def carried_depth():
+    """How many requests this thread is serving inside others right now."""
+    return getattr(_worker, "depth", 0)
+
+
 def serve_inside_this_request(task):
     """Serve a queued request on this thread, in the middle of this thread's own request, and give
     this request its Bottle context back after (Bottle keeps the request and the response being
-    made in thread-locals: the environ, and the response's status, headers, cookies and body)."""
+    made in thread-locals: the environ, and the response's status, headers, cookies and body).
+
+    Both share the thread's read connection (get_db): fine while no request leaves a query
+    unfinished on it across a write, which would hold an old snapshot for the other.
+    """
     kept = (request.environ, response._status_line, response._status_code, response._cookies,
             response._headers, response.body)
+    _worker.depth = carried_depth() + 1
     try:
         task.service()
     except BaseException:
         _worker.dispatcher.logger.exception("Exception when servicing %r", task)
     finally:
+        _worker.depth -= 1
         (request.environ, response._status_line, response._status_code, response._cookies,
          response._headers, response.body) = kept
 

@@ -8,6 +8,8 @@ import types
 
 import bottle
 import pytest
+from waitress.adjustments import Adjustments
+from waitress.parser import HTTPRequestParser
 from waitress.task import ThreadedTaskDispatcher
 
 import affilut
@@ -153,9 +155,10 @@ class WriteRequest:
     Bottle context, inserts one settings row through write_statement, and records what it saw when
     the write returned: whether its row was committed, and whether its Bottle context was its own."""
 
-    def __init__(self, db_path, name, seen, before=None, command="POST", path="/api/v1/conversions", writes=True):
+    def __init__(self, db_path, name, seen, before=None, command="POST", path="/api/v1/conversions", writes=1,
+                 parsed=None):
         self.db_path, self.name, self.seen, self.before, self.writes = db_path, name, seen, before, writes
-        self.requests = [types.SimpleNamespace(command=command, path=path)]
+        self.requests = [parsed or types.SimpleNamespace(command=command, path=path, error=None)]
         self.done = threading.Event()
 
     def service(self):
@@ -166,11 +169,13 @@ class WriteRequest:
         try:
             if self.before:
                 self.before()
-            if self.writes:
-                affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES (:name, 'x')", {"name": self.name})
+            for n in range(self.writes):  # a second write, as a key's last_used_at then the conversion
+                affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES (:name, 'x')",
+                                        {"name": self.name + ("" if n == 0 else f".{n}")})
             with affilut.connect(self.db_path) as other:  # another connection sees only what is committed
                 committed = other.execute("SELECT COUNT(*) FROM settings WHERE name = ?", (self.name,)).fetchone()[0]
             self.seen[self.name] = {"committed": committed == 1, "error": None, "thread": threading.get_ident(),
+                                    "depth": affilut.carried_depth(),
                                     "own context": bottle.request.environ["PATH_INFO"] == "/" + self.name
                                     and bottle.response.status_code == 201}
         except Exception as error:
@@ -228,7 +233,7 @@ def test_a_carried_write_that_fails_fails_alone(db_path):
 
 
 def test_a_carried_request_that_does_not_write_leaves_the_commit_to_the_carrier(db_path):
-    seen, statements = serve_queued_behind_a_first(db_path, ["refused", "c"], refused={"writes": False})
+    seen, statements = serve_queued_behind_a_first(db_path, ["refused", "c"], refused={"writes": 0})
     assert statements == ["BEGIN", "COMMIT"]
     assert stored(db_path) == ["c", "first"]
     assert seen["first"]["committed"] and seen["c"]["committed"]
@@ -250,3 +255,22 @@ def test_one_commit_carries_at_most_max_carried_requests(db_path, monkeypatch):
     assert statements == ["BEGIN", "COMMIT"] * 3  # 1 + 3, 1 + 3, then the last 4
     assert stored(db_path) == sorted(names + ["first"])
     assert all(s["committed"] for s in seen.values())
+
+
+def test_a_request_waitress_could_not_parse_is_not_carried_and_the_commit_still_happens(db_path):
+    junk = HTTPRequestParser(Adjustments())
+    junk.received(b"hello\r\n\r\n")  # no method, no path: waitress queues it with its error
+    assert junk.error is not None and not hasattr(junk, "command")
+    seen, statements = serve_queued_behind_a_first(db_path, ["b", "junk", "c"], junk={"parsed": junk, "writes": 0})
+    assert statements == ["BEGIN", "COMMIT"]  # first carried b; b stopped at the junk and committed
+    assert stored(db_path) == ["b", "c", "first"]
+    assert all(s["committed"] for name, s in seen.items() if name != "junk")
+
+
+def test_requests_that_write_twice_do_not_nest_deeper_than_max_carried(db_path, monkeypatch):
+    # Each carried request's second write opens a new group that could carry again, one level down.
+    monkeypatch.setattr(affilut, "MAX_CARRIED", 3)
+    names = [f"w{i:02d}" for i in range(20)]
+    seen, statements = serve_queued_behind_a_first(db_path, names, **{name: {"writes": 2} for name in names})
+    assert max(s["depth"] for s in seen.values()) <= 3
+    assert len(stored(db_path)) == 1 + 2 * 20 and all(s["committed"] for s in seen.values())
