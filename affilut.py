@@ -277,7 +277,6 @@ class Writer:
         if group.error is not None:
             raise group.error
 
-
     def carry_queued_writes(self, group):
         """Serve the queued write requests here, nested, while the group is open (the caller holds
         the lock): each joins the group and commits it, or carries the next one further."""
@@ -3602,7 +3601,6 @@ class OneAtATimeDispatcher(ThreadedTaskDispatcher):
             else:
                 self.queue_cv.wait()
             self.idle -= 1
-
 
     def take_write_request(self, thread_no):
         """The next queued request, if it is an API or webhook write (for carry_queued_writes), else None."""

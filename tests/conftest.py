@@ -78,6 +78,15 @@ def account(db):
 
 
 @pytest.fixture
+def tenant(db_path, db, account):
+    """An account with a key and an affiliate, made directly in the database (no server running yet),
+    for the tests that start a real server on the file."""
+    key = affilut.create_api_key(db, account["id"], "faults")[1]
+    affiliate = affilut.create_affiliate(db, account["id"], "Fault Finder", "faults@example.com")
+    return {"key": key, "affiliate_id": affiliate["id"], "account": account}
+
+
+@pytest.fixture
 def api_key(db, account):
     return affilut.create_api_key(db, account["id"], "test")[1]
 

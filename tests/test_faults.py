@@ -48,14 +48,6 @@ def integrity(path):
         db.close()
 
 
-@pytest.fixture
-def tenant(db_path, db, account):
-    """An account with a key and an affiliate, made directly in the database (no server running yet)."""
-    key = affilut.create_api_key(db, account["id"], "faults")[1]
-    affiliate = affilut.create_affiliate(db, account["id"], "Fault Finder", "faults@example.com")
-    return {"key": key, "affiliate_id": affiliate["id"], "account": account}
-
-
 # -- Crash safety ------------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from waitress.task import ThreadedTaskDispatcher
 
 import affilut
 from conftest import ServerProcess, api_call
-from test_faults import lock_held_elsewhere, tenant  # noqa: F401 (a fixture)
+from test_faults import lock_held_elsewhere
 
 
 class Task:
