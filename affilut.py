@@ -3571,10 +3571,14 @@ class OneAtATimeDispatcher(ThreadedTaskDispatcher):
                 task = self.next_task(thread_no)
             if task is None:
                 return
-            try:
-                task.service()
-            except BaseException:
-                self.logger.exception("Exception when servicing %r", task)
+            self.serve(task)
+
+    def serve(self, task):
+        """Serve one request, logging what it raised as waitress does."""
+        try:
+            task.service()
+        except BaseException:
+            self.logger.exception("Exception when servicing %r", task)
 
     def next_task(self, thread_no):
         """The next task for this thread once it may run one, or None when the thread must stop."""
@@ -3602,10 +3606,14 @@ class OneAtATimeDispatcher(ThreadedTaskDispatcher):
                 self.queue_cv.wait()
             self.idle -= 1
 
+    def next_is_write_request(self):
+        """True when the next queued request is an API or webhook write; the caller holds the lock."""
+        return bool(self.queue) and is_write_request(self.queue[0])
+
     def take_write_request(self, thread_no):
         """The next queued request, if it is an API or webhook write (for carry_queued_writes), else None."""
         with self.lock:
-            if not (self.queue and is_write_request(self.queue[0])):
+            if not self.next_is_write_request():
                 return None
             self.running[thread_no] = self.last_start = time.monotonic()  # progress, not a stuck request
             return self.queue.popleft()
@@ -3629,12 +3637,12 @@ def is_write_request(channel):
 
 
 def queued_write_request():
-    """True when this thread serves a request and a write request is queued behind it."""
+    """True when a write request is queued that this thread could carry into its commit."""
     dispatcher = getattr(_worker, "dispatcher", None)
-    if dispatcher is None:
+    if dispatcher is None or carried_depth() >= MAX_CARRIED:
         return False
     with dispatcher.lock:
-        return bool(dispatcher.queue) and is_write_request(dispatcher.queue[0])
+        return dispatcher.next_is_write_request()
 
 
 def take_queued_write_request():
@@ -3660,9 +3668,7 @@ def serve_inside_this_request(task):
             response._headers, response.body)
     _worker.depth = carried_depth() + 1
     try:
-        task.service()
-    except BaseException:
-        _worker.dispatcher.logger.exception("Exception when servicing %r", task)
+        _worker.dispatcher.serve(task)
     finally:
         _worker.depth -= 1
         (request.environ, response._status_line, response._status_code, response._cookies,
