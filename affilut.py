@@ -50,7 +50,6 @@ import bottle
 import stripe
 import waitress
 from bottle import Bottle, HTTPResponse, request, response
-from waitress.task import ThreadedTaskDispatcher
 
 ###############################################################################
 # Configuration ###############################################################
@@ -163,231 +162,35 @@ def get_db():
     return _thread_state.db
 
 
-# Every write of this process goes through one shared connection per database file, one thread
-# at a time: threads queue on a lock instead of spinning on SQLite's busy handler (that alone cut
-# POST p99 from hundreds of ms to ~20 ms under concurrency). And queued writers commit together:
-# one that finishes while others wait leaves its work, in a released savepoint, in the open
-# transaction for the last of them to commit, so one fsync covers the whole queue (group commit).
-# Each write still stands or falls whole: a failed block rolls back to its own savepoint (the one
-# that opened the transaction, alone in it, rolls back all of it), and every writer of a group
-# answers only once the group's COMMIT is done, with its error if it failed. A write that is a
-# single statement (write_statement) needs neither: with no group open it commits by itself.
-# A hand-off of the lock wakes a thread that must win the GIL back (~0.15 ms of CPU per write when
-# waitress ran 4 requests at once). The server now runs one request at a time while they are quick
-# (OneAtATimeDispatcher), so threads seldom queue here. Its groups form another way: a request
-# whose write is done, with the next queued request also an API or webhook write, serves that
-# request itself, nested, before it commits (carry_queued_writes), so that request's write joins
-# the same COMMIT; up to MAX_CARRIED, each answered only once the COMMIT is done. One thread, no
-# hand-off: at 16 connections a webhook's CPU went 0.88 -> 0.61 ms (bench/RESULTS.md).
-
-MAX_GROUP = 64  # writes that may share one commit
-MAX_CARRIED = 8  # requests one commit may carry, and nested on one thread (each nests ~16 frames)
-MAX_WRITERS = 8  # database files with a write connection kept open
+# One way to write, as datasette's writer does: a write is BEGIN IMMEDIATE ... COMMIT on the
+# thread's own connection, and the threads of this process take turns by one lock per database
+# file, so they queue on the lock instead of spinning in SQLite's busy handler. Another process on
+# the same file is kept out by BEGIN IMMEDIATE itself, which waits up to the busy timeout.
+_write_locks = {}
+_write_locks_guard = threading.Lock()
 
 
-class WriteGroup:
-    """The writes waiting for one COMMIT."""
-
-    def __init__(self):
-        self.done, self.error, self.members = threading.Event(), None, 0
-        self.carried = 0  # queued requests served inside this group, whether they wrote or not
-
-
-class Writer:
-    """The write connection of one database file, its lock, and the group now open on it."""
-
-    def __init__(self, path):
-        self.db = connect(path, check_same_thread=False)
-        # A statement inside a transaction keeps the pages it changes in a statement journal, to undo
-        # itself alone. Past 64 KiB SQLite spills that journal to a temporary file, created and
-        # unlinked per statement: one conversion INSERT (13 index pages) crossed it, and the file
-        # cost ~80 us of CPU per write transaction (a third of it; bench/RESULTS.md). Kept in memory,
-        # it is a few pages per statement. Only this connection: the readers' sorts stay on disk.
-        self.db.execute("PRAGMA temp_store = MEMORY")
-        self.lock, self.queue_lock = threading.Lock(), threading.Lock()
-        self.queued, self.group = 0, None
-
-    def enter(self, begin=True):
-        """Take the connection (after the writers queued before us) and, if begin, make sure a
-        transaction is open.
-
-        True when this writer opened it: then the transaction holds no one else's work yet.
-        """
-        if getattr(_thread_state, "writing", False):
-            raise RuntimeError("a write transaction cannot open inside another")
-        with self.queue_lock:
-            self.queued += 1
-        self.lock.acquire()
-        with self.queue_lock:
-            self.queued -= 1
-        opened = False
-        if self.group is None and self.db.in_transaction:
-            # Left open by a group whose COMMIT and ROLLBACK both failed: its writers were all
-            # answered with the error, so nothing in it may be committed by whoever comes next.
-            try:
-                self.db.execute("ROLLBACK")
-            except BaseException:
-                self.lock.release()
-                raise
-        if self.group is None and begin:
-            try:
-                self.db.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other processes
-            except BaseException:
-                self.lock.release()
-                raise
-            self.group = WriteGroup()
-            opened = True
-        _thread_state.writing = True
-        return opened
-
-    def leave(self, failure=None):
-        """Commit the group, or hand it to the next queued writer; then answer with the group's fate."""
-        _thread_state.writing = False
-        group = self.group
-        if group is None:  # a lone statement in autocommit: SQLite committed (or undid) it already
-            self.lock.release()
-            return
-        if not self.db.in_transaction:  # SQLite itself rolled back (a full disk): the group's writes are gone
-            group.error = group.error or failure or sqlite3.OperationalError("the transaction was rolled back")
-            self.group = None
-            group.done.set()
-            self.lock.release()
-        else:
-            group.members += failure is None
-            with self.queue_lock:
-                hand_off = self.queued > 0 and group.members < MAX_GROUP
-            if not hand_off and failure is None:  # (a failure's traceback would become theirs)
-                self.carry_queued_writes(group)
-            if self.group is not group:  # a carried request committed it
-                pass
-            elif hand_off:
-                self.lock.release()
-                group.done.wait()
-            else:
-                try:
-                    self.db.execute("COMMIT")
-                except BaseException as error:
-                    group.error = error  # first: every writer of the group must hear of it
-                    if self.db.in_transaction:
-                        self.db.execute("ROLLBACK")
-                finally:
-                    self.group = None
-                    group.done.set()
-                    self.lock.release()
-        if group.error is not None:
-            raise group.error
-
-    def carry_queued_writes(self, group):
-        """Serve the queued write requests here, nested, while the group is open (the caller holds
-        the lock): each joins the group and commits it, or carries the next one further."""
-        while group.carried < MAX_CARRIED and carried_depth() < MAX_CARRIED and self.group is group:
-            try:
-                task = take_queued_write_request()
-            except Exception:  # whatever the queue holds, the group must still be committed
-                sys.stderr.write("carrying a queued write:\n" + traceback.format_exc())
-                return
-            if task is None:
-                return
-            group.carried += 1
-            self.lock.release()
-            try:
-                serve_inside_this_request(task)
-            finally:
-                # Still open: the request did not write, and the group is ours to finish. (A thread
-                # that stepped in may have joined and committed it meanwhile: then let go again.)
-                self.lock.acquire()
-                if self.group is not group:
-                    self.lock.release()
-
-
-_writers = {}
-_writers_lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=64)
-def real_path(path):
-    """os.path.realpath, once per path string: it costs a stat per component, on every write."""
-    return os.path.realpath(path)
-
-
-def writer_for(db):
-    """The Writer of the database file db is connected to."""
-    if db is getattr(_thread_state, "db", None):  # a request's connection: its path is known
-        path = real_path(_thread_state.path)
-    else:
-        path = real_path(db.execute("PRAGMA database_list").fetchone()[2])
-    with _writers_lock:
-        writer = _writers.get(path)
-        if writer is None:
-            if len(_writers) >= MAX_WRITERS:  # a process that used many files (tests): close the idle ones
-                for other_path, other in list(_writers.items()):
-                    if other.lock.acquire(blocking=False):
-                        if other.group is None:
-                            other.db.close()
-                            del _writers[other_path]
-                        other.lock.release()
-            writer = _writers[path] = Writer(path)
-    return writer
+def write_lock(path):
+    """The lock that serialises this process's writes to one database file."""
+    path = os.path.realpath(path)
+    with _write_locks_guard:
+        return _write_locks.setdefault(path, threading.Lock())
 
 
 @contextlib.contextmanager
 def transaction(db):
-    """Run the block as one all-or-nothing write on the shared write connection it yields.
-
-    Inside the block use that connection, not db: it is where the transaction is.
-    """
-    writer = writer_for(db)
-    alone = writer.enter()
-    tx, failure = writer.db, None
-    try:
-        # The writer that opened the transaction has it to itself until it leaves (writers queued
-        # meanwhile join only after), so it needs no savepoint: on failure it rolls back everything.
-        if not alone:
-            tx.execute("SAVEPOINT write")
+    """Run the block as one all-or-nothing write on db: committed when it ends, rolled back if it raises."""
+    if db.in_transaction:
+        raise RuntimeError("a write transaction cannot open inside another")
+    with write_lock(db.execute("PRAGMA database_list").fetchone()[2]):
+        db.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other processes
         try:
-            yield tx
-            if not alone:
-                tx.execute("RELEASE write")
-        except BaseException as error:
-            failure = error
-            if tx.in_transaction:
-                if alone:
-                    tx.execute("ROLLBACK")  # leave() then fails this group of one with the block's error
-                else:
-                    tx.execute("ROLLBACK TO write")
-                    tx.execute("RELEASE write")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:  # SQLite may already have rolled back (a full disk)
+                db.execute("ROLLBACK")
             raise
-    finally:
-        writer.leave(failure)
-
-
-def write_statement(db, sql, params):
-    """Run one statement as a whole write; return its cursor.
-
-    SQLite makes a single statement, its triggers included, all-or-nothing. So with no commit group
-    open it runs in autocommit: no BEGIN and no COMMIT to send, one call into SQLite and one release
-    of the GIL instead of three; unless a queued write request could share its commit, when it
-    opens a group. Inside an open group it joins that commit, and needs no savepoint either: a
-    failing statement undoes only itself.
-    """
-    writer = writer_for(db)
-    writer.enter(begin=queued_write_request())  # a group, only if another write could join it
-    failure = None
-    try:
-        return writer.db.execute(sql, params)
-    except BaseException as error:
-        failure = error
-        raise
-    finally:
-        writer.leave(failure)
-
-
-def close_writers():
-    """Close every write connection (tests and shutdown); none may be in use."""
-    with _writers_lock:
-        for writer in _writers.values():
-            writer.db.close()
-        _writers.clear()
 
 
 def unique_violation(error, *columns):
@@ -586,7 +389,6 @@ def create_account(db, name, commission="10", landing_url="", webhook_secret=Non
                           attribution_window_days, hold_days, renewal_months, created_at)
                       VALUES (:id, :name, :commission, :landing_url, :webhook_secret, :attribution_days,
                           :hold_days, :renewal_months, :now)""", fields)
-    forget_lookups()  # an install with one account no longer has a sole account
     return fields["id"]
 
 
@@ -620,7 +422,6 @@ def revoke_api_key(db, account_id, key_id):
         cursor = tx.execute("""UPDATE api_keys SET revoked_at = :now
                                WHERE id = :id AND account_id = :account AND revoked_at IS NULL""",
                             {"now": now_ms(), "id": key_id, "account": account_id})
-    forget_lookups()
     return cursor.rowcount == 1
 
 
@@ -707,7 +508,6 @@ def update_affiliate(db, account_id, affiliate_id, changes):
     with transaction(db) as tx:
         cursor = tx.execute(f"UPDATE affiliates SET {', '.join(assignments)} WHERE id = :id AND account_id = :account",
                             fields)
-    forget_lookups()  # its commission override or status may have changed
     if cursor.rowcount == 0:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
@@ -719,9 +519,24 @@ CONVERSION_STATUSES = ("pending", "approved", "paid", "rejected")
 # pending → approved → paid; pending or approved → rejected. Paid and rejected are final.
 CONVERSION_TRANSITIONS = {"pending": ("approved", "rejected"), "approved": ("paid", "rejected")}
 # An account's next conversion number, for the seq of every INSERT INTO conversions: the write
-# transaction serializes writers, so two never take one number, and a write rolled back to its
-# savepoint gives its number back (the next one reads MAX again). schema.sql's triggers refuse any other.
+# transaction serializes writers, so two never take one number, and a write rolled back gives
+# its number back (the next one reads MAX again). schema.sql's triggers refuse any other.
 NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM conversions WHERE account_id = :account)"
+# The columns a new conversion may set; any left out of the row take their default (NULL, 0).
+CONVERSION_COLUMNS = ("id", "account_id", "affiliate_id", "stripe_charge_id", "external_id", "amount_cents",
+                      "commission_cents", "commission_rate", "currency", "status", "reason", "kind", "customer_id",
+                      "payment_intent_id", "click_id", "adjusts_id", "refunded_cents", "disputed", "created_at",
+                      "updated_at")
+CONVERSION_DEFAULTS = {"external_id": None, "reason": None, "customer_id": None, "payment_intent_id": None,
+                       "click_id": None, "adjusts_id": None, "refunded_cents": 0, "disputed": 0}
+
+
+def insert_conversion(db, row):
+    """Inside a transaction: add a conversion (its first history line comes from a trigger), numbered
+    next in its account."""
+    db.execute(f"""INSERT INTO conversions ({', '.join(CONVERSION_COLUMNS)}, seq)
+                   VALUES ({', '.join(':' + c for c in CONVERSION_COLUMNS)}, {NEXT_SEQ})""",
+               {**CONVERSION_DEFAULTS, **row, "account": row["account_id"]})
 
 
 def conversion_json(row):
@@ -759,32 +574,24 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
     The unique index on (account_id, external_id) decides duplicates, so concurrent requests with
     one external_id store exactly one row and the others get a 409 naming it.
     """
-    affiliate = remembered("affiliate", (account["id"], affiliate_id),
-                           lambda: get_affiliate(db, account["id"], affiliate_id))
+    affiliate = get_affiliate(db, account["id"], affiliate_id)
     if affiliate is None:
         raise not_found("affiliate", affiliate_id, "affiliate_id")
     conversion_id, now, rate = new_id("cnv"), now_ms(), commission_rate(account, affiliate)
-    # Every column the API shows is set here, so the answer is built from these values: reading
-    # the row back would cost a query and a GIL hand-off per write under load.
+    # Every column the API shows is set here, so the answer is built from these values.
     row = {"id": conversion_id, "account_id": account["id"], "affiliate_id": affiliate_id,
            "stripe_charge_id": "manual:" + (external_id or conversion_id), "external_id": external_id,
            "amount_cents": amount_cents, "commission_cents": commission_cents(amount_cents, rate),
            "commission_rate": rate, "currency": "usd", "status": "pending", "reason": None, "kind": "manual",
            "created_at": now, "updated_at": now}
     try:
-        # One statement (its history line comes from a trigger), so no transaction to open.
-        write_statement(db, f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, external_id,
-                                    amount_cents, commission_cents, commission_rate, currency, status, reason, kind,
-                                    created_at, updated_at, seq)
-                                VALUES (:id, :account_id, :affiliate_id, :stripe_charge_id, :external_id,
-                                    :amount_cents, :commission_cents, :commission_rate, :currency, :status, :reason,
-                                    :kind, :created_at, :updated_at, {NEXT_SEQ})""",
-                        {**row, "account": account["id"]})
+        with transaction(db) as tx:
+            insert_conversion(tx, row)
     except sqlite3.IntegrityError as error:
         if not unique_violation(error, "conversions.account_id", "conversions.external_id") and \
                 not unique_violation(error, "conversions.account_id", "conversions.stripe_charge_id"):
             raise
-        # write_statement returns once the commit the other row was part of is done: it is visible.
+        # The other row's transaction has committed (ours waited for its lock): it is visible.
         existing = db.execute("""SELECT id FROM conversions WHERE account_id = :account_id
                                  AND (external_id = :external_id OR stripe_charge_id = :stripe_charge_id)""",
                               row).fetchone()
@@ -1153,9 +960,8 @@ def find_affiliate(db, account_id, reference):
     """The affiliate a Stripe reference names: its id or its short code, in this account."""
     if not reference:
         return None
-    return remembered("affiliate reference", (account_id, reference), lambda: db.execute(
-        """SELECT * FROM affiliates WHERE account_id = :account AND (id = :ref OR short_code = :ref)""",
-        {"account": account_id, "ref": reference}).fetchone())
+    return db.execute("""SELECT * FROM affiliates WHERE account_id = :account AND (id = :ref OR short_code = :ref)""",
+                      {"account": account_id, "ref": reference}).fetchone()
 
 
 def bound_affiliate(db, account_id, kind, subject_id, sources, charged_at):
@@ -1320,12 +1126,12 @@ def settle_charge(db, account, charge):
     if conversion is None:
         fields["id"] = new_id("cnv")
         fields["status"] = "rejected" if verdict else "pending"
-        db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
-                          commission_cents, commission_rate, currency, status, reason, kind, customer_id,
-                          payment_intent_id, click_id, refunded_cents, disputed, created_at, updated_at, seq)
-                      VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, :status,
-                          :reason, :kind, :customer, :intent, :click, :refunded, :disputed, :now, :now,
-                          {NEXT_SEQ})""", fields)
+        insert_conversion(db, {
+            "id": fields["id"], "account_id": account_id, "affiliate_id": affiliate["id"], "stripe_charge_id": charge_id,
+            "amount_cents": charge["amount_cents"], "commission_cents": commission, "commission_rate": rate,
+            "currency": fields["currency"], "status": fields["status"], "reason": verdict, "kind": fields["kind"],
+            "customer_id": charge["customer_id"], "payment_intent_id": charge["payment_intent_id"], "click_id": click_id,
+            "refunded_cents": refunded, "disputed": fields["disputed"], "created_at": now, "updated_at": now})
         return fields["id"]  # its first line of history is written by the conversion_recorded trigger
 
     fields["id"] = conversion["id"]
@@ -1357,19 +1163,15 @@ def settle_paid_conversion(db, conversion, net_amount, net_commission):
     paid_commission = conversion["commission_cents"] + credited[1]
     if net_commission == paid_commission:
         return
-    adjustment_id, now = new_id("cnv"), now_ms()
-    db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
-                      commission_cents, commission_rate, currency, status, reason, kind, customer_id,
-                      payment_intent_id, adjusts_id, created_at, updated_at, seq)
-                  VALUES (:id, :account, :affiliate, :charge, :amount, :commission, :rate, :currency, 'approved',
-                      :reason, 'adjustment', :customer, :intent, :adjusts, :now, :now, {NEXT_SEQ})""",
-               {"id": adjustment_id, "account": conversion["account_id"], "affiliate": conversion["affiliate_id"],
-                "charge": f"adjustment:{conversion['stripe_charge_id']}:{credited[2] + 1}",
-                "amount": net_amount - paid_amount, "commission": net_commission - paid_commission,
-                "rate": conversion["commission_rate"], "currency": conversion["currency"],
-                "reason": "refunded" if net_commission < paid_commission else "restored",
-                "customer": conversion["customer_id"], "intent": conversion["payment_intent_id"],
-                "adjusts": conversion["id"], "now": now})
+    now = now_ms()
+    insert_conversion(db, {
+        "id": new_id("cnv"), "account_id": conversion["account_id"], "affiliate_id": conversion["affiliate_id"],
+        "stripe_charge_id": f"adjustment:{conversion['stripe_charge_id']}:{credited[2] + 1}",
+        "amount_cents": net_amount - paid_amount, "commission_cents": net_commission - paid_commission,
+        "commission_rate": conversion["commission_rate"], "currency": conversion["currency"], "status": "approved",
+        "reason": "refunded" if net_commission < paid_commission else "restored", "kind": "adjustment",
+        "customer_id": conversion["customer_id"], "payment_intent_id": conversion["payment_intent_id"],
+        "adjusts_id": conversion["id"], "created_at": now, "updated_at": now})
 
 
 def process_stripe_event(db, account, event):
@@ -1573,7 +1375,6 @@ def setup_install(db, program_name, commission, landing_url, email, password):
         tx.execute("""INSERT INTO users (id, account_id, email, password_hash, created_at)
                       VALUES (:id, :account, :email, :hash, :now)""",
                    {"id": user_id, "account": account_id, "email": email, "hash": password_hash, "now": now})
-    forget_lookups()  # the adopted account's commission may have changed
     return account_id, user_id
 
 
@@ -1733,7 +1534,6 @@ def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
                                WHERE id = :id AND account_id = :account""",
                             {"status": status, "reason": reason, "now": now_ms(), "id": affiliate_id,
                              "account": account_id})
-    forget_lookups()
     if cursor.rowcount == 0:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
@@ -1814,7 +1614,6 @@ def update_program(db, account_id, form):
         tx.execute("""UPDATE accounts SET name = :name, default_commission = :commission, landing_url = :landing_url,
                           attribution_window_days = :window, hold_days = :hold, renewal_months = :renewal,
                           payout_minimum_cents = :minimum, webhook_secret = :secret WHERE id = :id""", fields)
-    forget_lookups()
     return get_account(db, account_id)
 
 
@@ -2123,46 +1922,6 @@ app.config["affilut.rate_limiter"] = make_rate_limiter()
 # -- Authentication ---------------------------------------------------------------------------
 
 
-# Lookups that every request repeats (an API key's account, a webhook's account, the affiliate a
-# manual conversion names) are kept for a second: under load that saves a query, and the hand-off
-# of the GIL it costs, per request. Revoking a key or changing an account or an affiliate in this
-# process forgets them all at once; a change made by another process (a second server on the same
-# file) takes effect within LOOKUP_CACHE_SECONDS.
-LOOKUP_CACHE_SECONDS = 1.0
-LOOKUP_CACHE_MAX = 10_000  # entries before the expired ones are swept
-_lookups = {}  # (database path, kind, key) -> (valid until, the row as a dict)
-_lookup_generation = [0]  # bumped by every forget, so a lookup that raced one is not kept
-_lookups_lock = threading.Lock()  # a forget and the keeping of a lookup never interleave
-
-
-def forget_lookups():
-    """Drop every remembered lookup: call it after a key is revoked or an account or affiliate changes."""
-    with _lookups_lock:
-        _lookup_generation[0] += 1
-        _lookups.clear()
-
-
-def remembered(kind, key, load):
-    """load() (a row or None), kept for LOOKUP_CACHE_SECONDS per database; None is never kept."""
-    cache_key, clock = (app.config["affilut.db"], kind, key), time.monotonic()
-    hit = _lookups.get(cache_key)
-    if hit is not None and hit[0] > clock:
-        return hit[1]
-    generation = _lookup_generation[0]
-    row = load()
-    if row is None:
-        return None
-    row = dict(row)
-    with _lookups_lock:
-        if len(_lookups) >= LOOKUP_CACHE_MAX:
-            for stale in [k for k, (until, _) in _lookups.items() if until <= clock]:
-                del _lookups[stale]
-        # Kept only if no forget came since the load began: the row may predate that change.
-        if generation == _lookup_generation[0]:
-            _lookups[cache_key] = (clock + LOOKUP_CACHE_SECONDS, row)
-    return row
-
-
 def authenticate(db):
     """The (key id, account row) a Bearer key belongs to, or a 401."""
     scheme, _, token = request.get_header("Authorization", "").partition(" ")
@@ -2173,17 +1932,15 @@ def authenticate(db):
     if not API_KEY_PATTERN.fullmatch(token):
         raise ApiError(401, "unauthorized", "the API key is malformed", headers=challenge)
     digest = hash_key(token)
-    account = remembered("key", digest, lambda: db.execute(
-        """SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
-           FROM api_keys k JOIN accounts a ON a.id = k.account_id
-           WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": digest}).fetchone())
+    account = db.execute("""SELECT a.*, k.id AS key_id, k.last_used_at AS key_last_used_at
+                            FROM api_keys k JOIN accounts a ON a.id = k.account_id
+                            WHERE k.key_hash = :hash AND k.revoked_at IS NULL""", {"hash": digest}).fetchone()
     if account is None:
         raise ApiError(401, "unauthorized", "the API key is unknown or revoked", headers=challenge)
     now = now_ms()
     if account["key_last_used_at"] is None or now - account["key_last_used_at"] >= KEY_LAST_USED_RESOLUTION_MS:
         with transaction(db) as tx:
             tx.execute("UPDATE api_keys SET last_used_at = :now WHERE id = :id", {"now": now, "id": account["key_id"]})
-        account["key_last_used_at"] = now
     return account["key_id"], account
 
 
@@ -2392,11 +2149,11 @@ def webhook_account(db, account_id):
     /webhooks/stripe without its id.
     """
     if account_id is None:
-        account = remembered("sole account", None, lambda: sole_account(db))
+        account = sole_account(db)
         if account is None:
             raise ApiError(404, "not_found", "with several accounts, use /webhooks/stripe/<account_id>")
     else:
-        account = remembered("account", account_id, lambda: get_account(db, account_id))
+        account = get_account(db, account_id)
         if account is None:
             raise not_found("account", account_id)
     secret = account["webhook_secret"]
@@ -3398,7 +3155,6 @@ def portal_payout_email_action(page):
         tx.execute("""UPDATE affiliates SET payout_email = :email, updated_at = :now
                       WHERE id = :id AND account_id = :a""",
                    {"email": email, "now": now_ms(), "id": page.affiliate["id"], "a": page.account["id"]})
-    forget_lookups()
     return see_other("/portal", "payout_email_saved")
 
 
@@ -3522,157 +3278,7 @@ def run_command(args):
 
 # -- Serving ----------------------------------------------------------------------------------
 
-SERVER_THREADS = 4          # requests that may be in progress at once, when some are slow
-STEP_IN_AFTER_SECONDS = 0.01  # how long the running requests may go without a new one starting
-WATCH_LINGER_SECONDS = 1.0  # how long after the last request a thread keeps watching for slow ones
-
-
-class OneAtATimeDispatcher(ThreadedTaskDispatcher):
-    """Waitress's thread pool, but one request runs at a time unless the running ones are slow.
-
-    On CPython one thread holds the GIL at a time, so two requests running together share one
-    core and trade the GIL back and forth: every hand-off is a context switch and a cold cache,
-    and with waitress's 4 threads running at once a request cost ~40 % more CPU than the same
-    requests one after another (bench/RESULTS.md). So a thread that finishes a request takes the
-    next queued one itself, and an idle thread is woken only when none is running. The pool still
-    serves a slow request (a large CSV export, a database locked by another process) without
-    holding up the others: when no request has started for STEP_IN_AFTER_SECONDS while some are
-    queued, one more thread steps in, and goes back to idle once the others move again.
-
-    The requests that wait are also what lets writes share a commit: see carry_queued_writes.
-
-    Waitress's own dispatcher also logs "Task queue depth" on every request queued behind a busy
-    pool: under steady load, that is every request. This one does not; the request log's times say
-    when requests wait.
-
-    It replaces handler_thread and add_task of waitress 3.0's ThreadedTaskDispatcher, and keeps its
-    queue, lock, thread count and shutdown (requirements.txt pins waitress).
-    """
-
-    def __init__(self, step_in_after=STEP_IN_AFTER_SECONDS):
-        super().__init__()
-        self.step_in_after = step_in_after
-        self.running = {}        # thread number -> when its request started (time.monotonic)
-        self.idle = 0            # threads waiting for work
-        self.watching = False    # an idle thread is timing the running ones
-        self.last_start = -WATCH_LINGER_SECONDS
-
-    def add_task(self, task):
-        with self.lock:
-            self.queue.append(task)
-            # Wake a thread to run it if none is running, or to watch the running ones if none does.
-            if self.idle and (not self.running or not self.watching):
-                self.queue_cv.notify()
-
-    def handler_thread(self, thread_no):
-        _worker.thread_no, _worker.dispatcher = thread_no, self
-        while True:
-            with self.lock:
-                task = self.next_task(thread_no)
-            if task is None:
-                return
-            self.serve(task)
-
-    def serve(self, task):
-        """Serve one request, logging what it raised as waitress does."""
-        try:
-            task.service()
-        except BaseException:
-            self.logger.exception("Exception when servicing %r", task)
-
-    def next_task(self, thread_no):
-        """The next task for this thread once it may run one, or None when the thread must stop."""
-        self.running.pop(thread_no, None)
-        while True:
-            if self.stop_count > 0:
-                self.stop_count -= 1
-                self.threads.discard(thread_no)
-                self.thread_exit_cv.notify()
-                return None
-            now = time.monotonic()
-            stuck_in = max(self.running.values()) + self.step_in_after - now if self.running else 0
-            if self.queue and stuck_in <= 0:
-                if self.running and self.idle:  # stepping in: someone else keeps the watch
-                    self.queue_cv.notify()
-                self.running[thread_no] = self.last_start = now
-                return self.queue.popleft()
-            self.idle += 1
-            if not self.watching and now - self.last_start < WATCH_LINGER_SECONDS:
-                # One idle thread keeps time while requests come; the rest sleep until woken.
-                self.watching = True
-                self.queue_cv.wait(stuck_in if stuck_in > 0 else self.step_in_after)
-                self.watching = False
-            else:
-                self.queue_cv.wait()
-            self.idle -= 1
-
-    def next_is_write_request(self):
-        """True when the next queued request is an API or webhook write; the caller holds the lock."""
-        return bool(self.queue) and is_write_request(self.queue[0])
-
-    def take_write_request(self, thread_no):
-        """The next queued request, if it is an API or webhook write (for carry_queued_writes), else None."""
-        with self.lock:
-            if not self.next_is_write_request():
-                return None
-            self.running[thread_no] = self.last_start = time.monotonic()  # progress, not a stuck request
-            return self.queue.popleft()
-
-
-# Writes quick enough to carry into another's commit: the API's and Stripe's. (A dashboard form's
-# POST may hash a password for a tenth of a second.)
-WRITE_REQUEST_PATHS = ("/api/v1/", "/webhooks/")
-_worker = threading.local()  # on the dispatcher's threads: their number and their dispatcher
-
-
-def is_write_request(channel):
-    """True when the channel's next request is a POST or PATCH under WRITE_REQUEST_PATHS."""
-    parsed = channel.requests[0] if getattr(channel, "requests", None) else None
-    # A request waitress could not parse is queued too, with its error set and maybe no method or path.
-    if parsed is None or getattr(parsed, "error", None) is not None:
-        return False
-    path = getattr(parsed, "path", None)
-    return getattr(parsed, "command", None) in ("POST", "PATCH") and isinstance(path, str) and \
-        path.startswith(WRITE_REQUEST_PATHS)
-
-
-def queued_write_request():
-    """True when a write request is queued that this thread could carry into its commit."""
-    dispatcher = getattr(_worker, "dispatcher", None)
-    if dispatcher is None or carried_depth() >= MAX_CARRIED:
-        return False
-    with dispatcher.lock:
-        return dispatcher.next_is_write_request()
-
-
-def take_queued_write_request():
-    """The queued write request this thread may serve inside its own, or None."""
-    dispatcher = getattr(_worker, "dispatcher", None)
-    return dispatcher and dispatcher.take_write_request(_worker.thread_no)
-
-
-def carried_depth():
-    """How many requests this thread is serving inside others right now."""
-    return getattr(_worker, "depth", 0)
-
-
-def serve_inside_this_request(task):
-    """Serve a queued request on this thread, in the middle of this thread's own request, and give
-    this request its Bottle context back after (Bottle keeps the request and the response being
-    made in thread-locals: the environ, and the response's status, headers, cookies and body).
-
-    Both share the thread's read connection (get_db): fine while no request leaves a query
-    unfinished on it across a write, which would hold an old snapshot for the other.
-    """
-    kept = (request.environ, response._status_line, response._status_code, response._cookies,
-            response._headers, response.body)
-    _worker.depth = carried_depth() + 1
-    try:
-        _worker.dispatcher.serve(task)
-    finally:
-        _worker.depth -= 1
-        (request.environ, response._status_line, response._status_code, response._cookies,
-         response._headers, response.body) = kept
+SERVER_THREADS = 4  # requests served at once: a slow one (a big export) never holds up the rest
 
 
 def log_requests(wsgi_app):
@@ -3706,10 +3312,7 @@ def serve(args):
     """Serve until SIGTERM or Ctrl-C, then close cleanly."""
     app.config["affilut.db"] = args.db
     version = init_db(args.db)
-    dispatcher = OneAtATimeDispatcher()
-    dispatcher.set_thread_count(SERVER_THREADS)
-    # _dispatcher is how waitress takes a dispatcher of one's own (its tests use it too).
-    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, _dispatcher=dispatcher)
+    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, threads=SERVER_THREADS)
 
     def stop(signum, frame):
         raise KeyboardInterrupt

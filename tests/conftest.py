@@ -31,13 +31,6 @@ def bearer(key):
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture(autouse=True)
-def close_write_connections():
-    """Each test's database gets its own write connection; close them all when the test ends."""
-    yield
-    affilut.close_writers()
-
-
 @pytest.fixture
 def db_path(tmp_path, monkeypatch):
     path = str(tmp_path / "affilut.db")

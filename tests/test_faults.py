@@ -190,9 +190,9 @@ def test_full_disk_is_503_storage_full_and_nothing_half_written(app, db, db_path
         return app.post_json("/api/v1/conversions", {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100,
                                                      "external_id": external_id}, headers=headers, expect_errors=True)
     assert post("before-full").status_int == 201
-    # This is the very connection every write of the process goes through: capping its file size
+    # This test thread's connection is the one its requests write through: capping its file size
     # makes SQLite fail the next page it needs with SQLITE_FULL, as a full disk does.
-    conn = affilut.writer_for(affilut.get_db()).db
+    conn = affilut.get_db()
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     stored, full = ["before-full"], None
     for n in range(2000):
@@ -556,8 +556,8 @@ def test_full_disk_webhook_is_503_storage_full_and_nothing_half_written(app, db,
                         headers={"Stripe-Signature": sign(payload, account["webhook_secret"]),
                                  "Content-Type": "application/json"})
     assert deliver(charge_event("ch_before_full", 100, affiliate_id)).status_int == 200
-    # As in the API's test: cap the one connection every write of the process goes through.
-    conn = affilut.writer_for(affilut.get_db()).db
+    # As in the API's test: cap the connection this thread's requests write through.
+    conn = affilut.get_db()
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     stored, full = ["ch_before_full"], None
     for n in range(2000):

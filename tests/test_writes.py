@@ -1,8 +1,10 @@
-"""Group commit: writes queued behind each other share one COMMIT, yet each stands or falls whole."""
+"""The write path: each write is one BEGIN IMMEDIATE ... COMMIT that stands or falls whole, and
+writers on many threads and in other processes take turns without losing or merging work."""
 
 import sqlite3
+import subprocess
+import sys
 import threading
-import time
 
 import pytest
 
@@ -10,16 +12,17 @@ import affilut
 from conftest import make_account
 
 
+def names(db):
+    return sorted(r[0] for r in db.execute("SELECT name FROM settings WHERE name != 'ip_salt'"))
+
+
 def write_on_own_connection(db_path, block):
-    """Run block(tx) in a transaction, or block as SQL text through write_statement, on a connection
-    of its own, as a request's thread does; the exception it raised, or None."""
+    """Run block(tx) in a transaction on a connection of its own, as a request's thread does; the
+    exception it raised, or None."""
     db = affilut.connect(db_path)
     try:
-        if isinstance(block, str):
-            affilut.write_statement(db, block, {})
-        else:
-            with affilut.transaction(db) as tx:
-                block(tx)
+        with affilut.transaction(db) as tx:
+            block(tx)
     except Exception as error:
         return error
     finally:
@@ -27,62 +30,15 @@ def write_on_own_connection(db_path, block):
     return None
 
 
-def run_group(db_path, blocks):
-    """Run each block(tx) in its own thread, all queued behind a first writer that holds the connection
-    until they wait, so they share its commit; a block that is SQL text goes through write_statement
-    instead. Returns each block's outcome: None or the exception."""
-    outcomes = [None] * (len(blocks) + 1)
-    holding = threading.Event()
-
-    def first(tx):
-        tx.execute("INSERT INTO settings (name, value) VALUES ('first', 'x')")
-        holding.set()
-        writer = affilut.writer_for(tx)
-        deadline = time.monotonic() + 5
-        while writer.queued < len(blocks) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def worker(i, block):
-        if i > 0:
-            holding.wait()
-        outcomes[i] = write_on_own_connection(db_path, block)
-    threads = [threading.Thread(target=worker, args=(i, block)) for i, block in enumerate([first, *blocks])]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return outcomes
-
-
-def insert(name):
-    return lambda tx: tx.execute("INSERT INTO settings (name, value) VALUES (:name, 'x')", {"name": name})
-
-
-def names(db):
-    return sorted(r[0] for r in db.execute("SELECT name FROM settings WHERE name != 'ip_salt'"))
-
-
-def test_a_failed_write_rolls_back_alone(db, db_path):
-    def failing(tx):
-        tx.execute("INSERT INTO settings (name, value) VALUES ('doomed', 'x')")
-        raise ValueError("refused")
-    outcomes = run_group(db_path, [insert("a"), failing, insert("b"), insert("c")])
-    assert outcomes[0] is None and isinstance(outcomes[2], ValueError)
-    assert [o for i, o in enumerate(outcomes) if i != 2] == [None] * 4
-    assert names(db) == ["a", "b", "c", "first"]
-
-
-def test_a_failed_commit_fails_every_write_of_the_group(db, db_path):
-    # A deferred foreign key is checked only at COMMIT, so this write makes the shared COMMIT fail.
-    db.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
-    db.execute("CREATE TABLE children (parent TEXT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
-    orphan = lambda tx: tx.execute("INSERT INTO children (parent) VALUES ('nobody')")  # noqa: E731
-    outcomes = run_group(db_path, [insert("a"), orphan, insert("b")])
-    assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
-    assert names(db) == [] and db.execute("SELECT COUNT(*) FROM children").fetchone()[0] == 0
-    # The connection is usable again afterwards.
-    assert run_group(db_path, [insert("after")]) == [None, None]
-    assert names(db) == ["after", "first"]
+def test_a_failed_write_rolls_back_whole_and_the_connection_writes_again(db):
+    with pytest.raises(ValueError):
+        with affilut.transaction(db) as tx:
+            tx.execute("INSERT INTO settings (name, value) VALUES ('doomed', 'x')")
+            raise ValueError("refused")
+    assert not db.in_transaction and names(db) == []
+    with affilut.transaction(db) as tx:
+        tx.execute("INSERT INTO settings (name, value) VALUES ('ok', 'x')")
+    assert names(db) == ["ok"]
 
 
 def test_writes_cannot_nest(db):
@@ -95,109 +51,95 @@ def test_writes_cannot_nest(db):
     assert names(db) == ["ok"]
 
 
-def test_a_lone_failed_write_rolls_back_whole_and_alone(db):
-    # The writer that opens the transaction takes no savepoint: its failure rolls back all of it.
-    with pytest.raises(ValueError):
-        with affilut.transaction(db) as tx:
-            tx.execute("INSERT INTO settings (name, value) VALUES ('doomed', 'x')")
-            raise ValueError("refused")
-    writer = affilut.writer_for(db)
-    assert not writer.db.in_transaction and writer.group is None
-    assert run_group(str(db.execute("PRAGMA database_list").fetchone()[2]), [insert("a")]) == [None, None]
-    assert names(db) == ["a", "first"]
+def test_a_failing_write_beside_good_ones_on_other_threads_fails_alone(db, db_path):
+    barrier = threading.Barrier(20)
+    outcomes = {}
+
+    def worker(i):
+        def block(tx):
+            tx.execute("INSERT INTO settings (name, value) VALUES (:name, 'x')", {"name": f"w{i:02d}"})
+            if i % 5 == 0:
+                raise ValueError("refused after its insert")
+        barrier.wait()
+        outcomes[i] = write_on_own_connection(db_path, block)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(i for i, error in outcomes.items() if error) == [0, 5, 10, 15]
+    assert names(db) == [f"w{i:02d}" for i in range(20) if i % 5]
 
 
-def test_a_write_rolled_back_inside_a_group_gives_its_conversion_number_back(db, db_path):
-    # Three writes in one transaction, in a fixed order: the first holds it until the doomed one
-    # queues; the doomed one takes the next number, holds until the last queues, then fails. Its
-    # savepoint rolls back, and the last write must take that same number: no gap.
+def test_racing_read_modify_writes_lose_no_update(db, db_path):
+    # BEGIN IMMEDIATE takes the write lock before the read, so no two writers read the same value.
+    db.execute("INSERT INTO settings (name, value) VALUES ('counter', '0')")
+    barrier = threading.Barrier(8)
+
+    def bump(tx):
+        value = int(tx.execute("SELECT value FROM settings WHERE name = 'counter'").fetchone()[0])
+        tx.execute("UPDATE settings SET value = :v WHERE name = 'counter'", {"v": str(value + 1)})
+
+    def worker():
+        barrier.wait()
+        for _ in range(25):
+            assert write_on_own_connection(db_path, bump) is None
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert db.execute("SELECT value FROM settings WHERE name = 'counter'").fetchone()[0] == "200"
+
+
+def test_a_write_from_another_process_waits_its_turn(db, db_path):
+    # Another process holds the write lock for a moment; our write waits (busy timeout), then commits.
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import sqlite3, sys, time
+db = sqlite3.connect({db_path!r}, isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("INSERT INTO settings (name, value) VALUES ('theirs', 'x')")
+print("held", flush=True)
+time.sleep(0.5)
+db.execute("COMMIT")
+"""], stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == b"held"
+    assert write_on_own_connection(db_path, lambda tx: tx.execute(
+        "INSERT INTO settings (name, value) VALUES ('ours', 'x')")) is None
+    holder.wait(timeout=10)
+    assert names(db) == ["ours", "theirs"]
+
+
+def test_a_write_rolled_back_gives_its_conversion_number_back(db):
     account = make_account(db)
     jane = affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com")
-    writer = affilut.writer_for(db)
-    running = {name: threading.Event() for name in ("first", "doomed")}
-    numbers, outcomes = {}, {}
 
     def sale(tx, charge_id):
         affilut.learn_charge(tx, account["id"], charge_id, authoritative=True, amount_cents=1000, currency="usd",
                              charged_at=affilut.now_ms(), meta_affiliate=jane["id"])
         [charge] = affilut.with_customer_charges(tx, account["id"], [charge_id])
-        conversion_id = affilut.settle_charge(tx, account, charge)
-        numbers[charge_id] = tx.execute("SELECT seq FROM conversions WHERE id = ?", (conversion_id,)).fetchone()[0]
-
-    def until_one_queues():
-        deadline = time.monotonic() + 5
-        while writer.queued < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def first(tx):
+        return affilut.settle_charge(tx, account, charge)
+    with affilut.transaction(db) as tx:
         sale(tx, "ch_1")
-        running["first"].set()
-        until_one_queues()
-
-    def doomed(tx):
-        sale(tx, "ch_2")
-        running["doomed"].set()
-        until_one_queues()
-        raise ValueError("refused after its insert")
-
-    def worker(name, block):
-        outcomes[name] = write_on_own_connection(db_path, block)
-    threads = []
-    for name, block, after in (("first", first, None), ("doomed", doomed, "first"),
-                               ("last", lambda tx: sale(tx, "ch_3"), "doomed")):
-        if after:
-            assert running[after].wait(timeout=5)
-        threads.append(threading.Thread(target=worker, args=(name, block)))
-        threads[-1].start()
-    for t in threads:
-        t.join(timeout=30)
-    assert [name for name, error in outcomes.items() if error] == ["doomed"]
-    assert isinstance(outcomes["doomed"], ValueError)
-    assert numbers == {"ch_1": 1, "ch_2": 2, "ch_3": 2}
+    with pytest.raises(ValueError):
+        with affilut.transaction(db) as tx:
+            sale(tx, "ch_2")
+            raise ValueError("refused after its insert")
+    with affilut.transaction(db) as tx:
+        sale(tx, "ch_3")
     rows = db.execute("SELECT stripe_charge_id, seq FROM conversions ORDER BY seq").fetchall()
     assert [tuple(r) for r in rows] == [("ch_1", 1), ("ch_3", 2)]
 
 
-def test_a_lone_statement_commits_by_itself(db):
-    affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('lone', 'x')", {})
-    writer = affilut.writer_for(db)
-    assert not writer.db.in_transaction and writer.group is None and not writer.lock.locked()
-    assert names(db) == ["lone"]  # visible on another connection: committed
-
-
-def test_a_lone_statement_joins_an_open_group_and_fails_alone(db, db_path):
-    outcomes = run_group(db_path, [
-        "INSERT INTO settings (name, value) VALUES ('b', 'x')",
-        "INSERT INTO settings (name, value) VALUES ('first', 'again')",  # the first writer's name: refused
-        insert("c"),
-    ])
-    assert outcomes[0] is None and outcomes[1] is None and outcomes[3] is None
-    assert isinstance(outcomes[2], sqlite3.IntegrityError)
-    assert names(db) == ["b", "c", "first"]
-    assert db.execute("SELECT value FROM settings WHERE name = 'first'").fetchone()[0] == "x"
-
-
-def test_a_transaction_left_open_without_a_group_is_rolled_back_not_committed_by_the_next_write(db):
-    # What a group leaves behind when its COMMIT and then its ROLLBACK both fail: its writers were
-    # answered with the error, so the next write must not commit their work.
-    writer = affilut.writer_for(db)
-    writer.db.execute("BEGIN IMMEDIATE")
-    writer.db.execute("INSERT INTO settings (name, value) VALUES ('orphan', 'x')")
-    affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('next', 'x')", {})
-    assert not writer.db.in_transaction
-    assert names(db) == ["next"]
-
-
-def test_the_write_connection_keeps_statement_journals_in_memory_and_readers_do_not(db):
-    # A big statement inside a transaction still undoes itself alone with its journal in memory.
-    affilut.write_statement(db, "INSERT INTO settings (name, value) VALUES ('kept', 'x')", {})
+def test_a_failed_commit_leaves_nothing_and_the_connection_usable(db):
+    # A deferred foreign key is checked only at COMMIT, so this write's COMMIT fails.
+    db.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+    db.execute("CREATE TABLE children (parent TEXT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
     with pytest.raises(sqlite3.IntegrityError):
         with affilut.transaction(db) as tx:
-            tx.execute("INSERT INTO settings (name, value) VALUES ('gone', 'x')")
-            # ~400 KiB in one statement, well past the 64 KiB at which SQLite spills a statement journal
-            tx.execute("""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
-                          INSERT INTO settings (name, value) SELECT 'bulk' || i, zeroblob(1000) FROM n""")
-            tx.execute("INSERT INTO settings (name, value) VALUES ('kept', 'again')")
-    assert names(db) == ["kept"]
-    assert affilut.writer_for(db).db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
-    assert db.execute("PRAGMA temp_store").fetchone()[0] == 0  # a reader's sorts may go to disk
+            tx.execute("INSERT INTO settings (name, value) VALUES ('a', 'x')")
+            tx.execute("INSERT INTO children (parent) VALUES ('nobody')")
+    assert not db.in_transaction and names(db) == []
+    with affilut.transaction(db) as tx:
+        tx.execute("INSERT INTO settings (name, value) VALUES ('after', 'x')")
+    assert names(db) == ["after"]
