@@ -413,3 +413,7 @@ ALTER TABLE charges_v8 RENAME TO charges;
 -- The old indexes went with the old table.
 CREATE INDEX charges_customer ON charges(account_id, customer_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX charges_payment_intent ON charges(account_id, payment_intent_id) WHERE payment_intent_id IS NOT NULL;
+
+-- migrate: 9
+-- Payer emails live in payer_emails since migration 4; nothing has read or written customers since.
+DROP TABLE customers;

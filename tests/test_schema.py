@@ -1,5 +1,7 @@
 """schema.sql's migrations: a database at an older version is migrated in place, every row kept."""
 
+import hashlib
+import os
 import re
 import sqlite3
 
@@ -117,8 +119,8 @@ def test_migration_8s_partial_charge_indexes_serve_equality_lookups(migrated, co
 
 def test_every_query_of_charges_by_customer_or_payment_intent_uses_its_partial_index(migrated):
     """The queries affilut runs, as it runs them (traced): each compares with "=", which implies
-    IS NOT NULL, so SQLite may use a partial index for it; and it does (the queries the index does
-    not cover name it: on a WITHOUT ROWID table SQLite would walk the account's charges instead)."""
+    IS NOT NULL, so SQLite may use a partial index for it; and, with the statistics init_db takes, it
+    does (without them, on a WITHOUT ROWID table, SQLite would walk the account's charges instead)."""
     db = migrated
     traced = []
     db.set_trace_callback(traced.append)
@@ -142,3 +144,47 @@ def test_every_query_of_charges_by_customer_or_payment_intent_uses_its_partial_i
             assert any(re.search(rf"USING (COVERING )?INDEX {index} \(account_id=\? AND {column}=\?\)", d)
                        for d in details), (sql, details)
             assert not any(re.match(r"SCAN (charges|c)\b", d) for d in details), (sql, details)
+
+
+# -- Every earlier version migrates, and no shipped section changes -------------------------------------
+
+CHECKSUMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migration_checksums.txt")
+
+
+def shipped_checksums():
+    with open(CHECKSUMS, encoding="utf-8") as f:
+        return {int(v): digest for v, digest in (line.split() for line in f if line.strip() and line[0] != "#")}
+
+
+def test_no_shipped_migration_section_is_edited_and_every_section_is_listed():
+    sections = {version: hashlib.sha256("\n".join(statements).encode()).hexdigest()
+                for version, statements in affilut.schema_migrations()}
+    assert list(sections) == sorted(sections), "sections must stand in schema.sql in version order"
+    assert sections == shipped_checksums()
+
+
+@pytest.mark.parametrize("version", [v for v, _ in affilut.schema_migrations()][:-1])
+def test_a_database_of_every_earlier_version_migrates_with_its_rows(tmp_path, version):
+    path = str(tmp_path / f"v{version}.db")
+    db = database_at(path, version)
+    # Columns every version has had since the first.
+    db.execute("INSERT INTO accounts (id, name, default_commission, created_at) VALUES (?, 'Shop', '10', 0)",
+               (ACCOUNT,))
+    db.execute("""INSERT INTO affiliates (id, account_id, name, email, short_code, status, created_at, updated_at)
+                  VALUES ('aff_01', ?, 'Jane', 'jane@example.com', 'jane-1', 'active', 0, 0)""", (ACCOUNT,))
+    has_seq = "seq" in [r[1] for r in db.execute("PRAGMA table_info(conversions)")]  # since migration 6
+    db.execute(f"""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+                       commission_cents, commission_rate, status, created_at, updated_at{', seq' if has_seq else ''})
+                   VALUES ('cnv_01', ?, 'aff_01', 'ch_1', 4900, 490, '10', 'pending', 1, 1{', 1' if has_seq else ''})""",
+               (ACCOUNT,))
+    db.close()
+    assert affilut.init_db(path) == affilut.schema_migrations()[-1][0]
+    db = affilut.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        conversion = affilut.conversion_json(affilut.get_conversion(db, ACCOUNT, "cnv_01"))
+        assert (conversion["amountCents"], conversion["commissionCents"], conversion["status"]) == (4900, 490, "pending")
+        assert affilut.get_affiliate(db, ACCOUNT, "aff_01")["email"] == "jane@example.com"
+    finally:
+        db.close()
