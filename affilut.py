@@ -1826,21 +1826,34 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def read_body(limit, message):
+    """The request's raw body, refused with a 413 past limit bytes (read no further than that)."""
+    if request.content_length > limit:
+        raise ApiError(413, "payload_too_large", message)
+    raw = request.body.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "payload_too_large", message)
+    return raw
+
+
+def parse_json(raw, **options):
+    """JSON text as Python, refusing what SQLite could not store; ValueError (or UnicodeError,
+    RecursionError) when it is not valid UTF-8 JSON."""
+    value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, **options)
+    # "\ud800" is valid JSON but no text SQLite can store: refuse it here rather than fail at the INSERT.
+    if _SURROGATE_ESCAPE.search(raw):
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    return value
+
+
 def json_body():
     """The request's JSON object, or a 400/413 that says what is wrong with it."""
-    if request.content_length > MAX_API_BODY:
-        raise ApiError(413, "payload_too_large", f"the request body must be at most {MAX_API_BODY} bytes")
+    raw = read_body(MAX_API_BODY, f"the request body must be at most {MAX_API_BODY} bytes")
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(400, "invalid_content_type", "send a JSON body with Content-Type: application/json")
-    raw = request.body.read(MAX_API_BODY + 1)
-    if len(raw) > MAX_API_BODY:
-        raise ApiError(413, "payload_too_large", f"the request body must be at most {MAX_API_BODY} bytes")
     try:
-        body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
-        # "\ud800" is valid JSON but no text SQLite can store: refuse it here rather than fail at the INSERT.
-        if _SURROGATE_ESCAPE.search(raw):
-            json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+        body = parse_json(raw, parse_float=Decimal)
     except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON")
     if not isinstance(body, dict):
@@ -2174,17 +2187,11 @@ def webhook_account(db, account_id):
 
 def verified_event(secret):
     """The request's Stripe event, once its signature is checked on the raw body; else an ApiError."""
-    if request.content_length > MAX_WEBHOOK_BODY:
-        raise ApiError(413, "payload_too_large", "the event is too large")
-    payload = request.body.read(MAX_WEBHOOK_BODY + 1)
-    if len(payload) > MAX_WEBHOOK_BODY:
-        raise ApiError(413, "payload_too_large", "the event is too large")
+    payload = read_body(MAX_WEBHOOK_BODY, "the event is too large")
     try:
         stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
                                               tolerance=SIGNATURE_TOLERANCE_SECONDS)
-        event = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
-        if _SURROGATE_ESCAPE.search(payload):  # "\\udc80" is valid JSON but no text SQLite can store
-            json.dumps(event, ensure_ascii=False).encode("utf-8")
+        event = parse_json(payload)
     except stripe.SignatureVerificationError as error:
         raise ApiError(400, "invalid_signature", f"Stripe-Signature does not verify: {error.user_message or error}")
     except (UnicodeError, ValueError, RecursionError):
