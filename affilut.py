@@ -3210,7 +3210,10 @@ def payouts_due_csv(page):
     due = [item for item in due_payouts(page.db, page.account) if item["eligible"]]
     if query_data().get("format") == "paypal":
         # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
-        currency = (query_data().get("currency") or (due[0]["currency"] if due else "usd")).lower()
+        currency = query_data().get("currency") or (due[0]["currency"] if due else "usd")
+        if not re.fullmatch(r"[A-Za-z]{3}", currency):  # it goes into the filename header
+            raise invalid("currency", "the currency must be a three-letter code such as usd")
+        currency = currency.lower()
         note = f"Affiliate commission from {page.account['name']}"
         return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None,
                             [[csv_cell(item["paid_to"]), money_text(item["amount_cents"], currency), currency.upper(),
