@@ -2415,8 +2415,15 @@ def verified_event(secret):
     if len(payload) > MAX_WEBHOOK_BODY:
         raise ApiError(413, "payload_too_large", "the event is too large")
     try:
-        stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
-                                              tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        header = request.get_header("Stripe-Signature")
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        # Stripe's "Check the webhook signatures" (Preventing replay attacks): the timestamp tolerance is
+        # what keeps a captured delivery from being replayed. verify_header bounds only the past; a
+        # timestamp in the future would stay replayable until then, so bound it the same way.
+        signed_at = int([item.split("=", 2)[1] for item in header.split(",") if item.split("=", 2)[0] == "t"][0])
+        if signed_at > time.time() + SIGNATURE_TOLERANCE_SECONDS:
+            raise stripe.SignatureVerificationError(f"Timestamp in the future, outside the tolerance zone "
+                                                    f"({signed_at})", header, payload)
         event = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
         if _SURROGATE_ESCAPE.search(payload):  # "\\udc80" is valid JSON but no text SQLite can store
             json.dumps(event, ensure_ascii=False).encode("utf-8")
