@@ -3685,8 +3685,16 @@ def serve_inside_this_request(task):
          response._headers, response.body) = kept
 
 
+_SECRET_IN_PATH = re.compile(r"(/(?:invite|reset)/)[^/]+", re.IGNORECASE)
+
+
+def loggable_path(path):
+    """The path as the log shows it: the token of an invite or reset link works like a password."""
+    return _SECRET_IN_PATH.sub(r"\1…", path)
+
+
 def log_requests(wsgi_app):
-    """WSGI middleware: one line per request with method, path, status and milliseconds."""
+    """WSGI middleware: one line per request with method, path (secrets redacted), status and milliseconds."""
     def logged(environ, start_response):
         started, seen = time.perf_counter(), {}
 
@@ -3697,7 +3705,7 @@ def log_requests(wsgi_app):
             return wsgi_app(environ, start)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            sys.stderr.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} "
+            sys.stderr.write(f"{environ['REQUEST_METHOD']} {loggable_path(environ.get('PATH_INFO', ''))} "
                              f"{seen.get('status', '-')} {elapsed:.1f}ms\n")
     return logged
 
