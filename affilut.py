@@ -2189,8 +2189,15 @@ def verified_event(secret):
     """The request's Stripe event, once its signature is checked on the raw body; else an ApiError."""
     payload = read_body(MAX_WEBHOOK_BODY, "the event is too large")
     try:
-        stripe.WebhookSignature.verify_header(payload, request.get_header("Stripe-Signature"), secret,
-                                              tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        header = request.get_header("Stripe-Signature")
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        # Stripe's "Check the webhook signatures" (Preventing replay attacks): the timestamp tolerance is
+        # what keeps a captured delivery from being replayed. verify_header bounds only the past; a
+        # timestamp in the future would stay replayable until then, so bound it the same way.
+        signed_at = int([item.split("=", 2)[1] for item in header.split(",") if item.split("=", 2)[0] == "t"][0])
+        if signed_at > time.time() + SIGNATURE_TOLERANCE_SECONDS:
+            raise stripe.SignatureVerificationError(f"Timestamp in the future, outside the tolerance zone "
+                                                    f"({signed_at})", header, payload)
         event = parse_json(payload)
     except stripe.SignatureVerificationError as error:
         raise ApiError(400, "invalid_signature", f"Stripe-Signature does not verify: {error.user_message or error}")
@@ -2982,7 +2989,10 @@ def payouts_due_csv(page):
     due = [item for item in due_payouts(page.db, page.account) if item["eligible"]]
     if query_data().get("format") == "paypal":
         # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
-        currency = (query_data().get("currency") or (due[0]["currency"] if due else "usd")).lower()
+        currency = query_data().get("currency") or (due[0]["currency"] if due else "usd")
+        if not re.fullmatch(r"[A-Za-z]{3}", currency):  # it goes into the filename header
+            raise invalid("currency", "the currency must be a three-letter code such as usd")
+        currency = currency.lower()
         note = f"Affiliate commission from {page.account['name']}"
         return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None,
                             [[csv_cell(item["paid_to"]), money_text(item["amount_cents"], currency), currency.upper(),
@@ -3296,8 +3306,16 @@ def run_command(args):
 SERVER_THREADS = 4  # requests served at once: a slow one (a big export) never holds up the rest
 
 
+_SECRET_IN_PATH = re.compile(r"(/(?:invite|reset)/)[^/]+", re.IGNORECASE)
+
+
+def loggable_path(path):
+    """The path as the log shows it: the token of an invite or reset link works like a password."""
+    return _SECRET_IN_PATH.sub(r"\1…", path)
+
+
 def log_requests(wsgi_app):
-    """WSGI middleware: one line per request with method, path, status and milliseconds."""
+    """WSGI middleware: one line per request with method, path (secrets redacted), status and milliseconds."""
     def logged(environ, start_response):
         started, seen = time.perf_counter(), {}
 
@@ -3308,7 +3326,7 @@ def log_requests(wsgi_app):
             return wsgi_app(environ, start)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            sys.stderr.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} "
+            sys.stderr.write(f"{environ['REQUEST_METHOD']} {loggable_path(environ.get('PATH_INFO', ''))} "
                              f"{seen.get('status', '-')} {elapsed:.1f}ms\n")
     return logged
 

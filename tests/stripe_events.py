@@ -1,4 +1,4 @@
-"""Stripe events for tests: real object shapes from shared/stripe-fixtures, signed as Stripe signs them."""
+"""Stripe events for tests: real object shapes from tests/fixtures/stripe, signed as Stripe signs them."""
 
 import copy
 import hashlib
@@ -8,8 +8,7 @@ import json
 import os
 import time
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        "shared", "stripe-fixtures")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "stripe")
 _ids = itertools.count(1)
 _cache = {}
 

@@ -541,6 +541,15 @@ def test_payout_csv_files(app, db, merchant):
     assert app.get("/dashboard/payouts/due.csv?format=paypal&currency=usd").text == ""
 
 
+@pytest.mark.parametrize("currency", ["us", "usdd", "us1", "u%0D%0Ad", 'us"', "%C3%BCsd", "%E2%84%AAur"])
+def test_payout_csv_refuses_a_currency_that_is_not_three_letters(app, db, merchant, currency):
+    approved_conversion(db, merchant["account"], new_affiliate(db, merchant["account"]["id"])["id"], 5000)
+    res = app.get(f"/dashboard/payouts/due.csv?format=paypal&currency={currency}", status=400)
+    assert res.content_type == "text/html" and "Content-Disposition" not in res.headers
+    assert "The currency must be a three-letter code such as usd." in res.text
+    assert "Traceback" not in res.text
+
+
 # -- Affiliates and conversions pages ------------------------------------------------------------------------
 
 

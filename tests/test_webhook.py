@@ -93,6 +93,14 @@ def test_stale_signature_and_another_accounts_secret_are_400(app, db, account, j
     deliver(app, account, evt, timestamp=int(time.time()) - 250, status=200)
 
 
+def test_a_signature_from_the_future_is_400_like_a_stale_one(app, db, account, jane):
+    evt = event("charge.succeeded", charge("ch_1", 4900, T0, metadata={"affiliate_id": jane["id"]}), T0)
+    res = deliver(app, account, evt, timestamp=int(time.time()) + 301, status=400)
+    assert res.json["error"]["code"] == "invalid_signature"
+    assert table_counts(db)["stripe_events"] == 0 and conversions(db) == []
+    deliver(app, account, evt, timestamp=int(time.time()) + 250, status=200)  # clock skew within tolerance
+
+
 @pytest.mark.parametrize("payload", [
     b'{"id": "evt_1", "object": "event", "type": "charge.succeeded", "created": 1, "data": {"object": "\xff"}}',
     b'not json at all',
