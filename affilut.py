@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import html
 import io
+import ipaddress
 import json
 import math
 import os
@@ -2291,7 +2292,7 @@ def follow_link(short_code):
                           VALUES (:id, :account, :affiliate, :now, :referrer, :agent, :ip)""",
                        {"id": click_id, "account": row["account_id"], "affiliate": row["id"], "now": now_ms(),
                         "referrer": (request.get_header("Referer") or "")[:1000] or None,
-                        "agent": user_agent[:500], "ip": ip_hash(tx, request.remote_addr or "")})
+                        "agent": user_agent[:500], "ip": ip_hash(tx, client_ip())})
         target = with_referral(target, row["id"], click_id)
     return HTTPResponse(status=302, headers={"Location": target, "Cache-Control": "no-store",
                                              "Referrer-Policy": "no-referrer-when-downgrade"})
@@ -2363,19 +2364,19 @@ class SignInThrottle:
 app.config["affilut.signin_throttle"] = SignInThrottle()
 
 
+# The server decides what a request's address, scheme and host are (behind_proxies believes a
+# trusted proxy's X-Forwarded-* and drops them from anyone else); the app reads only its verdict,
+# never a forwarded header itself.
+
+
 def client_ip():
-    """The peer's address; X-Forwarded-For counts only from a reverse proxy on this machine."""
-    peer = request.environ.get("REMOTE_ADDR", "")
-    forwarded = request.environ.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and peer in ("127.0.0.1", "::1"):
-        return forwarded.split(",")[-1].strip()
-    return peer
+    """The client's address, as the server determined it."""
+    return request.environ.get("REMOTE_ADDR") or ""
 
 
 def is_https():
-    """True when the browser reached us over HTTPS, directly or through a proxy that says so."""
-    return request.urlparts.scheme == "https" or \
-        request.get_header("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+    """True when the browser reached us over HTTPS, directly or through a trusted proxy."""
+    return request.environ.get("wsgi.url_scheme") == "https"
 
 
 def base_url():
@@ -2383,8 +2384,9 @@ def base_url():
     configured = os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/")
     if configured:
         return configured
-    parts = request.urlparts
-    return f"{'https' if is_https() else parts.scheme}://{parts.netloc}"
+    environ = request.environ
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return f"{'https' if is_https() else 'http'}://{host}"
 
 
 def set_cookie(result, name, value, max_age=None):
@@ -3171,6 +3173,13 @@ class CliParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def positive_int(text):
+    """argparse type: a whole number of at least 1."""
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", text.strip()):
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return int(text)
+
+
 def cli_parser():
     """The command line: serve (the default) and the bootstrap commands."""
     db_default = os.environ.get("AFFILUT_DB", "affilut.db")
@@ -3183,6 +3192,11 @@ def cli_parser():
     parser.add_argument("--db", default=db_default, help=db_help)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--trusted-proxy", type=proxy_addresses, default=os.environ.get("AFFILUT_TRUSTED_PROXY", ""))
+    parser.add_argument("--connection-limit", type=positive_int,
+                        default=os.environ.get("AFFILUT_CONNECTION_LIMIT") or str(CONNECTION_LIMIT))
+    parser.add_argument("--channel-timeout", type=positive_int,
+                        default=os.environ.get("AFFILUT_CHANNEL_TIMEOUT") or str(CHANNEL_TIMEOUT))
 
     def command(name, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -3192,6 +3206,14 @@ def cli_parser():
     serve = command("serve", "serve the web app and API with waitress (the default command)")
     serve.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port to listen on (default 8080)")
+    serve.add_argument("--trusted-proxy", type=proxy_addresses, default=argparse.SUPPRESS, metavar="ADDRESSES",
+                       help="comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto and "
+                            "-Host are believed (default: $AFFILUT_TRUSTED_PROXY, else none)")
+    serve.add_argument("--connection-limit", type=positive_int, default=argparse.SUPPRESS, metavar="N",
+                       help=f"open connections kept at once (default: $AFFILUT_CONNECTION_LIMIT or {CONNECTION_LIMIT})")
+    serve.add_argument("--channel-timeout", type=positive_int, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help=f"idle seconds before a connection is closed "
+                            f"(default: $AFFILUT_CHANNEL_TIMEOUT or {CHANNEL_TIMEOUT})")
 
     account = command("create-account", "create a merchant's program; prints its id")
     account.add_argument("--name", required=True)
@@ -3279,6 +3301,86 @@ def run_command(args):
 # -- Serving ----------------------------------------------------------------------------------
 
 SERVER_THREADS = 4  # requests served at once: a slow one (a big export) never holds up the rest
+# Open connections waitress keeps, idle ones included: enough that several hundred idle or trickling
+# clients still leave room for everyone else, few enough for the file descriptors of a small VPS
+# (each connection may hold up to three: its socket and two spooled buffers).
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30  # seconds a connection may sit idle before waitress closes it
+# The largest body any route takes is a Stripe event; waitress answers a longer declared (or
+# chunked) body with its own 413 before reading it, so nothing larger is ever spooled to disk.
+MAX_REQUEST_BODY = MAX_WEBHOOK_BODY + 1  # waitress refuses a body of this many bytes or more
+
+# What a reverse proxy may say of the request it passes on. Only X-Forwarded-For, -Proto and -Host
+# are believed, and only from a trusted proxy; the app never sees any of these headers.
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
+                 "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_BY", "HTTP_FORWARDED")
+_FORWARDED_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def proxy_addresses(text):
+    """The set of addresses in a comma-separated list (AFFILUT_TRUSTED_PROXY, --trusted-proxy)."""
+    addresses = set()
+    for item in (text or "").split(","):
+        if item.strip():
+            try:
+                addresses.add(str(ipaddress.ip_address(item.strip().strip("[]"))))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{item.strip()!r} is not an IP address") from None
+    return frozenset(addresses)
+
+
+def believe_proxy(environ, said):
+    """Apply what a trusted proxy said (header name -> value) to the WSGI environ; ValueError if it makes no sense."""
+    # The proxy appends the address it saw to whatever the client sent: only its own, last entry is known.
+    client = said["HTTP_X_FORWARDED_FOR"].split(",")[-1].strip()
+    if client:
+        try:
+            environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = str(ipaddress.ip_address(client.strip("[]")))
+        except ValueError:
+            raise ValueError("X-Forwarded-For does not end in an IP address") from None
+    proto = said["HTTP_X_FORWARDED_PROTO"].lower()
+    if proto:
+        if proto not in ("http", "https"):
+            raise ValueError(f"X-Forwarded-Proto must be http or https, not {proto!r}")
+        environ["wsgi.url_scheme"] = proto
+    host = said["HTTP_X_FORWARDED_HOST"].split(",")[-1].strip()
+    if host:
+        if not _FORWARDED_HOST.fullmatch(host):
+            raise ValueError("X-Forwarded-Host is not a host name")
+        environ["HTTP_HOST"] = host
+
+
+def behind_proxies(wsgi_app, proxies):
+    """WSGI middleware: the client's address, scheme and host as a trusted proxy reports them.
+
+    From a peer in `proxies` X-Forwarded-For, -Proto and -Host become REMOTE_ADDR, wsgi.url_scheme
+    and HTTP_HOST; from anyone else they are dropped. waitress's own trusted_proxy setting takes one
+    address (or "*"), and its middleware wraps the application from outside, where a list cannot be
+    checked first; so waitress passes the headers through untouched and this does its job.
+    """
+    def proxied(environ, start_response):
+        said = {name: environ.pop(name, "").strip() for name in PROXY_HEADERS}
+        if environ.get("REMOTE_ADDR") in proxies:
+            try:
+                believe_proxy(environ, said)
+            except ValueError as error:
+                start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
+                return [f"400 Bad Request\n{error}\n".encode()]
+        return wsgi_app(environ, start_response)
+    return proxied
+
+
+def raise_open_file_limit(connections):
+    """Let the process open the descriptors its connections may need, up to the system's hard limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 3 * connections + 100  # a socket and two spooled buffers each, and the databases and logs
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        if raised < wanted:
+            sys.stderr.write(f"affilut: only {raised} open files allowed (ulimit -n); "
+                             f"{connections} connections may need {wanted}\n")
 
 
 def log_requests(wsgi_app):
@@ -3312,7 +3414,13 @@ def serve(args):
     """Serve until SIGTERM or Ctrl-C, then close cleanly."""
     app.config["affilut.db"] = args.db
     version = init_db(args.db)
-    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, threads=SERVER_THREADS)
+    raise_open_file_limit(args.connection_limit)
+    # poll(), unlike select(), watches descriptors numbered past 1024, which a thousand connections reach.
+    server = waitress.create_server(log_requests(behind_proxies(app, args.trusted_proxy)), host=args.host,
+                                    port=args.port, threads=SERVER_THREADS, asyncore_use_poll=True,
+                                    connection_limit=args.connection_limit, channel_timeout=args.channel_timeout,
+                                    cleanup_interval=min(10, args.channel_timeout),
+                                    max_request_body_size=MAX_REQUEST_BODY, clear_untrusted_proxy_headers=False)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
