@@ -1481,6 +1481,31 @@ def check_affiliate_password(db, account_id, email, password):
     return row
 
 
+def record_signin_ceiling(db, kind, email, account_id=None):
+    """Note that failed sign-ins for this email reached the ceiling, for the merchant to see; return
+    the (kind, subject id, account id) it was noted for, or None for an email nobody has."""
+    if kind == "user":
+        row = db.execute("SELECT id, account_id FROM users WHERE email = :email", {"email": email}).fetchone()
+    else:
+        row = db.execute("SELECT id, account_id FROM affiliates WHERE account_id = :account AND email = :email",
+                         {"account": account_id, "email": email}).fetchone()
+    if row is None:
+        return None
+    with transaction(db) as tx:
+        tx.execute("""INSERT INTO signin_ceilings (kind, subject_id, account_id, email, times, first_at, last_at)
+                      VALUES (:kind, :id, :account, :email, 1, :now, :now)
+                      ON CONFLICT (kind, subject_id) DO UPDATE SET times = times + 1, email = excluded.email,
+                                                                  last_at = excluded.last_at""",
+                   {"kind": kind, "id": row["id"], "account": row["account_id"], "email": email, "now": now_ms()})
+    return kind, row["id"], row["account_id"]
+
+
+def recent_signin_ceilings(db, account_id, days=7):
+    """This program's people whose sign-ins reached the ceiling in the last `days` days, newest first."""
+    return db.execute("""SELECT * FROM signin_ceilings WHERE account_id = :account AND last_at >= :since
+                         ORDER BY last_at DESC""", {"account": account_id, "since": now_ms() - days * DAY_MS}).fetchall()
+
+
 def create_session(db, kind, subject_id, account_id):
     """Start a session; return its token for the cookie (only the token's hash is stored)."""
     token, now = secrets.token_urlsafe(32), now_ms()
@@ -2323,16 +2348,31 @@ CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, j
 DASHBOARD_PAGE_SIZE = 25
 
 class SignInThrottle:
-    """Slows password guessing: after a few failures for one email, or more for one IP, each
-    further attempt must wait, the wait doubling up to a cap. In memory, like the rate limits.
+    """Slows password guessing without letting a guesser lock anyone out.
+
+    Failures count against one email from one address ("pair") and against one address ("ip");
+    past a few, that address must wait before its next try, the wait doubling up to a cap. A right
+    password from another address is never refused. Past a ceiling of failures for one email from
+    anywhere ("email"), every try for that email waits a little (the wait does not grow, so it slows
+    a guesser spread over many addresses but never locks the owner out) and the merchant is told.
+    In memory, like the rate limits.
     """
 
     def __init__(self, clock=time.time, free=None, first_wait=30, max_wait=900, forget_after=3600):
         self.clock, self.first_wait, self.max_wait = clock, first_wait, max_wait
-        self.free = free or {"email": 5, "ip": 20}  # failures before waits begin; one IP may be many people
+        # Failures before waits begin; one address may be many people, and the ceiling is about an hour's worth.
+        self.free = free or {"pair": 5, "ip": 20, "email": 100}
         self.forget_after = forget_after
         self.failures = {}  # (kind, value) -> (count, time of the last failure)
         self.lock = threading.Lock()
+
+    def delay(self, kind, count):
+        """Seconds to wait after `count` failures of this kind."""
+        if count < self.free[kind]:
+            return 0
+        if kind == "email":
+            return self.first_wait
+        return min(self.max_wait, self.first_wait * 2 ** (count - self.free[kind]))
 
     def wait(self, keys):
         """Seconds until these keys may try again; 0 when they may now."""
@@ -2340,25 +2380,29 @@ class SignInThrottle:
         with self.lock:
             for key in keys:
                 count, last = self.failures.get(key, (0, 0))
-                if count >= self.free[key[0]]:
-                    delay = min(self.max_wait, self.first_wait * 2 ** (count - self.free[key[0]]))
-                    longest = max(longest, math.ceil(last + delay - now))
+                if now - last < self.forget_after:
+                    longest = max(longest, math.ceil(last + self.delay(key[0], count) - now))
         return max(0, longest)
 
     def failed(self, keys):
-        """Count a failed attempt against every key."""
-        now = self.clock()
+        """Count a failed attempt against every key; return True when an email key just reached the ceiling."""
+        now, reached = self.clock(), False
         with self.lock:
             if len(self.failures) > 10_000:  # keep memory bounded: drop what is forgotten anyway
                 self.failures = {k: v for k, v in self.failures.items() if now - v[1] < self.forget_after}
             for key in keys:
                 count, last = self.failures.get(key, (0, 0))
-                self.failures[key] = (1 if now - last >= self.forget_after else count + 1, now)
+                count = 1 if now - last >= self.forget_after else count + 1
+                self.failures[key] = (count, now)
+                reached = reached or (key[0] == "email" and count == self.free["email"])
+        return reached
 
-    def succeeded(self, key):
-        """A correct password clears its email's failures (not the IP's)."""
+    def succeeded(self, keys):
+        """A right password clears the failures of its email from its address (not the address's, nor the email's)."""
         with self.lock:
-            self.failures.pop(key, None)
+            for key in keys:
+                if key[0] == "pair":
+                    self.failures.pop(key, None)
 
 
 app.config["affilut.signin_throttle"] = SignInThrottle()
@@ -2565,17 +2609,21 @@ def signed_out_response(kind, target):
     return result
 
 
-def throttled_sign_in(keys, check):
-    """Run a password check unless these keys must wait: (row, None, 200), or (None, what to say, status)."""
-    throttle = app.config["affilut.signin_throttle"]
+def throttled_sign_in(email, check, reached_ceiling):
+    """Run a password check for `email` (as the throttle keys it) unless this address must wait:
+    (row, None, 200), or (None, what to say, status). reached_ceiling() runs when this failure was
+    the one that took the email to the ceiling."""
+    throttle, address = app.config["affilut.signin_throttle"], client_ip()
+    keys = [("pair", (email, address)), ("ip", address), ("email", email)]
     wait = throttle.wait(keys)
     if wait:
         return None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429
     row = check()
     if row is None:
-        throttle.failed(keys)
+        if throttle.failed(keys):
+            reached_ceiling()
         return None, "That email and password do not match.", 401
-    throttle.succeeded(keys[0])
+    throttle.succeeded(keys)
     return row, None, 200
 
 
@@ -2632,8 +2680,8 @@ def signin_page(page):
     target = local_path(query_data().get("next"), "/dashboard")
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
-        user, error, status = throttled_sign_in([("email", email), ("ip", client_ip())],
-                                                lambda: check_user_password(page.db, email, form.get("password")))
+        user, error, status = throttled_sign_in(email, lambda: check_user_password(page.db, email, form.get("password")),
+                                                lambda: record_signin_ceiling(page.db, "user", email))
         if user:
             return signed_in_response("user", user["id"], user["account_id"], target)
     return render("signin", page, status, form=form, error=error, action=here(),
@@ -2681,7 +2729,8 @@ def overview_page(page):
                   chart=daily_chart_svg(daily_series(page.db, account_id)),
                   top=top_affiliates(page.db, account_id, since),
                   pending=page.db.execute("""SELECT COUNT(*) FROM affiliates WHERE account_id = :a
-                                             AND status = 'pending'""", {"a": account_id}).fetchone()[0])
+                                             AND status = 'pending'""", {"a": account_id}).fetchone()[0],
+                  ceilings=recent_signin_ceilings(page.db, account_id))
 
 
 def daily_chart_svg(series, width=720, height=180):
@@ -3121,8 +3170,8 @@ def portal_signin_page(page, account_id=None):
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
         affiliate, error, status = throttled_sign_in(
-            [("email", f"{account_id}:{email}"), ("ip", client_ip())],
-            lambda: check_affiliate_password(page.db, account_id, email, form.get("password")))
+            f"{account_id}:{email}", lambda: check_affiliate_password(page.db, account_id, email, form.get("password")),
+            lambda: record_signin_ceiling(page.db, "affiliate", email, account_id))
         if affiliate:
             return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
     return render("signin", page, status, form=form, error=error, action=here(),

@@ -238,6 +238,53 @@ def test_failed_sign_ins_are_slowed_per_ip(app, merchant, clock):
     sign_in(app, "owner@shop.example", status=303)
 
 
+def sign_in_from(app, address, email, password=PASSWORD, status=None, path="/signin"):
+    """sign_in from a client address (as the server determined it: see test_exposed.py for the proxy)."""
+    res = app.get(path, extra_environ={"REMOTE_ADDR": address})
+    form = form_for(res, res.request.path)
+    form["email"], form["password"] = email, password
+    return form.submit(status=status, extra_environ={"REMOTE_ADDR": address})
+
+
+def test_failures_from_one_address_never_refuse_the_right_password_from_another(app, db, merchant, clock):
+    app.reset()
+    for _ in range(30):  # past the limits of the pair and of the address
+        sign_in_from(app, "203.0.113.66", "owner@shop.example", "wrong password", status="*")
+    assert "Try again in" in sign_in_from(app, "203.0.113.66", "owner@shop.example", status=429).text
+    sign_in_from(app, "198.51.100.7", "owner@shop.example", status=303)
+    assert db.execute("SELECT COUNT(*) FROM signin_ceilings").fetchone()[0] == 0
+
+
+def test_a_ceiling_of_failures_for_one_email_slows_it_everywhere_and_tells_the_merchant(app, db, merchant, clock,
+                                                                                       throttle):
+    app.reset()
+    ceiling = throttle.free["email"]
+    for i in range(ceiling):  # a guesser spread over many addresses, each below its own limits
+        sign_in_from(app, f"10.1.{i // 4}.{i % 4}", "owner@shop.example", "wrong password", status=401)
+        sign_in_from(app, f"10.1.{i // 4}.{i % 4}", "nobody@shop.example", "wrong password", status=401)
+    res = sign_in_from(app, "198.51.100.7", "owner@shop.example", status=429)  # a fresh address waits a little
+    assert "Try again in 30 seconds" in res.text
+    [row] = db.execute("SELECT * FROM signin_ceilings").fetchall()  # the unknown email left nothing
+    assert (row["kind"], row["subject_id"], row["email"], row["times"]) == ("user", merchant["user"]["id"],
+                                                                           "owner@shop.example", 1)
+    clock.advance(31)
+    sign_in_from(app, "198.51.100.7", "owner@shop.example", status=303)  # slowed, never locked out
+    overview = app.get("/dashboard")
+    assert "Someone tried many wrong passwords" in overview.text and "owner@shop.example" in overview.text
+
+
+def test_the_affiliate_ceiling_is_per_program_and_shown_to_its_merchant(app, db, merchant, clock, throttle):
+    account = merchant["account"]
+    join(type(app)(affilut.app), account["id"])
+    browser = type(app)(affilut.app)
+    for i in range(throttle.free["email"]):
+        sign_in_from(browser, f"10.2.{i // 4}.{i % 4}", "pat@example.com", "wrong password", status=401,
+                     path=f"/portal/signin/{account['id']}")
+    [row] = db.execute("SELECT * FROM signin_ceilings").fetchall()
+    assert (row["kind"], row["account_id"], row["email"]) == ("affiliate", account["id"], "pat@example.com")
+    assert "the affiliate" in app.get("/dashboard").text and "pat@example.com" in app.get("/dashboard").text
+
+
 # -- CSRF and headers -------------------------------------------------------------------------------------
 
 

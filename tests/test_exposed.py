@@ -96,6 +96,10 @@ def test_anyone_else_cannot_claim_to_be_a_proxy(db_path, tmp_path, merchant):
                                   cookies={"affilut_session": token})
         assert f"http://127.0.0.1:{direct.port}/webhooks/stripe/{merchant['id']}" in text
         assert "aff.shop.example" not in text
+        # A client cannot escape its own failures by claiming another address.
+        for i in range(5):
+            assert sign_in(direct.port, EMAIL, "wrong password", {"X-Forwarded-For": f"198.51.100.{i}"})[0] == 401
+        assert sign_in(direct.port, EMAIL, PASSWORD, {"X-Forwarded-For": "198.51.100.99"})[0] == 429
     finally:
         direct.stop()
 
@@ -120,6 +124,24 @@ def test_the_trusted_proxy_option_is_checked(db_path, capsys):
                                        "'localhost' is not an IP address\n")
     args = affilut.cli_parser().parse_args(["serve", "--trusted-proxy", " 127.0.0.1 , [::1] "])
     assert args.trusted_proxy == {"127.0.0.1", "::1"}
+
+
+def test_sign_in_failures_slow_the_client_behind_the_proxy_not_everyone_behind_it(db_path, tmp_path, merchant):
+    proxied = server(db_path, tmp_path, AFFILUT_TRUSTED_PROXY="127.0.0.1")
+    try:
+        def from_client(address, email=EMAIL, password=PASSWORD):
+            return sign_in(proxied.port, email, password, {**FORWARDED, "X-Forwarded-For": address})[0]
+        # Five wrong passwords for one email from one client: that client waits, even with the right one...
+        assert [from_client("198.51.100.7", password="wrong password") for _ in range(5)] == [401] * 5
+        assert from_client("198.51.100.7") == 429
+        # ...while its owner, elsewhere, signs in.
+        assert from_client("198.51.100.8") == 303
+        # Twenty failures from one client, whatever the emails: that client waits, no one else.
+        assert {from_client("203.0.113.9", f"guess{i}@shop.example", "wrong password") for i in range(20)} == {401}
+        assert from_client("203.0.113.9") == 429
+        assert from_client("203.0.113.10") == 303
+    finally:
+        proxied.stop()
 
 
 # -- Limits of the server itself ------------------------------------------------------------------
