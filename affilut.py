@@ -1447,11 +1447,18 @@ def set_affiliate_password(db, affiliate_id, password_hash):
                {"id": affiliate_id, "hash": password_hash, "now": now_ms()})
 
 
-def join_program(db, account_id, name, email, password):
-    """Public sign-up: a pending affiliate with a portal password; return the affiliate row."""
+def join_program(db, account_id, name, email, password, admit=None):
+    """Public sign-up: a pending affiliate with a portal password; return the affiliate row.
+
+    Every field is checked before the password is hashed, the costly step; admit(), if given, runs
+    just before it and may refuse by raising.
+    """
     if get_account(db, account_id) is None:
         raise not_found("program", account_id)
-    password_hash = hash_password(clean_password(password))
+    name, email, password = clean_text(name, "name"), clean_email(email), clean_password(password)
+    if admit:
+        admit()
+    password_hash = hash_password(password)
     row = create_affiliate(db, account_id, name, email, status="pending")
     with transaction(db) as tx:
         set_affiliate_password(tx, row["id"], password_hash)
@@ -1944,6 +1951,11 @@ def make_rate_limiter():
 
 app.config["affilut.rate_limiter"] = make_rate_limiter()
 
+# The public routes anyone may call, limited per client address with the same token buckets: past
+# the rate a link still redirects but stores no click, and a sign-up is refused before its costly hash.
+VISITOR_LIMITS = {"click": 30, "join": 3}  # a minute, per address
+app.config["affilut.visitor_limiter"] = RateLimiter(VISITOR_LIMITS)
+
 
 # -- Authentication ---------------------------------------------------------------------------
 
@@ -2280,11 +2292,11 @@ def landing_target(landing_url, to):
 
 
 def with_referral(url, affiliate_id, click_id):
-    """The URL with ref and aff_sess set, every other query parameter and the fragment kept."""
+    """The URL with ref and aff_sess set (ref alone without a click), every other query parameter and the fragment kept."""
     parts = urllib.parse.urlsplit(url)
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
              if k not in ("ref", "aff_sess")]
-    query += [("ref", affiliate_id), ("aff_sess", click_id)]
+    query += [("ref", affiliate_id)] + ([("aff_sess", click_id)] if click_id else [])
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
@@ -2293,6 +2305,45 @@ def plain_page(status, title, text):
     body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
             f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>")
     return HTTPResponse(body, status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+
+CLICK_SESSION_MS = 30 * 60 * 1000  # a visitor's repeat clicks on one affiliate within this count once
+MAX_CLICK_AGENT, MAX_CLICK_REFERRER = 300, 500  # characters kept of each
+
+
+def record_click(db, account_id, affiliate_id, address, user_agent, referrer):
+    """Count a visitor's click on an affiliate's link; return its click id. A repeat by the same
+    visitor (address and user agent) within CLICK_SESSION_MS of the click it repeats is that click."""
+    now = now_ms()
+    with transaction(db) as tx:
+        visitor = f"{ip_hash(tx, address)}:{hashlib.sha256(user_agent.encode()).hexdigest()[:16]}"
+        window = now // CLICK_SESSION_MS
+        visits = {"affiliate": affiliate_id, "this": f"{visitor}:{window}", "previous": f"{visitor}:{window - 1}"}
+        recent = tx.execute("""SELECT id FROM clicks WHERE affiliate_id = :affiliate AND visit IN (:this, :previous)
+                               AND created_at > :since ORDER BY created_at DESC LIMIT 1""",
+                            {**visits, "since": now - CLICK_SESSION_MS}).fetchone()
+        if recent:
+            return recent["id"]
+        # One row per visitor, affiliate and window: the unique index decides between racing requests.
+        click_id = new_id("clk")
+        inserted = tx.execute("""INSERT INTO clicks (id, account_id, affiliate_id, created_at, referrer, user_agent,
+                                                     ip_hash, visit)
+                                 VALUES (:id, :account, :affiliate, :now, :referrer, :agent, :ip, :this)
+                                 ON CONFLICT (affiliate_id, visit) WHERE visit IS NOT NULL DO NOTHING""",
+                              {**visits, "id": click_id, "account": account_id, "now": now,
+                               "referrer": referrer[:MAX_CLICK_REFERRER] or None,
+                               "agent": user_agent[:MAX_CLICK_AGENT], "ip": visitor.split(":")[0]})
+        if inserted.rowcount == 0:
+            return tx.execute("SELECT id FROM clicks WHERE affiliate_id = :affiliate AND visit = :this",
+                              visits).fetchone()["id"]
+    return click_id
+
+
+def visitor_allowed(budget, message):
+    """Spend one of this client address's tokens of a public route's budget, or refuse with a 429."""
+    allowed, headers = app.config["affilut.visitor_limiter"].take(client_ip(), budget)
+    if not allowed:
+        raise ApiError(429, "rate_limited", message, headers={"Retry-After": headers["Retry-After"]})
 
 
 @app.route("/r/<short_code>", method=["GET", "HEAD"])
@@ -2311,13 +2362,10 @@ def follow_link(short_code):
     user_agent = request.get_header("User-Agent", "")
     is_bot = request.method == "HEAD" or not user_agent.strip() or BOT_USER_AGENT.search(user_agent)
     if row["status"] == "active" and not is_bot:
-        click_id = new_id("clk")
-        with transaction(db) as tx:
-            tx.execute("""INSERT INTO clicks (id, account_id, affiliate_id, created_at, referrer, user_agent, ip_hash)
-                          VALUES (:id, :account, :affiliate, :now, :referrer, :agent, :ip)""",
-                       {"id": click_id, "account": row["account_id"], "affiliate": row["id"], "now": now_ms(),
-                        "referrer": (request.get_header("Referer") or "")[:1000] or None,
-                        "agent": user_agent[:500], "ip": ip_hash(tx, client_ip())})
+        click_id = None
+        if app.config["affilut.visitor_limiter"].take(client_ip(), "click")[0]:
+            click_id = record_click(db, row["account_id"], row["id"], client_ip(), user_agent,
+                                    request.get_header("Referer") or "")
         target = with_referral(target, row["id"], click_id)
     return HTTPResponse(status=302, headers={"Location": target, "Cache-Control": "no-store",
                                              "Referrer-Policy": "no-referrer-when-downgrade"})
@@ -3145,7 +3193,9 @@ def join_page(page, account_id):
     if request.method == "POST":
         form = form_data()
         try:
-            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), posted_password(form))
+            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), posted_password(form),
+                                     admit=lambda: visitor_allowed("join", "too many sign-ups from your address; "
+                                                                           "wait a minute and try again"))
             return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
         except ApiError as refused:
             error = refused

@@ -801,6 +801,35 @@ def join(app, account_id, name="Pat Partner", email="pat@example.com", password=
     return form.submit(expect_errors=True)
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("name", "", "name"), ("email", "not-an-email", "email"), ("password", "short", "at least 10 characters"),
+])
+def test_a_sign_up_is_checked_before_its_password_is_hashed(app, db, merchant, monkeypatch, field, value, message):
+    hashed = []
+    monkeypatch.setattr(affilut, "hash_password", lambda password: hashed.append(password) or "scrypt$")
+    fields = {"name": "Pat Partner", "email": "pat@example.com", "password": PASSWORD, field: value}
+    form = app.get(f"/join/{merchant['account']['id']}").forms[0]
+    form["name"], form["email"] = fields["name"], fields["email"]
+    form["password"] = form["password_again"] = fields["password"]
+    res = form.submit(status=400)
+    assert message in res.text and hashed == []
+    assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == 0
+
+
+def test_sign_ups_from_one_address_are_limited(app, db, merchant, clock):
+    account_id = merchant["account"]["id"]
+    limit = affilut.VISITOR_LIMITS["join"]
+    for i in range(limit):
+        assert join(type(app)(affilut.app), account_id, email=f"pat{i}@example.com").status_int == 303
+    res = join(type(app)(affilut.app), account_id, email="one.more@example.com")
+    assert res.status_int == 429 and "Too many sign-ups from your address" in res.text
+    assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == limit
+    other = type(app)(affilut.app, extra_environ={"REMOTE_ADDR": "198.51.100.7"})
+    assert join(other, account_id, email="elsewhere@example.com").status_int == 303
+    clock.advance(60)
+    assert join(type(app)(affilut.app), account_id, email="one.more@example.com").status_int == 303
+
+
 def test_affiliate_signs_up_waits_for_approval_then_sees_earnings(app, db, merchant):
     account = merchant["account"]
     pat_browser = type(app)(affilut.app)
