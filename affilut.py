@@ -18,6 +18,10 @@ Environment:
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
     AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
     AFFILUT_BASE_URL    the public address shown in links and snippets (default: the address the browser used)
+    AFFILUT_TRUSTED_PROXY  comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto
+                        and -Host are believed (default: none; also serve --trusted-proxy)
+    AFFILUT_CONNECTION_LIMIT  open connections kept at once, idle ones included (default 1000)
+    AFFILUT_CHANNEL_TIMEOUT  seconds an idle connection stays open (default 30)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
 """
 
