@@ -18,6 +18,10 @@ Environment:
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
     AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
     AFFILUT_BASE_URL    the public address shown in links and snippets (default: the address the browser used)
+    AFFILUT_TRUSTED_PROXY  comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto
+                        and -Host are believed (default: none; also serve --trusted-proxy)
+    AFFILUT_CONNECTION_LIMIT  open connections kept at once, idle ones included (default 1000)
+    AFFILUT_CHANNEL_TIMEOUT  seconds an idle connection stays open (default 30)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
 """
 
@@ -31,6 +35,7 @@ import hashlib
 import hmac
 import html
 import io
+import ipaddress
 import json
 import math
 import os
@@ -1454,11 +1459,18 @@ def set_affiliate_password(db, affiliate_id, password_hash):
                {"id": affiliate_id, "hash": password_hash, "now": now_ms()})
 
 
-def join_program(db, account_id, name, email, password):
-    """Public sign-up: a pending affiliate with a portal password; return the affiliate row."""
+def join_program(db, account_id, name, email, password, admit=None):
+    """Public sign-up: a pending affiliate with a portal password; return the affiliate row.
+
+    Every field is checked before the password is hashed, the costly step; admit(), if given, runs
+    just before it and may refuse by raising.
+    """
     if get_account(db, account_id) is None:
         raise not_found("program", account_id)
-    password_hash = hash_password(clean_password(password))
+    name, email, password = clean_text(name, "name"), clean_email(email), clean_password(password)
+    if admit:
+        admit()
+    password_hash = hash_password(password)
     row = create_affiliate(db, account_id, name, email, status="pending")
     with transaction(db) as tx:
         set_affiliate_password(tx, row["id"], password_hash)
@@ -1486,6 +1498,31 @@ def check_affiliate_password(db, account_id, email, password):
         tx.execute("UPDATE affiliate_logins SET last_login_at = :now WHERE affiliate_id = :id",
                    {"now": now_ms(), "id": row["id"]})
     return row
+
+
+def record_signin_ceiling(db, kind, email, account_id=None):
+    """Note that failed sign-ins for this email reached the ceiling, for the merchant to see; return
+    the (kind, subject id, account id) it was noted for, or None for an email nobody has."""
+    if kind == "user":
+        row = db.execute("SELECT id, account_id FROM users WHERE email = :email", {"email": email}).fetchone()
+    else:
+        row = db.execute("SELECT id, account_id FROM affiliates WHERE account_id = :account AND email = :email",
+                         {"account": account_id, "email": email}).fetchone()
+    if row is None:
+        return None
+    with transaction(db) as tx:
+        tx.execute("""INSERT INTO signin_ceilings (kind, subject_id, account_id, email, times, first_at, last_at)
+                      VALUES (:kind, :id, :account, :email, 1, :now, :now)
+                      ON CONFLICT (kind, subject_id) DO UPDATE SET times = times + 1, email = excluded.email,
+                                                                  last_at = excluded.last_at""",
+                   {"kind": kind, "id": row["id"], "account": row["account_id"], "email": email, "now": now_ms()})
+    return kind, row["id"], row["account_id"]
+
+
+def recent_signin_ceilings(db, account_id, days=7):
+    """This program's people whose sign-ins reached the ceiling in the last `days` days, newest first."""
+    return db.execute("""SELECT * FROM signin_ceilings WHERE account_id = :account AND last_at >= :since
+                         ORDER BY last_at DESC""", {"account": account_id, "since": now_ms() - days * DAY_MS}).fetchall()
 
 
 def create_session(db, kind, subject_id, account_id):
@@ -1939,6 +1976,11 @@ def make_rate_limiter():
 
 app.config["affilut.rate_limiter"] = make_rate_limiter()
 
+# The public routes anyone may call, limited per client address with the same token buckets: past
+# the rate a link still redirects but stores no click, and a sign-up is refused before its costly hash.
+VISITOR_LIMITS = {"click": 30, "join": 3}  # a minute, per address
+app.config["affilut.visitor_limiter"] = RateLimiter(VISITOR_LIMITS)
+
 
 # -- Authentication ---------------------------------------------------------------------------
 
@@ -2276,11 +2318,11 @@ def landing_target(landing_url, to):
 
 
 def with_referral(url, affiliate_id, click_id):
-    """The URL with ref and aff_sess set, every other query parameter and the fragment kept."""
+    """The URL with ref and aff_sess set (ref alone without a click), every other query parameter and the fragment kept."""
     parts = urllib.parse.urlsplit(url)
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
              if k not in ("ref", "aff_sess")]
-    query += [("ref", affiliate_id), ("aff_sess", click_id)]
+    query += [("ref", affiliate_id)] + ([("aff_sess", click_id)] if click_id else [])
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
@@ -2289,6 +2331,45 @@ def plain_page(status, title, text):
     body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
             f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>")
     return HTTPResponse(body, status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+
+CLICK_SESSION_MS = 30 * 60 * 1000  # a visitor's repeat clicks on one affiliate within this count once
+MAX_CLICK_AGENT, MAX_CLICK_REFERRER = 300, 500  # characters kept of each
+
+
+def record_click(db, account_id, affiliate_id, address, user_agent, referrer):
+    """Count a visitor's click on an affiliate's link; return its click id. A repeat by the same
+    visitor (address and user agent) within CLICK_SESSION_MS of the click it repeats is that click."""
+    now = now_ms()
+    with transaction(db) as tx:
+        visitor = f"{ip_hash(tx, address)}:{hashlib.sha256(user_agent.encode()).hexdigest()[:16]}"
+        window = now // CLICK_SESSION_MS
+        visits = {"affiliate": affiliate_id, "this": f"{visitor}:{window}", "previous": f"{visitor}:{window - 1}"}
+        recent = tx.execute("""SELECT id FROM clicks WHERE affiliate_id = :affiliate AND visit IN (:this, :previous)
+                               AND created_at > :since ORDER BY created_at DESC LIMIT 1""",
+                            {**visits, "since": now - CLICK_SESSION_MS}).fetchone()
+        if recent:
+            return recent["id"]
+        # One row per visitor, affiliate and window: the unique index decides between racing requests.
+        click_id = new_id("clk")
+        inserted = tx.execute("""INSERT INTO clicks (id, account_id, affiliate_id, created_at, referrer, user_agent,
+                                                     ip_hash, visit)
+                                 VALUES (:id, :account, :affiliate, :now, :referrer, :agent, :ip, :this)
+                                 ON CONFLICT (affiliate_id, visit) WHERE visit IS NOT NULL DO NOTHING""",
+                              {**visits, "id": click_id, "account": account_id, "now": now,
+                               "referrer": referrer[:MAX_CLICK_REFERRER] or None,
+                               "agent": user_agent[:MAX_CLICK_AGENT], "ip": visitor.split(":")[0]})
+        if inserted.rowcount == 0:
+            return tx.execute("SELECT id FROM clicks WHERE affiliate_id = :affiliate AND visit = :this",
+                              visits).fetchone()["id"]
+    return click_id
+
+
+def visitor_allowed(budget, message):
+    """Spend one of this client address's tokens of a public route's budget, or refuse with a 429."""
+    allowed, headers = app.config["affilut.visitor_limiter"].take(client_ip(), budget)
+    if not allowed:
+        raise ApiError(429, "rate_limited", message, headers={"Retry-After": headers["Retry-After"]})
 
 
 @app.route("/r/<short_code>", method=["GET", "HEAD"])
@@ -2307,13 +2388,10 @@ def follow_link(short_code):
     user_agent = request.get_header("User-Agent", "")
     is_bot = request.method == "HEAD" or not user_agent.strip() or BOT_USER_AGENT.search(user_agent)
     if row["status"] == "active" and not is_bot:
-        click_id = new_id("clk")
-        with transaction(db) as tx:
-            tx.execute("""INSERT INTO clicks (id, account_id, affiliate_id, created_at, referrer, user_agent, ip_hash)
-                          VALUES (:id, :account, :affiliate, :now, :referrer, :agent, :ip)""",
-                       {"id": click_id, "account": row["account_id"], "affiliate": row["id"], "now": now_ms(),
-                        "referrer": (request.get_header("Referer") or "")[:1000] or None,
-                        "agent": user_agent[:500], "ip": ip_hash(tx, request.remote_addr or "")})
+        click_id = None
+        if app.config["affilut.visitor_limiter"].take(client_ip(), "click")[0]:
+            click_id = record_click(db, row["account_id"], row["id"], client_ip(), user_agent,
+                                    request.get_header("Referer") or "")
         target = with_referral(target, row["id"], click_id)
     return HTTPResponse(status=302, headers={"Location": target, "Cache-Control": "no-store",
                                              "Referrer-Policy": "no-referrer-when-downgrade"})
@@ -2344,16 +2422,31 @@ CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, j
 DASHBOARD_PAGE_SIZE = 25
 
 class SignInThrottle:
-    """Slows password guessing: after a few failures for one email, or more for one IP, each
-    further attempt must wait, the wait doubling up to a cap. In memory, like the rate limits.
+    """Slows password guessing without letting a guesser lock anyone out.
+
+    Failures count against one email from one address ("pair") and against one address ("ip");
+    past a few, that address must wait before its next try, the wait doubling up to a cap. A right
+    password from another address is never refused. Past a ceiling of failures for one email from
+    anywhere ("email"), every try for that email waits a little (the wait does not grow, so it slows
+    a guesser spread over many addresses but never locks the owner out) and the merchant is told.
+    In memory, like the rate limits.
     """
 
     def __init__(self, clock=time.time, free=None, first_wait=30, max_wait=900, forget_after=3600):
         self.clock, self.first_wait, self.max_wait = clock, first_wait, max_wait
-        self.free = free or {"email": 5, "ip": 20}  # failures before waits begin; one IP may be many people
+        # Failures before waits begin; one address may be many people, and the ceiling is about an hour's worth.
+        self.free = free or {"pair": 5, "ip": 20, "email": 100}
         self.forget_after = forget_after
         self.failures = {}  # (kind, value) -> (count, time of the last failure)
         self.lock = threading.Lock()
+
+    def delay(self, kind, count):
+        """Seconds to wait after `count` failures of this kind."""
+        if count < self.free[kind]:
+            return 0
+        if kind == "email":
+            return self.first_wait
+        return min(self.max_wait, self.first_wait * 2 ** (count - self.free[kind]))
 
     def wait(self, keys):
         """Seconds until these keys may try again; 0 when they may now."""
@@ -2361,43 +2454,47 @@ class SignInThrottle:
         with self.lock:
             for key in keys:
                 count, last = self.failures.get(key, (0, 0))
-                if count >= self.free[key[0]]:
-                    delay = min(self.max_wait, self.first_wait * 2 ** (count - self.free[key[0]]))
-                    longest = max(longest, math.ceil(last + delay - now))
+                if now - last < self.forget_after:
+                    longest = max(longest, math.ceil(last + self.delay(key[0], count) - now))
         return max(0, longest)
 
     def failed(self, keys):
-        """Count a failed attempt against every key."""
-        now = self.clock()
+        """Count a failed attempt against every key; return True when an email key just reached the ceiling."""
+        now, reached = self.clock(), False
         with self.lock:
             if len(self.failures) > 10_000:  # keep memory bounded: drop what is forgotten anyway
                 self.failures = {k: v for k, v in self.failures.items() if now - v[1] < self.forget_after}
             for key in keys:
                 count, last = self.failures.get(key, (0, 0))
-                self.failures[key] = (1 if now - last >= self.forget_after else count + 1, now)
+                count = 1 if now - last >= self.forget_after else count + 1
+                self.failures[key] = (count, now)
+                reached = reached or (key[0] == "email" and count == self.free["email"])
+        return reached
 
-    def succeeded(self, key):
-        """A correct password clears its email's failures (not the IP's)."""
+    def succeeded(self, keys):
+        """A right password clears the failures of its email from its address (not the address's, nor the email's)."""
         with self.lock:
-            self.failures.pop(key, None)
+            for key in keys:
+                if key[0] == "pair":
+                    self.failures.pop(key, None)
 
 
 app.config["affilut.signin_throttle"] = SignInThrottle()
 
 
+# The server decides what a request's address, scheme and host are (behind_proxies believes a
+# trusted proxy's X-Forwarded-* and drops them from anyone else); the app reads only its verdict,
+# never a forwarded header itself.
+
+
 def client_ip():
-    """The peer's address; X-Forwarded-For counts only from a reverse proxy on this machine."""
-    peer = request.environ.get("REMOTE_ADDR", "")
-    forwarded = request.environ.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and peer in ("127.0.0.1", "::1"):
-        return forwarded.split(",")[-1].strip()
-    return peer
+    """The client's address, as the server determined it."""
+    return request.environ.get("REMOTE_ADDR") or ""
 
 
 def is_https():
-    """True when the browser reached us over HTTPS, directly or through a proxy that says so."""
-    return request.urlparts.scheme == "https" or \
-        request.get_header("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+    """True when the browser reached us over HTTPS, directly or through a trusted proxy."""
+    return request.environ.get("wsgi.url_scheme") == "https"
 
 
 def base_url():
@@ -2405,8 +2502,9 @@ def base_url():
     configured = os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/")
     if configured:
         return configured
-    parts = request.urlparts
-    return f"{'https' if is_https() else parts.scheme}://{parts.netloc}"
+    environ = request.environ
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return f"{'https' if is_https() else 'http'}://{host}"
 
 
 def set_cookie(result, name, value, max_age=None):
@@ -2585,17 +2683,21 @@ def signed_out_response(kind, target):
     return result
 
 
-def throttled_sign_in(keys, check):
-    """Run a password check unless these keys must wait: (row, None, 200), or (None, what to say, status)."""
-    throttle = app.config["affilut.signin_throttle"]
+def throttled_sign_in(email, check, reached_ceiling):
+    """Run a password check for `email` (as the throttle keys it) unless this address must wait:
+    (row, None, 200), or (None, what to say, status). reached_ceiling() runs when this failure was
+    the one that took the email to the ceiling."""
+    throttle, address = app.config["affilut.signin_throttle"], client_ip()
+    keys = [("pair", (email, address)), ("ip", address), ("email", email)]
     wait = throttle.wait(keys)
     if wait:
         return None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429
     row = check()
     if row is None:
-        throttle.failed(keys)
+        if throttle.failed(keys):
+            reached_ceiling()
         return None, "That email and password do not match.", 401
-    throttle.succeeded(keys[0])
+    throttle.succeeded(keys)
     return row, None, 200
 
 
@@ -2652,8 +2754,8 @@ def signin_page(page):
     target = local_path(query_data().get("next"), "/dashboard")
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
-        user, error, status = throttled_sign_in([("email", email), ("ip", client_ip())],
-                                                lambda: check_user_password(page.db, email, form.get("password")))
+        user, error, status = throttled_sign_in(email, lambda: check_user_password(page.db, email, form.get("password")),
+                                                lambda: record_signin_ceiling(page.db, "user", email))
         if user:
             return signed_in_response("user", user["id"], user["account_id"], target)
     return render("signin", page, status, form=form, error=error, action=here(),
@@ -2701,7 +2803,8 @@ def overview_page(page):
                   chart=daily_chart_svg(daily_series(page.db, account_id)),
                   top=top_affiliates(page.db, account_id, since),
                   pending=page.db.execute("""SELECT COUNT(*) FROM affiliates WHERE account_id = :a
-                                             AND status = 'pending'""", {"a": account_id}).fetchone()[0])
+                                             AND status = 'pending'""", {"a": account_id}).fetchone()[0],
+                  ceilings=recent_signin_ceilings(page.db, account_id))
 
 
 def daily_chart_svg(series, width=720, height=180):
@@ -3119,7 +3222,9 @@ def join_page(page, account_id):
     if request.method == "POST":
         form = form_data()
         try:
-            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), posted_password(form))
+            affiliate = join_program(page.db, account_id, form.get("name"), form.get("email"), posted_password(form),
+                                     admit=lambda: visitor_allowed("join", "too many sign-ups from your address; "
+                                                                           "wait a minute and try again"))
             return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
         except ApiError as refused:
             error = refused
@@ -3144,8 +3249,8 @@ def portal_signin_page(page, account_id=None):
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
         affiliate, error, status = throttled_sign_in(
-            [("email", f"{account_id}:{email}"), ("ip", client_ip())],
-            lambda: check_affiliate_password(page.db, account_id, email, form.get("password")))
+            f"{account_id}:{email}", lambda: check_affiliate_password(page.db, account_id, email, form.get("password")),
+            lambda: record_signin_ceiling(page.db, "affiliate", email, account_id))
         if affiliate:
             return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
     return render("signin", page, status, form=form, error=error, action=here(),
@@ -3196,6 +3301,13 @@ class CliParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def positive_int(text):
+    """argparse type: a whole number of at least 1."""
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", text.strip()):
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return int(text)
+
+
 def cli_parser():
     """The command line: serve (the default) and the bootstrap commands."""
     db_default = os.environ.get("AFFILUT_DB", "affilut.db")
@@ -3208,6 +3320,11 @@ def cli_parser():
     parser.add_argument("--db", default=db_default, help=db_help)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--trusted-proxy", type=proxy_addresses, default=os.environ.get("AFFILUT_TRUSTED_PROXY", ""))
+    parser.add_argument("--connection-limit", type=positive_int,
+                        default=os.environ.get("AFFILUT_CONNECTION_LIMIT") or str(CONNECTION_LIMIT))
+    parser.add_argument("--channel-timeout", type=positive_int,
+                        default=os.environ.get("AFFILUT_CHANNEL_TIMEOUT") or str(CHANNEL_TIMEOUT))
 
     def command(name, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -3217,6 +3334,14 @@ def cli_parser():
     serve = command("serve", "serve the web app and API with waitress (the default command)")
     serve.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port to listen on (default 8080)")
+    serve.add_argument("--trusted-proxy", type=proxy_addresses, default=argparse.SUPPRESS, metavar="ADDRESSES",
+                       help="comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto and "
+                            "-Host are believed (default: $AFFILUT_TRUSTED_PROXY, else none)")
+    serve.add_argument("--connection-limit", type=positive_int, default=argparse.SUPPRESS, metavar="N",
+                       help=f"open connections kept at once (default: $AFFILUT_CONNECTION_LIMIT or {CONNECTION_LIMIT})")
+    serve.add_argument("--channel-timeout", type=positive_int, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help=f"idle seconds before a connection is closed "
+                            f"(default: $AFFILUT_CHANNEL_TIMEOUT or {CHANNEL_TIMEOUT})")
 
     account = command("create-account", "create a merchant's program; prints its id")
     account.add_argument("--name", required=True)
@@ -3304,6 +3429,86 @@ def run_command(args):
 # -- Serving ----------------------------------------------------------------------------------
 
 SERVER_THREADS = 4  # requests served at once: a slow one (a big export) never holds up the rest
+# Open connections waitress keeps, idle ones included: enough that several hundred idle or trickling
+# clients still leave room for everyone else, few enough for the file descriptors of a small VPS
+# (each connection may hold up to three: its socket and two spooled buffers).
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30  # seconds a connection may sit idle before waitress closes it
+# The largest body any route takes is a Stripe event; waitress answers a longer declared (or
+# chunked) body with its own 413 before reading it, so nothing larger is ever spooled to disk.
+MAX_REQUEST_BODY = MAX_WEBHOOK_BODY + 1  # waitress refuses a body of this many bytes or more
+
+# What a reverse proxy may say of the request it passes on. Only X-Forwarded-For, -Proto and -Host
+# are believed, and only from a trusted proxy; the app never sees any of these headers.
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
+                 "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_BY", "HTTP_FORWARDED")
+_FORWARDED_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def proxy_addresses(text):
+    """The set of addresses in a comma-separated list (AFFILUT_TRUSTED_PROXY, --trusted-proxy)."""
+    addresses = set()
+    for item in (text or "").split(","):
+        if item.strip():
+            try:
+                addresses.add(str(ipaddress.ip_address(item.strip().strip("[]"))))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{item.strip()!r} is not an IP address") from None
+    return frozenset(addresses)
+
+
+def believe_proxy(environ, said):
+    """Apply what a trusted proxy said (header name -> value) to the WSGI environ; ValueError if it makes no sense."""
+    # The proxy appends the address it saw to whatever the client sent: only its own, last entry is known.
+    client = said["HTTP_X_FORWARDED_FOR"].split(",")[-1].strip()
+    if client:
+        try:
+            environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = str(ipaddress.ip_address(client.strip("[]")))
+        except ValueError:
+            raise ValueError("X-Forwarded-For does not end in an IP address") from None
+    proto = said["HTTP_X_FORWARDED_PROTO"].lower()
+    if proto:
+        if proto not in ("http", "https"):
+            raise ValueError(f"X-Forwarded-Proto must be http or https, not {proto!r}")
+        environ["wsgi.url_scheme"] = proto
+    host = said["HTTP_X_FORWARDED_HOST"].split(",")[-1].strip()
+    if host:
+        if not _FORWARDED_HOST.fullmatch(host):
+            raise ValueError("X-Forwarded-Host is not a host name")
+        environ["HTTP_HOST"] = host
+
+
+def behind_proxies(wsgi_app, proxies):
+    """WSGI middleware: the client's address, scheme and host as a trusted proxy reports them.
+
+    From a peer in `proxies` X-Forwarded-For, -Proto and -Host become REMOTE_ADDR, wsgi.url_scheme
+    and HTTP_HOST; from anyone else they are dropped. waitress's own trusted_proxy setting takes one
+    address (or "*"), and its middleware wraps the application from outside, where a list cannot be
+    checked first; so waitress passes the headers through untouched and this does its job.
+    """
+    def proxied(environ, start_response):
+        said = {name: environ.pop(name, "").strip() for name in PROXY_HEADERS}
+        if environ.get("REMOTE_ADDR") in proxies:
+            try:
+                believe_proxy(environ, said)
+            except ValueError as error:
+                start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
+                return [f"400 Bad Request\n{error}\n".encode()]
+        return wsgi_app(environ, start_response)
+    return proxied
+
+
+def raise_open_file_limit(connections):
+    """Let the process open the descriptors its connections may need, up to the system's hard limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 3 * connections + 100  # a socket and two spooled buffers each, and the databases and logs
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        if raised < wanted:
+            sys.stderr.write(f"affilut: only {raised} open files allowed (ulimit -n); "
+                             f"{connections} connections may need {wanted}\n")
 
 
 _SECRET_IN_PATH = re.compile(r"(/(?:invite|reset)/)[^/]+", re.IGNORECASE)
@@ -3345,7 +3550,13 @@ def serve(args):
     """Serve until SIGTERM or Ctrl-C, then close cleanly."""
     app.config["affilut.db"] = args.db
     version = init_db(args.db)
-    server = waitress.create_server(log_requests(app), host=args.host, port=args.port, threads=SERVER_THREADS)
+    raise_open_file_limit(args.connection_limit)
+    # poll(), unlike select(), watches descriptors numbered past 1024, which a thousand connections reach.
+    server = waitress.create_server(log_requests(behind_proxies(app, args.trusted_proxy)), host=args.host,
+                                    port=args.port, threads=SERVER_THREADS, asyncore_use_poll=True,
+                                    connection_limit=args.connection_limit, channel_timeout=args.channel_timeout,
+                                    cleanup_interval=min(10, args.channel_timeout),
+                                    max_request_body_size=MAX_REQUEST_BODY, clear_untrusted_proxy_headers=False)
 
     def stop(signum, frame):
         raise KeyboardInterrupt

@@ -417,3 +417,25 @@ CREATE INDEX charges_payment_intent ON charges(account_id, payment_intent_id) WH
 -- migrate: 9
 -- Payer emails live in payer_emails since migration 4; nothing has read or written customers since.
 DROP TABLE customers;
+
+-- migrate: 11
+-- Safe to expose (issue 11).
+-- A visitor's repeat clicks on one affiliate's link count once: `visit` names the visitor (the
+-- salted IP hash and a hash of the user agent) and the 30-minute window of the click, and this
+-- unique index lets two racing requests make one row. Older clicks have no visit.
+ALTER TABLE clicks ADD COLUMN visit TEXT;
+CREATE UNIQUE INDEX clicks_visit ON clicks(affiliate_id, visit) WHERE visit IS NOT NULL;
+
+-- A user or affiliate whose email reached the ceiling of failed sign-ins from anywhere: the merchant
+-- is shown it. One row per person, so guesses at unknown emails store nothing.
+CREATE TABLE signin_ceilings (
+    kind       TEXT NOT NULL CHECK (kind IN ('user', 'affiliate')),
+    subject_id TEXT NOT NULL,                   -- a user id or an affiliate id
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    email      TEXT NOT NULL,
+    times      INTEGER NOT NULL,                -- how often the ceiling was reached
+    first_at   INTEGER NOT NULL,
+    last_at    INTEGER NOT NULL,
+    PRIMARY KEY (kind, subject_id)
+) WITHOUT ROWID;
+CREATE INDEX signin_ceilings_account ON signin_ceilings(account_id, last_at);

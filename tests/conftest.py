@@ -48,6 +48,8 @@ def clock():
 def app(db_path, clock, monkeypatch):
     limiter = affilut.RateLimiter({"read": 120, "write": 30}, clock=clock)
     monkeypatch.setitem(affilut.app.config, "affilut.rate_limiter", limiter)
+    monkeypatch.setitem(affilut.app.config, "affilut.visitor_limiter",
+                        affilut.RateLimiter(affilut.VISITOR_LIMITS, clock=clock))
     return webtest.TestApp(affilut.app)
 
 

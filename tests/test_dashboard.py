@@ -169,9 +169,14 @@ def test_sign_in_sets_a_hardened_cookie_and_stores_only_a_hash(app, db, merchant
     assert res.follow().request.path == "/dashboard"
 
 
-def test_cookie_is_secure_behind_https(app, merchant):
+def test_cookie_is_secure_over_https_and_a_header_alone_does_not_make_it_so(app, merchant):
+    # The server decides the scheme (behind_proxies believes only a trusted proxy): see test_exposed.py.
     app.reset()
     res = sign_in(app, "owner@shop.example", status=303, headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" not in session_cookie(res)
+    app.reset()
+    app.extra_environ = {"wsgi.url_scheme": "https"}
+    res = sign_in(app, "owner@shop.example", status=303)
     assert "Secure" in session_cookie(res)
 
 
@@ -231,6 +236,53 @@ def test_failed_sign_ins_are_slowed_per_ip(app, merchant, clock):
     sign_in(app, "owner@shop.example", status=429)
     clock.advance(31)
     sign_in(app, "owner@shop.example", status=303)
+
+
+def sign_in_from(app, address, email, password=PASSWORD, status=None, path="/signin"):
+    """sign_in from a client address (as the server determined it: see test_exposed.py for the proxy)."""
+    res = app.get(path, extra_environ={"REMOTE_ADDR": address})
+    form = form_for(res, res.request.path)
+    form["email"], form["password"] = email, password
+    return form.submit(status=status, extra_environ={"REMOTE_ADDR": address})
+
+
+def test_failures_from_one_address_never_refuse_the_right_password_from_another(app, db, merchant, clock):
+    app.reset()
+    for _ in range(30):  # past the limits of the pair and of the address
+        sign_in_from(app, "203.0.113.66", "owner@shop.example", "wrong password", status="*")
+    assert "Try again in" in sign_in_from(app, "203.0.113.66", "owner@shop.example", status=429).text
+    sign_in_from(app, "198.51.100.7", "owner@shop.example", status=303)
+    assert db.execute("SELECT COUNT(*) FROM signin_ceilings").fetchone()[0] == 0
+
+
+def test_a_ceiling_of_failures_for_one_email_slows_it_everywhere_and_tells_the_merchant(app, db, merchant, clock,
+                                                                                       throttle):
+    app.reset()
+    ceiling = throttle.free["email"]
+    for i in range(ceiling):  # a guesser spread over many addresses, each below its own limits
+        sign_in_from(app, f"10.1.{i // 4}.{i % 4}", "owner@shop.example", "wrong password", status=401)
+        sign_in_from(app, f"10.1.{i // 4}.{i % 4}", "nobody@shop.example", "wrong password", status=401)
+    res = sign_in_from(app, "198.51.100.7", "owner@shop.example", status=429)  # a fresh address waits a little
+    assert "Try again in 30 seconds" in res.text
+    [row] = db.execute("SELECT * FROM signin_ceilings").fetchall()  # the unknown email left nothing
+    assert (row["kind"], row["subject_id"], row["email"], row["times"]) == ("user", merchant["user"]["id"],
+                                                                           "owner@shop.example", 1)
+    clock.advance(31)
+    sign_in_from(app, "198.51.100.7", "owner@shop.example", status=303)  # slowed, never locked out
+    overview = app.get("/dashboard")
+    assert "Someone tried many wrong passwords" in overview.text and "owner@shop.example" in overview.text
+
+
+def test_the_affiliate_ceiling_is_per_program_and_shown_to_its_merchant(app, db, merchant, clock, throttle):
+    account = merchant["account"]
+    join(type(app)(affilut.app), account["id"])
+    browser = type(app)(affilut.app)
+    for i in range(throttle.free["email"]):
+        sign_in_from(browser, f"10.2.{i // 4}.{i % 4}", "pat@example.com", "wrong password", status=401,
+                     path=f"/portal/signin/{account['id']}")
+    [row] = db.execute("SELECT * FROM signin_ceilings").fetchall()
+    assert (row["kind"], row["account_id"], row["email"]) == ("affiliate", account["id"], "pat@example.com")
+    assert "the affiliate" in app.get("/dashboard").text and "pat@example.com" in app.get("/dashboard").text
 
 
 # -- CSRF and headers -------------------------------------------------------------------------------------
@@ -756,6 +808,35 @@ def join(app, account_id, name="Pat Partner", email="pat@example.com", password=
     form = app.get(f"/join/{account_id}").forms[0]
     form["name"], form["email"], form["password"], form["password_again"] = name, email, password, password
     return form.submit(expect_errors=True)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("name", "", "name"), ("email", "not-an-email", "email"), ("password", "short", "at least 10 characters"),
+])
+def test_a_sign_up_is_checked_before_its_password_is_hashed(app, db, merchant, monkeypatch, field, value, message):
+    hashed = []
+    monkeypatch.setattr(affilut, "hash_password", lambda password: hashed.append(password) or "scrypt$")
+    fields = {"name": "Pat Partner", "email": "pat@example.com", "password": PASSWORD, field: value}
+    form = app.get(f"/join/{merchant['account']['id']}").forms[0]
+    form["name"], form["email"] = fields["name"], fields["email"]
+    form["password"] = form["password_again"] = fields["password"]
+    res = form.submit(status=400)
+    assert message in res.text and hashed == []
+    assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == 0
+
+
+def test_sign_ups_from_one_address_are_limited(app, db, merchant, clock):
+    account_id = merchant["account"]["id"]
+    limit = affilut.VISITOR_LIMITS["join"]
+    for i in range(limit):
+        assert join(type(app)(affilut.app), account_id, email=f"pat{i}@example.com").status_int == 303
+    res = join(type(app)(affilut.app), account_id, email="one.more@example.com")
+    assert res.status_int == 429 and "Too many sign-ups from your address" in res.text
+    assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == limit
+    other = type(app)(affilut.app, extra_environ={"REMOTE_ADDR": "198.51.100.7"})
+    assert join(other, account_id, email="elsewhere@example.com").status_int == 303
+    clock.advance(60)
+    assert join(type(app)(affilut.app), account_id, email="one.more@example.com").status_int == 303
 
 
 def test_affiliate_signs_up_waits_for_approval_then_sees_earnings(app, db, merchant):

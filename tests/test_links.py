@@ -42,10 +42,88 @@ def test_link_counts_a_click_and_redirects_with_ref_and_session(app, db, account
 
 
 def test_same_ip_hashes_the_same_and_other_ips_differently(app, db, jane):
-    for ip in ("203.0.113.7", "203.0.113.7", "198.51.100.1"):
-        visit(app, jane["short_code"], REMOTE_ADDR=ip)
+    for ip, agent in (("203.0.113.7", BROWSER), ("203.0.113.7", BROWSER + " Edg/1"), ("198.51.100.1", BROWSER)):
+        visit(app, jane["short_code"], REMOTE_ADDR=ip, **{"User-Agent": agent})
     hashes = [c["ip_hash"] for c in clicks(db)]
     assert hashes[0] == hashes[1] != hashes[2]
+
+
+def session_of(res):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(res.headers["Location"]).query)).get("aff_sess")
+
+
+@pytest.fixture
+def moving_now(monkeypatch):
+    """affilut's clock, moved by hand: [milliseconds]."""
+    now = [1_800_000_000_000]
+    monkeypatch.setattr(affilut, "now_ms", lambda: now[0])
+    return now
+
+
+def test_repeat_clicks_within_30_minutes_count_once_and_share_the_session(app, db, account, jane, moving_now):
+    first = session_of(visit(app, jane["short_code"]))
+    for minutes in (1, 9, 19):  # 1, 10 and 29 minutes after the first click
+        moving_now[0] += minutes * 60_000
+        assert session_of(visit(app, jane["short_code"])) == first
+    assert len(clicks(db)) == 1
+    # Another browser at the same address, another affiliate, another address: each its own click.
+    bob = affilut.create_affiliate(db, account["id"], "Bob", "bob@example.com")
+    others = {session_of(visit(app, jane["short_code"], **{"User-Agent": BROWSER + " Firefox"})),
+              session_of(visit(app, bob["short_code"])), session_of(visit(app, jane["short_code"], REMOTE_ADDR="192.0.2.9"))}
+    assert len(others) == 3 and first not in others and len(clicks(db)) == 4
+    moving_now[0] += 2 * 60_000  # 31 minutes after the first click
+    assert session_of(visit(app, jane["short_code"])) not in (first, None)
+    assert len(clicks(db)) == 5
+
+
+def test_the_unique_index_decides_between_racing_requests(app, db, jane, moving_now):
+    # What another process wrote for this visitor's window a moment before: the lookup of recent
+    # clicks misses it (its time is off), the INSERT hits the index, and that click is the answer.
+    visitor = f"{affilut.ip_hash(db, '192.0.2.1')}:{affilut.hashlib.sha256(BROWSER.encode()).hexdigest()[:16]}"
+    window = moving_now[0] // affilut.CLICK_SESSION_MS
+    db.execute("""INSERT INTO clicks (id, account_id, affiliate_id, created_at, visit)
+                  VALUES ('clk_other', :account, :affiliate, 0, :visit)""",
+               {"account": jane["account_id"], "affiliate": jane["id"], "visit": f"{visitor}:{window}"})
+    assert session_of(visit(app, jane["short_code"])) == "clk_other"
+    assert len(clicks(db)) == 1
+
+
+def test_racing_clicks_through_the_real_server_make_one_row(live_server, db, jane, monkeypatch):
+    import concurrent.futures
+    monkeypatch.setitem(affilut.app.config, "affilut.visitor_limiter", affilut.RateLimiter(affilut.VISITOR_LIMITS))
+    import http.client
+    port = int(live_server.rsplit(":", 1)[1])
+
+    def follow(_):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/r/{jane['short_code']}", headers={"User-Agent": BROWSER})
+        location = conn.getresponse().headers["Location"]
+        conn.close()
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["aff_sess"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        sessions = set(pool.map(follow, range(16)))
+    assert len(sessions) == 1 and len(clicks(db)) == 1
+
+
+def test_stored_agent_and_referrer_are_cut_to_a_sane_length(app, db, jane):
+    visit(app, jane["short_code"], Referer="https://blog.example/" + "p" * 5000, **{"User-Agent": BROWSER + "x" * 5000})
+    [click] = clicks(db)
+    assert click["user_agent"] == (BROWSER + "x" * 5000)[:affilut.MAX_CLICK_AGENT]
+    assert click["referrer"] == ("https://blog.example/" + "p" * 5000)[:affilut.MAX_CLICK_REFERRER]
+
+
+def test_past_the_rate_of_one_address_visitors_are_redirected_and_nothing_is_stored(app, db, jane, clock):
+    limit = affilut.VISITOR_LIMITS["click"]
+    results = [visit(app, jane["short_code"], **{"User-Agent": f"{BROWSER} #{i}"}) for i in range(limit + 10)]
+    assert len(clicks(db)) == limit
+    for res in results[limit:]:
+        location = urllib.parse.urlsplit(res.headers["Location"])
+        assert location.netloc == "shop.example"
+        assert dict(urllib.parse.parse_qsl(location.query)) == {"lang": "en", "ref": jane["id"]}  # no session
+    assert session_of(visit(app, jane["short_code"], REMOTE_ADDR="198.51.100.1")) is not None  # others still count
+    clock.advance(60)
+    assert session_of(visit(app, jane["short_code"], **{"User-Agent": "Mozilla/5.0 later"})) is not None
+    assert len(clicks(db)) == limit + 2
 
 
 @pytest.mark.parametrize("to, expected", [

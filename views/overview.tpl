@@ -3,6 +3,11 @@
 % if pending:
 <p class="callout"><a href="/dashboard/affiliates?status=pending">{{pending}} affiliate{{"s" if pending != 1 else ""}} waiting for approval</a></p>
 % end
+% for ceiling in ceilings:
+<p class="callout">Someone tried many wrong passwords for {{"your team member" if ceiling["kind"] == "user" else "the affiliate"}}
+  <strong>{{ceiling["email"]}}</strong> (last {{when(ceiling["last_at"])}} UTC), so sign-ins for that email are slowed down
+  for a while. The right password still works; if this was not them, make sure their password is long and not used elsewhere.</p>
+% end
 <h2>Last 30 days</h2>
 % include("_stats", stats=recent, money=money, percent=percent)
 <div class="card chart-card">
