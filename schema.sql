@@ -413,3 +413,11 @@ ALTER TABLE charges_v8 RENAME TO charges;
 -- The old indexes went with the old table.
 CREATE INDEX charges_customer ON charges(account_id, customer_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX charges_payment_intent ON charges(account_id, payment_intent_id) WHERE payment_intent_id IS NOT NULL;
+
+-- migrate: 10
+-- Roles (issue 11). An owner sees and rotates the webhook secret, creates and revokes API keys and
+-- manages the team; a member runs the program (affiliates, conversions, payouts). A user added
+-- without a role is a member, the least that can be given; everyone who could sign in before this
+-- had all of it, and stays an owner.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member'));
+UPDATE users SET role = 'owner';
