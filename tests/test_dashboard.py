@@ -805,6 +805,115 @@ def test_team_invite_link_works_once_and_only_for_its_account(app, db, merchant)
     assert colleague.get("/dashboard", status=303).headers["Location"].startswith("/signin")
 
 
+# -- Roles: owners and members ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member(app, db, merchant):
+    """A member of the merchant's program, signed in in a browser of their own."""
+    user_id = add_user(db, merchant["account"]["id"], "member@shop.example")
+    browser = type(app)(affilut.app)
+    sign_in(browser, "member@shop.example", status=303)
+    return {"app": browser, "id": user_id}
+
+
+def test_a_member_runs_the_program_but_never_sees_the_secret_keys_or_team(app, db, merchant, member):
+    account_id, owner_id = merchant["account"]["id"], merchant["user"]["id"]
+    affilut.rotate_webhook_secret(db, account_id, "whsec_topsecret")
+    key_id, _ = affilut.create_api_key(db, account_id, "billing")
+    browser = member["app"]
+    for path in ["/dashboard", "/dashboard/affiliates", "/dashboard/conversions", "/dashboard/payouts",
+                 "/dashboard/settings"]:
+        text = browser.get(path, status=200).text
+        assert "whsec_topsecret" not in text, path
+        assert 'href="/dashboard/settings/keys"' not in text and 'href="/dashboard/settings/team"' not in text, path
+    settings = browser.get("/dashboard/settings")
+    assert settings.html.find("form", {"action": "/dashboard/settings/webhook-secret"}) is None
+    assert "an owner of the program puts its signing secret here" in settings.text
+    for path in ["/dashboard/settings/keys", "/dashboard/settings/team"]:
+        res = browser.get(path, status=403)
+        assert "Owners only" in res.text and "Only an owner of this program" in res.text
+        assert "billing" not in res.text and "owner@shop.example" not in res.text
+    csrf = csrf_of(settings)
+    before = snapshot(db)
+    browser.post("/dashboard/settings/keys", {"csrf": csrf, "name": "mine"}, status=403)
+    browser.post(f"/dashboard/settings/keys/{key_id}/revoke", {"csrf": csrf}, status=403)
+    browser.post("/dashboard/settings/team", {"csrf": csrf, "email": "friend@else.example", "role": "owner"},
+                 status=403)
+    browser.post(f"/dashboard/settings/team/{owner_id}/remove", {"csrf": csrf}, status=403)
+    browser.post("/dashboard/settings/webhook-secret", {"csrf": csrf, "webhook_secret": "whsec_mine"}, status=403)
+    assert snapshot(db) == before
+    # members keep the program's rules; a secret slipped into that form is not among them
+    fields = {name: field[0].value for name, field in form_for(settings, "/dashboard/settings").fields.items() if name}
+    browser.post("/dashboard/settings", {**fields, "name": "Run by member", "webhook_secret": "whsec_mine"},
+                 status=303)
+    account = affilut.get_account(db, account_id)
+    assert (account["name"], account["webhook_secret"]) == ("Run by member", "whsec_topsecret")
+    # and run it: add an affiliate, approve a conversion
+    browser.post("/dashboard/affiliates", {"csrf": csrf, "name": "Mia Member", "email": "mia@example.com"})
+    mia = db.execute("SELECT * FROM affiliates WHERE email = 'mia@example.com'").fetchone()
+    conversion = affilut.record_manual_conversion(db, account, mia["id"], 5000)
+    browser.post("/dashboard/conversions/status", {"csrf": csrf, "action": "approve", "id": conversion["id"]},
+                 status=303)
+    assert affilut.get_conversion(db, account_id, conversion["id"])["status"] == "approved"
+
+
+def test_the_last_owner_cannot_be_removed_and_removal_ends_sessions_and_invites(app, db, merchant):
+    account_id, first_id = merchant["account"]["id"], merchant["user"]["id"]
+    form = form_for(app.get("/dashboard/settings/team"), "/dashboard/settings/team")
+    form["email"], form["role"] = "second@shop.example", "owner"
+    link = form.submit(status=200).html.find(id="invite-link")["value"]
+    second = type(app)(affilut.app)
+    form = second.get(link.split("localhost", 1)[1].lstrip(":80")).forms[0]
+    form["password"] = form["password_again"] = PASSWORD
+    form.submit(status=303)
+    second_id = db.execute("SELECT id FROM users WHERE email = 'second@shop.example'").fetchone()[0]
+    assert affilut.get_user(db, account_id, second_id)["role"] == "owner"
+    assert 'href="/dashboard/settings/team"' in second.get("/dashboard/settings").text
+    # an invited member removed before accepting: the link no longer works
+    late_id, token = affilut.invite_user(db, account_id, "late@shop.example")
+    form_for(app.get("/dashboard/settings/team"), f"/dashboard/settings/team/{late_id}/remove").submit(status=303)
+    type(app)(affilut.app).get(f"/invite/{token}", status=404)
+    # one owner removes the other: allowed while another remains; their sessions end; rotate what they saw
+    res = form_for(second.get("/dashboard/settings/team"), f"/dashboard/settings/team/{first_id}/remove").submit(
+        status=303).follow()
+    assert "roll the secret in Stripe" in res.text and "revoke the keys" in res.text
+    assert app.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+    assert db.execute("SELECT COUNT(*) FROM sessions WHERE subject_id = ?", (first_id,)).fetchone()[0] == 0
+    # the one left is the last owner: nobody removes them, not even themselves
+    with pytest.raises(affilut.ApiError) as refused:
+        affilut.remove_user(db, account_id, second_id)
+    assert (refused.value.status, refused.value.code) == (409, "last_owner")
+    csrf = csrf_of(second.get("/dashboard/settings/team"))
+    second.post(f"/dashboard/settings/team/{second_id}/remove", {"csrf": csrf}, status=409)
+    assert [tuple(r) for r in db.execute("SELECT id, role FROM users")] == [(second_id, "owner")]
+
+
+def test_rotating_the_webhook_secret_refuses_events_signed_with_the_old_one(app, db, merchant):
+    from stripe_events import charge, deliver, event
+    account_id = merchant["account"]["id"]
+    settings = app.get("/dashboard/settings")
+    assert "No signing secret yet" in settings.text
+    form = form_for(settings, "/dashboard/settings/webhook-secret")
+    form["webhook_secret"] = "whsec_first"
+    settings = form.submit(status=303).follow()
+    assert settings.html.find(id="webhook-secret")["value"] == "whsec_first"
+    account = affilut.get_account(db, account_id)
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, 1_700_000_000), 1_700_000_000))
+    form = form_for(settings, "/dashboard/settings/webhook-secret")
+    form["webhook_secret"] = "nope"
+    res = form.submit(status=400)
+    assert "Webhook_secret must be a Stripe webhook signing secret" in res.text
+    form["webhook_secret"] = "whsec_second"
+    res = form.submit(status=303).follow()
+    assert "make sure your Stripe endpoint signs with this one" in res.text
+    evt = event("charge.succeeded", charge("ch_2", 1000, 1_700_000_000), 1_700_000_000)
+    res = deliver(app, account, evt, secret="whsec_first", status=400)
+    assert res.json["error"]["code"] == "invalid_signature"
+    deliver(app, account, evt, secret="whsec_second", status=200)
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 2
+
+
 def test_invites_expire(app, db, merchant):
     _, token = affilut.invite_user(db, merchant["account"]["id"], "late@shop.example")
     db.execute("UPDATE invites SET expires_at = ?", (affilut.now_ms() - 1,))
