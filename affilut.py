@@ -6,11 +6,17 @@ export those commissions by REST API and from the Stripe webhook.
 
 One module on Bottle, served by waitress, with SQLite as the embedded database.
 
-    python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db
+    python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db; on a fresh
+                                           # install it prints the one-time setup link
     python affilut.py create-account --name "My Shop"
+    python affilut.py update-account --account acc_... --webhook-secret whsec_...
+    python affilut.py accounts             # id, name, created, users
+    python affilut.py create-user --account acc_... --email you@shop.example   # prints a set-password link
     python affilut.py create-key --account acc_...
+    python affilut.py create-affiliate --account acc_... --name "Jane Smith" --email jane@example.com
     python affilut.py backup copy.db       # a consistent copy, while the server runs
-    python affilut.py --help               # every command
+    python affilut.py --version
+    python affilut.py --help               # every command and option
 
 Environment:
     AFFILUT_DB          database file (default: affilut.db in the working directory)
@@ -19,6 +25,7 @@ Environment:
     AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
     AFFILUT_BASE_URL    the public address shown in links and snippets (default: the address the browser used)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
+A value affilut cannot use stops it at start with one line on stderr and exit status 2.
 """
 
 import argparse
