@@ -6,11 +6,17 @@ export those commissions by REST API and from the Stripe webhook.
 
 One module on Bottle, served by waitress, with SQLite as the embedded database.
 
-    python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db
+    python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db; on a fresh
+                                           # install it prints the one-time setup link
     python affilut.py create-account --name "My Shop"
+    python affilut.py update-account --account acc_... --webhook-secret whsec_...
+    python affilut.py accounts             # id, name, created, users
+    python affilut.py create-user --account acc_... --email you@shop.example   # prints a set-password link
     python affilut.py create-key --account acc_...
+    python affilut.py create-affiliate --account acc_... --name "Jane Smith" --email jane@example.com
     python affilut.py backup copy.db       # a consistent copy, while the server runs
-    python affilut.py --help               # every command
+    python affilut.py --version
+    python affilut.py --help               # every command and option
 
 Environment:
     AFFILUT_DB          database file (default: affilut.db in the working directory)
@@ -23,6 +29,7 @@ Environment:
     AFFILUT_CONNECTION_LIMIT  open connections kept at once, idle ones included (default 1000)
     AFFILUT_CHANNEL_TIMEOUT  seconds an idle connection stays open (default 30)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
+A value affilut cannot use stops it at start with one line on stderr and exit status 2.
 """
 
 import argparse
@@ -63,8 +70,35 @@ from bottle import Bottle, HTTPResponse, request, response
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_PATH = os.path.join(HERE, "schema.sql")
 
+__version__ = "0.9.0"
+
+
+class ConfigError(Exception):
+    """A setting from the environment that affilut cannot use; the message names it, in one line."""
+
+
+def at_start(read, *args):
+    """Read settings from the environment as the module loads: a bad one stops affilut with one line
+    on stderr and exit status 2, under `python affilut.py` and `waitress-serve affilut:app` alike."""
+    try:
+        return read(*args)
+    except ConfigError as error:
+        sys.stderr.write(f"affilut: error: {error}\n")
+        raise SystemExit(2)
+
+
+def env_seconds(name, default, high=3600):
+    """A number of seconds from 0 to high from the environment, or the default when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,6})?", value) or float(value) > high:
+        raise ConfigError(f"{name} must be a number of seconds from 0 to {high}, not {value!r}")
+    return float(value)
+
+
 # How long a request waits for a busy database before 503; tests shorten it with AFFILUT_BUSY_TIMEOUT.
-BUSY_TIMEOUT_SECONDS = float(os.environ.get("AFFILUT_BUSY_TIMEOUT", "").strip() or 5.0)
+BUSY_TIMEOUT_SECONDS = at_start(env_seconds, "AFFILUT_BUSY_TIMEOUT", 5.0)
 MAX_API_BODY = 64 * 1024            # the largest JSON body the API accepts
 MAX_AMOUNT_CENTS = 100_000_000_000  # a sane upper bound for one sale
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 100
@@ -72,14 +106,39 @@ KEY_LAST_USED_RESOLUTION_MS = 60_000  # last_used_at is written at most once a m
 
 
 def env_int(name, default):
-    """A positive integer from the environment, or the default when unset; else stop with a clear error."""
+    """A positive integer from the environment, or the default when unset; else a ConfigError."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", value):
-        raise SystemExit(f"affilut: error: {name} must be a positive whole number, not {value!r}")
+    if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
+        raise ConfigError(f"{name} must be a whole number from 1 to 999999999, not {value!r}")
     return int(value)
 
+
+# A Stripe webhook signing secret as Stripe hands it out: "whsec_" and its key (letters and digits
+# from the Dashboard and the Stripe CLI); anything else pasted in would only fail every signature.
+WEBHOOK_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=_-]{1,249}")
+BASE_URL_PATTERN = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
+
+
+def env_base_url():
+    """AFFILUT_BASE_URL without a trailing slash, or "" when unset; a ConfigError when not an http(s) URL."""
+    value = os.environ.get("AFFILUT_BASE_URL", "").strip()
+    if value and not BASE_URL_PATTERN.fullmatch(value):
+        raise ConfigError(f"AFFILUT_BASE_URL must be an absolute http:// or https:// URL, not {value!r}")
+    return value.rstrip("/")
+
+
+def env_webhook_secret():
+    """STRIPE_WEBHOOK_SECRET, or None when unset; a ConfigError when it is not a Stripe signing secret."""
+    value = os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip()
+    if value and not WEBHOOK_SECRET_PATTERN.fullmatch(value):
+        raise ConfigError("STRIPE_WEBHOOK_SECRET must be a Stripe webhook signing secret, whsec_...")
+    return value or None
+
+
+at_start(env_base_url)
+at_start(env_webhook_secret)
 
 app = Bottle()
 app.config["affilut.db"] = os.environ.get("AFFILUT_DB", "affilut.db")
@@ -319,11 +378,15 @@ def clean_url(value, param):
     return value
 
 
-def clean_days(value, param, low, high):
-    """A whole number of days or months within [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(param, f"{param} must be a whole number from {low} to {high}")
-    return value
+def clean_days(value, param, low, high, required=True):
+    """A whole number of days or months within [low, high], given as an int or typed as digits;
+    blank is None when not required."""
+    text = "" if value is None else str(value).strip()  # str(True) is "True": refused below
+    if not text and not required:
+        return None
+    if not re.fullmatch(r"\d{1,9}", text) or not low <= int(text) <= high:
+        raise invalid(param, f"{param.replace('_', ' ')} must be a whole number from {low} to {high}")
+    return int(text)
 
 
 def clean_percent(value, param):
@@ -387,26 +450,74 @@ def hash_key(plaintext):
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
+def clean_webhook_secret(value, param="webhook_secret"):
+    """A Stripe webhook signing secret (whsec_...), or None for blank: the account then has none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not WEBHOOK_SECRET_PATTERN.fullmatch(value.strip()):
+        raise invalid(param, f"{param} must be a Stripe webhook signing secret: whsec_ and the rest of it")
+    return value.strip()
+
+
+# Every program setting's rule, stated once: create-account, update-account, /setup and the Settings
+# page all clean their values here, so one value is accepted or refused alike everywhere. The
+# snippet keeps a click for 1..3650 days (snippet.js), which bounds the attribution window. A renewal
+# period of 0 months lets only first payments earn; none (blank) lets every renewal earn.
+PROGRAM_SETTINGS = {
+    "name": lambda v: clean_text(v, "name"),
+    "default_commission": lambda v: clean_percent(v, "default_commission"),
+    "landing_url": lambda v: clean_url(v, "landing_url") if v is not None and str(v).strip() else "",
+    "attribution_window_days": lambda v: clean_days(v, "attribution_window_days", 1, 3650),
+    "hold_days": lambda v: clean_days(v, "hold_days", 0, 3650),
+    "renewal_months": lambda v: clean_days(v, "renewal_months", 0, 1200, required=False),
+    "payout_minimum_cents": lambda v: parse_money(None if v is None else str(v), "payout_minimum", allow_zero=True),
+    "webhook_secret": clean_webhook_secret,
+}
+# The form and CLI name of each setting, where it differs from its column.
+PROGRAM_SETTING_INPUTS = {"payout_minimum_cents": "payout_minimum"}
+
+
+def clean_program_settings(values):
+    """The settings present in `values` (the form's names, strings or ints), cleaned into the
+    accounts table's columns; an ApiError names the first one refused."""
+    cleaned = {}
+    for column, rule in PROGRAM_SETTINGS.items():
+        name = PROGRAM_SETTING_INPUTS.get(column, column)
+        if name in values:
+            cleaned[column] = rule(values[name])
+    return cleaned
+
+
 def create_account(db, name, commission="10", landing_url="", webhook_secret=None, attribution_days=60,
-                   hold_days=30, renewal_months=None):
+                   hold_days=30, renewal_months=None, payout_minimum="0"):
     """Create a merchant's program; return its id."""
-    fields = {
-        "attribution_days": clean_days(attribution_days, "attribution_days", 1, 3650),
-        "hold_days": clean_days(hold_days, "hold_days", 0, 3650),
-        "renewal_months": None if renewal_months is None else clean_days(renewal_months, "renewal_months", 1, 1200),
-        "id": new_id("acc"),
-        "name": clean_text(name, "name"),
-        "commission": clean_percent(commission, "commission"),
-        "landing_url": clean_url(landing_url, "landing_url") if landing_url else "",
-        "webhook_secret": clean_text(webhook_secret, "webhook_secret", required=False),
-        "now": now_ms(),
-    }
+    fields = clean_program_settings({
+        "name": name, "default_commission": commission, "landing_url": landing_url,
+        "webhook_secret": webhook_secret, "attribution_window_days": attribution_days, "hold_days": hold_days,
+        "renewal_months": renewal_months, "payout_minimum": payout_minimum})
+    fields.update(id=new_id("acc"), now=now_ms())
     with transaction(db) as tx:
-        tx.execute("""INSERT INTO accounts (id, name, default_commission, landing_url, webhook_secret,
-                          attribution_window_days, hold_days, renewal_months, created_at)
-                      VALUES (:id, :name, :commission, :landing_url, :webhook_secret, :attribution_days,
-                          :hold_days, :renewal_months, :now)""", fields)
+        insert_account(tx, fields)
     return fields["id"]
+
+
+def insert_account(db, fields):
+    """Inside a transaction: the accounts row of cleaned settings (clean_program_settings), id and now."""
+    columns = [column for column in PROGRAM_SETTINGS if column in fields]
+    db.execute(f"""INSERT INTO accounts (id, created_at, {", ".join(columns)})
+                   VALUES (:id, :now, {", ".join(":" + column for column in columns)})""", fields)
+
+
+def update_account(db, account_id, values):
+    """Change the program settings present in `values` (see clean_program_settings); return the row."""
+    fields = clean_program_settings(values)
+    with transaction(db) as tx:
+        if get_account(tx, account_id) is None:
+            raise not_found("account", account_id, "account")
+        if fields:
+            tx.execute(f"""UPDATE accounts SET {", ".join(f"{column} = :{column}" for column in fields)}
+                           WHERE id = :id""", {**fields, "id": account_id})
+    return get_account(db, account_id)
 
 
 def get_account(db, account_id):
@@ -1358,47 +1469,81 @@ def insert_invite(db, kind, subject_id, account_id):
     return token
 
 
-def setup_install(db, program_name, commission, landing_url, email, password):
-    """First run: the first program and its admin user; return (account id, user id).
+ROLES = ("owner", "member")  # an owner also holds the webhook secret, the API keys and the team
+SETUP_TOKEN = "setup_token_hash"  # the settings row of the setup link's token, while no user exists
+SETUP_FIELDS = ("name", "default_commission", "landing_url")  # what /setup asks of a new program
 
-    Only while no user exists: the check and the inserts share one transaction, so two racing
-    setup forms make one admin. An install bootstrapped from the CLI with a single account adopts
-    that account (its API keys keep working) instead of creating a second one.
+
+def new_setup_token(db):
+    """While no merchant user exists: a new setup token, replacing any earlier one; return it, for the
+    link `serve` prints (only its hash is kept). Once a user exists: None, and no token is kept."""
+    token = secrets.token_urlsafe(32)
+    with transaction(db) as tx:
+        if merchant_user_count(tx):
+            tx.execute("DELETE FROM settings WHERE name = :name", {"name": SETUP_TOKEN})
+            return None
+        tx.execute("""INSERT INTO settings (name, value) VALUES (:name, :hash)
+                      ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                   {"name": SETUP_TOKEN, "hash": token_hash(token)})
+    return token
+
+
+def setup_token_valid(db, token):
+    """True when token is the setup link's, not yet spent."""
+    row = db.execute("SELECT value FROM settings WHERE name = :name", {"name": SETUP_TOKEN}).fetchone()
+    return bool(token) and row is not None and hmac.compare_digest(row["value"], token_hash(token))
+
+
+def setup_install(db, token, email, password, account_id=None, settings=None):
+    """First run, with the setup link's token: the first merchant user, an owner, of a new program
+    made from `settings` (SETUP_FIELDS) or, given account_id, of that existing account, whose
+    settings stay as they are. Return (account id, user id).
+
+    The token is spent in the one transaction that checks that no user exists and makes the owner:
+    a link works once, and two racing forms make one owner.
     """
-    name = clean_text(program_name, "name")
-    commission = clean_percent(commission, "commission")
-    landing_url = clean_url(landing_url, "landing_url") if landing_url else ""
     email = clean_email(email)
     password_hash = hash_password(clean_password(password))
+    fields = None
+    if account_id is None:  # a program's name is required, the rest has defaults
+        fields = clean_program_settings({"name": None, **{k: v for k, v in (settings or {}).items()
+                                                          if k in SETUP_FIELDS}})
     now, user_id = now_ms(), new_id("usr")
     with transaction(db) as tx:
         if merchant_user_count(tx):
             raise ApiError(409, "already_set_up", "this install is already set up; sign in instead")
-        adopted = sole_account(tx)
-        fields = {"name": name, "commission": commission, "landing_url": landing_url, "now": now}
-        if adopted is not None:
-            account_id = adopted["id"]
-            tx.execute("""UPDATE accounts SET name = :name, default_commission = :commission,
-                              landing_url = :landing_url WHERE id = :id""", {**fields, "id": account_id})
-        else:
-            # create_account's own INSERT, here inside the transaction that also makes the user
+        spent = tx.execute("DELETE FROM settings WHERE name = :name AND value = :hash",
+                           {"name": SETUP_TOKEN, "hash": token_hash(token or "")})
+        if spent.rowcount != 1:
+            raise ApiError(403, "setup_link_invalid", "this setup link is not valid (any more): use the one "
+                           "`python affilut.py serve` printed when it last started")
+        if fields is not None:
             account_id = new_id("acc")
-            tx.execute("""INSERT INTO accounts (id, name, default_commission, landing_url, created_at)
-                          VALUES (:id, :name, :commission, :landing_url, :now)""", {**fields, "id": account_id})
-        tx.execute("""INSERT INTO users (id, account_id, email, password_hash, created_at)
-                      VALUES (:id, :account, :email, :hash, :now)""",
+            insert_account(tx, {**fields, "id": account_id, "now": now})
+        elif get_account(tx, account_id) is None:
+            raise not_found("program", account_id, "account")
+        tx.execute("""INSERT INTO users (id, account_id, email, password_hash, role, created_at)
+                      VALUES (:id, :account, :email, :hash, 'owner', :now)""",
                    {"id": user_id, "account": account_id, "email": email, "hash": password_hash, "now": now})
     return account_id, user_id
 
 
-def invite_user(db, account_id, email):
-    """Add a team member without a password; return (user id, the invite token, shown once)."""
+def invite_user(db, account_id, email, role="member"):
+    """Add a user, owner or member, without a password; return (user id, the invite token, shown once).
+    Role None: an owner for a program that has none yet, else a member."""
     email, user_id = clean_email(email), new_id("usr")
+    role = None if role is None else clean_choice(role, "role", ROLES)
     try:
         with transaction(db) as tx:
-            tx.execute("""INSERT INTO users (id, account_id, email, created_at)
-                          VALUES (:id, :account, :email, :now)""",
-                       {"id": user_id, "account": account_id, "email": email, "now": now_ms()})
+            if get_account(tx, account_id) is None:
+                raise not_found("account", account_id, "account")
+            if role is None:
+                owned = tx.execute("SELECT 1 FROM users WHERE account_id = :a AND role = 'owner'",
+                                   {"a": account_id}).fetchone()
+                role = "member" if owned else "owner"
+            tx.execute("""INSERT INTO users (id, account_id, email, role, created_at)
+                          VALUES (:id, :account, :email, :role, :now)""",
+                       {"id": user_id, "account": account_id, "email": email, "role": role, "now": now_ms()})
             token = insert_invite(tx, "user", user_id, account_id)
     except sqlite3.IntegrityError as error:
         if not unique_violation(error, "users.email"):
@@ -1408,15 +1553,19 @@ def invite_user(db, account_id, email):
 
 
 def remove_user(db, account_id, user_id):
-    """Remove a team member and end their sessions; the last user cannot be removed."""
+    """Remove a user and end their sessions and invites; the program's last owner cannot be removed."""
     with transaction(db) as tx:
-        if tx.execute("SELECT COUNT(*) FROM users WHERE account_id = :a", {"a": account_id}).fetchone()[0] <= 1:
-            raise ApiError(409, "last_user", "a program keeps at least one user")
-        cursor = tx.execute("DELETE FROM users WHERE id = :id AND account_id = :a", {"id": user_id, "a": account_id})
-        if cursor.rowcount == 0:
+        user = get_user(tx, account_id, user_id)
+        if user is None:
             raise not_found("user", user_id)
+        owners = tx.execute("SELECT COUNT(*) FROM users WHERE account_id = :a AND role = 'owner'",
+                            {"a": account_id}).fetchone()[0]
+        if user["role"] == "owner" and owners <= 1:
+            raise ApiError(409, "last_owner", "a program keeps at least one owner")
+        tx.execute("DELETE FROM users WHERE id = :id AND account_id = :a", {"id": user_id, "a": account_id})
         tx.execute("DELETE FROM invites WHERE kind = 'user' AND subject_id = :id", {"id": user_id})
         tx.execute("DELETE FROM sessions WHERE kind = 'user' AND subject_id = :id", {"id": user_id})
+    return user
 
 
 def invite_affiliate(db, account_id, affiliate_id):
@@ -1631,35 +1780,20 @@ def parse_money(value, param, currency="usd", allow_zero=False):
     return clean_amount(cents, param)
 
 
-def clean_form_int(value, param, low, high, required=True):
-    """A whole number typed into a form, within [low, high]; blank is None when not required."""
-    text = (value or "").strip()
-    if not text and not required:
-        return None
-    if not re.fullmatch(r"\d{1,9}", text) or not low <= int(text) <= high:
-        raise invalid(param, f"{param.replace('_', ' ')} must be a whole number from {low} to {high}")
-    return int(text)
+# The fields of Settings → Program, which every user may save.
+PROGRAM_FORM_FIELDS = ("name", "default_commission", "landing_url", "attribution_window_days", "hold_days",
+                       "renewal_months", "payout_minimum")
 
 
 def update_program(db, account_id, form):
-    """Save Settings → Program from the form's strings; return the account row."""
-    landing_url = (form.get("landing_url") or "").strip()
-    fields = {
-        "id": account_id,
-        "name": clean_text(form.get("name"), "name"),
-        "commission": clean_percent(form.get("default_commission", ""), "default_commission"),
-        "landing_url": clean_url(landing_url, "landing_url") if landing_url else "",
-        "window": clean_form_int(form.get("attribution_window_days"), "attribution_window_days", 1, 365),
-        "hold": clean_form_int(form.get("hold_days"), "hold_days", 0, 365),
-        "renewal": clean_form_int(form.get("renewal_months"), "renewal_months", 0, 1200, required=False),
-        "minimum": parse_money(form.get("payout_minimum"), "payout_minimum", allow_zero=True),
-        "secret": clean_text((form.get("webhook_secret") or "").strip() or None, "webhook_secret", required=False),
-    }
-    with transaction(db) as tx:
-        tx.execute("""UPDATE accounts SET name = :name, default_commission = :commission, landing_url = :landing_url,
-                          attribution_window_days = :window, hold_days = :hold, renewal_months = :renewal,
-                          payout_minimum_cents = :minimum, webhook_secret = :secret WHERE id = :id""", fields)
-    return get_account(db, account_id)
+    """Save Settings → Program from the form's strings; return the account row. The webhook secret
+    is not among them: only an owner replaces it, with rotate_webhook_secret."""
+    return update_account(db, account_id, {name: form[name] for name in PROGRAM_FORM_FIELDS if name in form})
+
+
+def rotate_webhook_secret(db, account_id, secret):
+    """Replace the Stripe webhook signing secret: events signed with the old one are refused from now on."""
+    return update_account(db, account_id, {"webhook_secret": secret})
 
 
 # -- Payouts ----------------------------------------------------------------------------------
@@ -1974,7 +2108,7 @@ def make_rate_limiter():
     return RateLimiter({"read": env_int("AFFILUT_RATE_GET", 120), "write": env_int("AFFILUT_RATE_POST", 30)})
 
 
-app.config["affilut.rate_limiter"] = make_rate_limiter()
+app.config["affilut.rate_limiter"] = at_start(make_rate_limiter)
 
 # The public routes anyone may call, limited per client address with the same token buckets: past
 # the rate a link still redirects but stores no click, and a sign-up is refused before its costly hash.
@@ -2221,7 +2355,7 @@ def webhook_account(db, account_id):
             raise not_found("account", account_id)
     secret = account["webhook_secret"]
     if not secret and (account_id is None or sole_account(db) is not None):
-        secret = os.environ.get("STRIPE_WEBHOOK_SECRET")
+        secret = env_webhook_secret()
     if not secret:
         raise ApiError(400, "no_webhook_secret", "this account has no Stripe webhook secret configured")
     return account, secret
@@ -2499,7 +2633,7 @@ def is_https():
 
 def base_url():
     """This install's public address: AFFILUT_BASE_URL, else the address the browser used."""
-    configured = os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/")
+    configured = env_base_url()
     if configured:
         return configured
     environ = request.environ
@@ -2565,6 +2699,10 @@ NOTICES = {
     "conversions_updated": "Conversions updated.", "conversion_recorded": "Conversion recorded.",
     "paid": "Payout recorded; those conversions are now paid.", "settings_saved": "Settings saved.",
     "key_revoked": "API key revoked.", "user_removed": "User removed.", "payout_email_saved": "Payout email saved.",
+    "owner_removed": "Owner removed. They have seen the webhook secret and the API keys: roll the secret in Stripe "
+                     "and put the new one in Settings → Program, and revoke the keys they may have kept.",
+    "webhook_secret_saved": "Webhook signing secret saved. Events signed with the previous one are refused from now "
+                            "on: make sure your Stripe endpoint signs with this one.",
     "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
 }
 
@@ -2625,6 +2763,18 @@ def form_error_message(error):
     return error.message[:1].upper() + error.message[1:] + ("" if error.message.endswith(".") else ".")
 
 
+def is_owner(page):
+    """True when the signed-in merchant user is an owner of the program."""
+    return page.user is not None and page.user["role"] == "owner"
+
+
+def require_owner(page):
+    """Refuse a member what only an owner may see or do: the webhook secret, API keys, the team."""
+    if not is_owner(page):
+        raise ApiError(403, "owner_only", "only an owner of this program can open this page or do this; "
+                       "ask an owner of the program")
+
+
 def page_route(path, method="GET", area="dashboard"):
     """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
     'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
@@ -2653,7 +2803,7 @@ def page_route(path, method="GET", area="dashboard"):
                     set_cookie(result, CSRF_COOKIE, page.csrf)
                 return result
             except ApiError as error:
-                titles = {404: "Not found", 409: "That did not work", 429: "Slow down"}
+                titles = {403: "Owners only", 404: "Not found", 409: "That did not work", 429: "Slow down"}
                 return message_page(error.status, titles.get(error.status, "That did not work"),
                                     form_error_message(error), page)
             except sqlite3.Error as error:
@@ -2729,20 +2879,31 @@ def home():
 
 @page_route("/setup", ["GET", "POST"], area="public")
 def setup_page(page):
-    """First run: name the program and make its admin; gone once any user exists."""
+    """First run, only through the link `serve` printed: the first owner, of a new program or of one
+    made with the CLI (left as it is); gone once any user exists."""
     if merchant_user_count(page.db):
         return message_page(404, "Already set up", "This install already has a merchant user.", page,
                             link=("/signin", "Sign in"))
-    form, error = form_data(), None
+    form = form_data()
+    token = form.get("token") if request.method == "POST" else query_data().get("token")
+    if not setup_token_valid(page.db, token):
+        return message_page(403, "Open the setup link",
+                            "For safety, this install is set up only through the one-time link that "
+                            "`python affilut.py serve` printed when it started: look in the server's output "
+                            "for the line with /setup?token=. Restarting the server prints a new link.", page)
+    accounts = page.db.execute("SELECT id, name FROM accounts ORDER BY id").fetchall()
+    error = None
     if request.method == "POST":
         try:
-            account_id, user_id = setup_install(page.db, form.get("name"), form.get("default_commission") or "10",
-                                                (form.get("landing_url") or "").strip(), form.get("email"),
-                                                form.get("password"))
+            settings = {"name": form.get("name"), "default_commission": form.get("default_commission") or "10",
+                        "landing_url": form.get("landing_url") or ""}
+            account_id, user_id = setup_install(page.db, token, form.get("email"), form.get("password"),
+                                                (form.get("account") or "") if accounts else None, settings)
             return signed_in_response("user", user_id, account_id, "/dashboard")
         except ApiError as refused:
             error = refused
-    return render("setup", page, error.status if error else 200, form=form, error=error)
+    return render("setup", page, error.status if error else 200, form=form, error=error, token=token,
+                  accounts=accounts)
 
 
 @page_route("/signin", ["GET", "POST"], area="public")
@@ -3131,20 +3292,37 @@ def settings_page(page):
             return see_other("/dashboard/settings", "settings_saved")
         except ApiError as refused:
             error = refused
+    return settings_view(page, form, error)
+
+
+def settings_view(page, form=None, error=None, secret_error=None):
+    """Settings → Program as shown: the form as posted (else as stored), and the webhook secret to owners only."""
     account = page.account
     form = form or {
         "name": account["name"], "default_commission": account["default_commission"],
         "landing_url": account["landing_url"], "attribution_window_days": str(account["attribution_window_days"]),
         "hold_days": str(account["hold_days"]),
         "renewal_months": "" if account["renewal_months"] is None else str(account["renewal_months"]),
-        "payout_minimum": money_text(account["payout_minimum_cents"]),
-        "webhook_secret": account["webhook_secret"] or ""}
+        "payout_minimum": money_text(account["payout_minimum_cents"])}
     snippet = (f'<script src="{page.base}/snippet.js" '
                f'data-attribution-days="{account["attribution_window_days"]}"></script>')
-    return render("settings", page, error.status if error else 200, form=form, error=error, snippet=snippet,
-                  checkout_code=CHECKOUT_CODE,
+    status = (error or secret_error).status if (error or secret_error) else 200
+    return render("settings", page, status, form=form, error=error, snippet=snippet,
+                  checkout_code=CHECKOUT_CODE, secret_error=secret_error,
+                  webhook_secret=account["webhook_secret"] if is_owner(page) else None,
                   webhook_url=f"{page.base}/webhooks/stripe/{account['id']}",
                   join_url=f"{page.base}/join/{account['id']}")
+
+
+@page_route("/dashboard/settings/webhook-secret", "POST")
+def webhook_secret_action(page):
+    """Settings → Program, owners only: put in the webhook signing secret, or replace it by a rolled one."""
+    require_owner(page)
+    try:
+        rotate_webhook_secret(page.db, page.account["id"], form_data().get("webhook_secret"))
+    except ApiError as refused:
+        return settings_view(page, secret_error=refused)
+    return see_other("/dashboard/settings", "webhook_secret_saved")
 
 
 # What the merchant's checkout does with the referral snippet.js kept (Settings → Program).
@@ -3159,7 +3337,8 @@ var referral = window.affilut.metadata();  // {affiliate_id, affiliate_session_i
 
 @page_route("/dashboard/settings/keys", ["GET", "POST"])
 def keys_page(page):
-    """Settings → API Keys: create one (its plaintext shown this once), see them all, revoke."""
+    """Settings → API Keys, owners only: create one (its plaintext shown this once), see them all, revoke."""
+    require_owner(page)
     created, error = None, None
     if request.method == "POST":
         try:
@@ -3173,7 +3352,8 @@ def keys_page(page):
 
 @page_route("/dashboard/settings/keys/<key_id>/revoke", "POST")
 def key_revoke_action(page, key_id):
-    """Revoke an API key of this program."""
+    """Revoke an API key of this program (owners only)."""
+    require_owner(page)
     if not revoke_api_key(page.db, page.account["id"], key_id):
         raise not_found("live API key", key_id)
     return see_other("/dashboard/settings/keys", "key_revoked")
@@ -3181,11 +3361,14 @@ def key_revoke_action(page, key_id):
 
 @page_route("/dashboard/settings/team", ["GET", "POST"])
 def team_page(page):
-    """Settings → Team: the program's users; invite one with a set-password link shown once."""
+    """Settings → Team, owners only: the program's users; invite one with a set-password link shown once."""
+    require_owner(page)
     invite_link, error = None, None
     if request.method == "POST":
         try:
-            invite_link = f"{page.base}/invite/{invite_user(page.db, page.account['id'], form_data().get('email'))[1]}"
+            form = form_data()
+            token = invite_user(page.db, page.account["id"], form.get("email"), form.get("role") or "member")[1]
+            invite_link = f"{page.base}/invite/{token}"
         except ApiError as refused:
             error = refused
     users = page.db.execute("SELECT * FROM users WHERE account_id = :a ORDER BY id",
@@ -3195,11 +3378,13 @@ def team_page(page):
 
 @page_route("/dashboard/settings/team/<user_id>/remove", "POST")
 def team_remove_action(page, user_id):
-    """Remove a team member (not yourself)."""
+    """Remove a team member (owners only, not yourself, never the last owner)."""
+    require_owner(page)
     if user_id == page.user["id"]:
         raise ApiError(409, "self", "you cannot remove yourself")
-    remove_user(page.db, page.account["id"], user_id)
-    return see_other("/dashboard/settings/team", "user_removed")
+    removed = remove_user(page.db, page.account["id"], user_id)
+    # an owner saw the webhook secret and may have kept API keys: the notice says what to rotate
+    return see_other("/dashboard/settings/team", "owner_removed" if removed["role"] == "owner" else "user_removed")
 
 
 ###############################################################################
@@ -3308,6 +3493,39 @@ def positive_int(text):
     return int(text)
 
 
+def cli_port(value):
+    """--port: a TCP port from 1 to 65535, or 0 for any free one."""
+    if not re.fullmatch(r"\d{1,5}", value.strip()) or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, or 0 for any free port, not {value!r}")
+    return int(value)
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def cli_host(value):
+    """--host: an IP address, or a host name of RFC 1123 labels whose last is not all digits
+    (so 999.1.1.1 is neither)."""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(value))
+    labels = (value[:-1] if value.endswith(".") else value).split(".")
+    if len(value) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit():
+        return value
+    raise argparse.ArgumentTypeError(f"must be an IP address or a host name, not {value!r}")
+
+
+def cli_base_url(value):
+    """--base-url: the public address links start with."""
+    if not BASE_URL_PATTERN.fullmatch(value.strip()):
+        raise argparse.ArgumentTypeError(f"must be an absolute http:// or https:// URL, not {value!r}")
+    return value.strip().rstrip("/")
+
+
+def url_host(host):
+    """A host as it stands in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def cli_parser():
     """The command line: serve (the default) and the bootstrap commands."""
     db_default = os.environ.get("AFFILUT_DB", "affilut.db")
@@ -3317,9 +3535,10 @@ def cli_parser():
 
     # Options may stand before or after the command: a command's own copies default to nothing,
     # so they never overwrite what was given before it.
+    parser.add_argument("--version", action="version", version=f"affilut {__version__}")
     parser.add_argument("--db", default=db_default, help=db_help)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--host", type=cli_host, default="127.0.0.1")
+    parser.add_argument("--port", type=cli_port, default=8080)
     parser.add_argument("--trusted-proxy", type=proxy_addresses, default=os.environ.get("AFFILUT_TRUSTED_PROXY", ""))
     parser.add_argument("--connection-limit", type=positive_int,
                         default=os.environ.get("AFFILUT_CONNECTION_LIMIT") or str(CONNECTION_LIMIT))
@@ -3332,8 +3551,10 @@ def cli_parser():
         return sub
 
     serve = command("serve", "serve the web app and API with waitress (the default command)")
-    serve.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port to listen on (default 8080)")
+    serve.add_argument("--host", type=cli_host, default=argparse.SUPPRESS,
+                       help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=cli_port, default=argparse.SUPPRESS,
+                       help="port to listen on, 0 for any free one (default 8080)")
     serve.add_argument("--trusted-proxy", type=proxy_addresses, default=argparse.SUPPRESS, metavar="ADDRESSES",
                        help="comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto and "
                             "-Host are believed (default: $AFFILUT_TRUSTED_PROXY, else none)")
@@ -3343,16 +3564,38 @@ def cli_parser():
                        help=f"idle seconds before a connection is closed "
                             f"(default: $AFFILUT_CHANNEL_TIMEOUT or {CHANNEL_TIMEOUT})")
 
+    # The program settings' options, for create-account (with their defaults) and update-account
+    # (without: only what is given changes). Their values are checked by clean_program_settings.
+    def program_options(sub, defaults):
+        def option(flag, default, help_text):
+            sub.add_argument(flag, default=default if defaults else None, help=help_text)
+        option("--commission", "10", "default commission percent (default 10)")
+        option("--landing-url", "", "where affiliate links send visitors")
+        option("--webhook-secret", None, "the Stripe webhook signing secret, whsec_...")
+        option("--attribution-days", "60", "how long a click is remembered, 1-3650 days (default 60)")
+        option("--hold-days", "30", "days before pending conversions are approved, 0-3650 (default 30)")
+        option("--renewal-months", None, "months of renewals that earn commission, 0-1200 (default: forever)")
+        option("--payout-minimum", "0", "the least amount paid out to an affiliate, like 50.00 (default 0)")
+
     account = command("create-account", "create a merchant's program; prints its id")
     account.add_argument("--name", required=True)
-    account.add_argument("--commission", default="10", help="default commission percent (default 10)")
-    account.add_argument("--landing-url", default="", help="where affiliate links send visitors")
-    account.add_argument("--webhook-secret", help="the Stripe webhook signing secret, whsec_...")
-    account.add_argument("--attribution-days", type=int, default=60, help="how long a click is remembered (default 60)")
-    account.add_argument("--hold-days", type=int, default=30,
-                         help="days before pending conversions are approved (default 30)")
-    account.add_argument("--renewal-months", type=int,
-                         help="months of renewals that earn commission (default: forever)")
+    program_options(account, defaults=True)
+
+    update = command("update-account", "change a program's settings; only the options given change")
+    update.add_argument("--account", required=True)
+    update.add_argument("--name")
+    program_options(update, defaults=False)
+
+    command("accounts", "list the programs: id, name, created, users (tab-separated)")
+
+    user = command("create-user", "add a dashboard user to a program; prints a one-time set-password link")
+    user.add_argument("--account", required=True)
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", choices=ROLES,
+                      help="owner or member (default: owner for a program without one, else member)")
+    user.add_argument("--base-url", type=cli_base_url,
+                      help="the public address the link starts with (default: $AFFILUT_BASE_URL, "
+                           "else http://127.0.0.1:8080)")
 
     key = command("create-key", "create an API key; prints the plaintext key, shown once")
     key.add_argument("--account", required=True)
@@ -3403,6 +3646,13 @@ def backup_database(db_path, target):
     return counts
 
 
+# update-account's options and the settings they change (see clean_program_settings).
+CLI_PROGRAM_OPTIONS = {"name": "name", "commission": "default_commission", "landing_url": "landing_url",
+                       "webhook_secret": "webhook_secret", "attribution_days": "attribution_window_days",
+                       "hold_days": "hold_days", "renewal_months": "renewal_months",
+                       "payout_minimum": "payout_minimum"}
+
+
 def run_command(args):
     """Carry out one bootstrap command against args.db; return what to print."""
     if args.command == "backup":
@@ -3414,8 +3664,28 @@ def run_command(args):
     try:
         if args.command == "create-account":
             account_id = create_account(db, args.name, args.commission, args.landing_url, args.webhook_secret,
-                                        args.attribution_days, args.hold_days, args.renewal_months)
+                                        args.attribution_days, args.hold_days, args.renewal_months,
+                                        args.payout_minimum)
             return f"created account {args.name!r}\n{account_id}"
+        if args.command == "update-account":
+            values = {setting: getattr(args, option) for option, setting in CLI_PROGRAM_OPTIONS.items()
+                      if getattr(args, option) is not None}
+            if not values:
+                raise invalid(None, "give at least one setting to change, like --name or --commission")
+            account = update_account(db, args.account, values)
+            return f"updated account {account['name']!r}: {', '.join(sorted(values))}\n{account['id']}"
+        if args.command == "accounts":
+            rows = db.execute("""SELECT a.id, a.name, a.created_at, COUNT(u.id) AS users
+                                 FROM accounts a LEFT JOIN users u ON u.account_id = a.id
+                                 GROUP BY a.id ORDER BY a.id""").fetchall()
+            return "\n".join(["id\tname\tcreated\tusers"] +
+                             [f"{r['id']}\t{r['name']}\t{iso_time(r['created_at'])}\t{r['users']}" for r in rows])
+        if args.command == "create-user":
+            base = args.base_url or env_base_url() or "http://127.0.0.1:8080"
+            user_id, token = invite_user(db, args.account, args.email, args.role)
+            role = get_user(db, args.account, user_id)["role"]
+            return (f"created user {args.email.strip()} ({role}) of {args.account}; send them this link to choose "
+                    f"a password (it works once, for {INVITE_TTL_MS // DAY_MS} days):\n{base}/invite/{token}")
         if args.command == "create-key":
             key_id, plaintext = create_api_key(db, args.account, args.name)
             return f"created API key {key_id}; store it now, it is not shown again:\n{plaintext}"
@@ -3551,22 +3821,32 @@ def serve(args):
     app.config["affilut.db"] = args.db
     version = init_db(args.db)
     raise_open_file_limit(args.connection_limit)
-    # poll(), unlike select(), watches descriptors numbered past 1024, which a thousand connections reach.
-    server = waitress.create_server(log_requests(behind_proxies(app, args.trusted_proxy)), host=args.host,
-                                    port=args.port, threads=SERVER_THREADS, asyncore_use_poll=True,
-                                    connection_limit=args.connection_limit, channel_timeout=args.channel_timeout,
-                                    cleanup_interval=min(10, args.channel_timeout),
-                                    max_request_body_size=MAX_REQUEST_BODY, clear_untrusted_proxy_headers=False)
+    try:
+        # poll(), unlike select(), watches descriptors numbered past 1024, which a thousand connections reach.
+        server = waitress.create_server(log_requests(behind_proxies(app, args.trusted_proxy)), host=args.host,
+                                        port=args.port, threads=SERVER_THREADS, asyncore_use_poll=True,
+                                        connection_limit=args.connection_limit, channel_timeout=args.channel_timeout,
+                                        cleanup_interval=min(10, args.channel_timeout),
+                                        max_request_body_size=MAX_REQUEST_BODY, clear_untrusted_proxy_headers=False)
+    except (OSError, ValueError) as error:  # the port is taken, the address is not this machine's, ...
+        reason = getattr(error, "strerror", None) or str(error)
+        sys.stderr.write(f"affilut: error: cannot listen on {url_host(args.host)}:{args.port}: {reason}\n")
+        return 2
 
     def stop(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
-    print(f"affilut serving http://{args.host}:{server.effective_port}/ "
+    address = f"http://{url_host(args.host)}:{server.effective_port}"
+    print(f"affilut serving {address}/ "
           f"(database {os.path.abspath(args.db)}, schema version {version})", flush=True)
     db = connect(args.db)
-    if merchant_user_count(db) == 0:  # the dashboard's first-run page
-        print(f"no merchant user yet: open http://{args.host}:{server.effective_port}/setup", flush=True)
-    db.close()
+    try:
+        token = new_setup_token(db)  # the first owner is made only through this link
+    finally:
+        db.close()
+    if token:
+        print(f"no merchant user yet: open {env_base_url() or address}/setup?token={token} "
+              "(it works once; each start prints a new one)", flush=True)
     stopping = threading.Event()
     threading.Thread(target=run_hold_period, args=(args.db, stopping), daemon=True).start()
     try:
@@ -3582,9 +3862,9 @@ def serve(args):
 def main(argv=None):
     """Entry point: `python affilut.py [command] ...`."""
     args = cli_parser().parse_args(argv)
-    if args.command in (None, "serve"):
-        return serve(args)
     try:
+        if args.command in (None, "serve"):
+            return serve(args)
         print(run_command(args))
     except ApiError as error:
         sys.stderr.write(f"affilut: error: {error.message}\n")

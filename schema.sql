@@ -418,6 +418,14 @@ CREATE INDEX charges_payment_intent ON charges(account_id, payment_intent_id) WH
 -- Payer emails live in payer_emails since migration 4; nothing has read or written customers since.
 DROP TABLE customers;
 
+-- migrate: 10
+-- Roles (issue 11). An owner sees and rotates the webhook secret, creates and revokes API keys and
+-- manages the team; a member runs the program (affiliates, conversions, payouts). A user added
+-- without a role is a member, the least that can be given; everyone who could sign in before this
+-- had all of it, and stays an owner.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member'));
+UPDATE users SET role = 'owner';
+
 -- migrate: 11
 -- Safe to expose (issue 11).
 -- A visitor's repeat clicks on one affiliate's link count once: `visit` names the visitor (the

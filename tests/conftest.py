@@ -146,6 +146,18 @@ class ServerProcess:
         self.url = line.split()[2].rstrip("/")
         self.port = int(self.url.rsplit(":", 1)[1])
 
+    def next_line(self):
+        """The server's next line of output, after "affilut serving ...": on a fresh install the
+        setup link. Call it only when the line is due, as it waits for one."""
+        return self.process.stdout.readline().decode()
+
+    def setup_link(self):
+        """The one-time setup link serve prints while no merchant user exists, as a path and query."""
+        line = self.next_line()
+        if "/setup?token=" not in line:
+            raise AssertionError(f"no setup link in {line!r}")
+        return "/setup?token=" + line.split("/setup?token=", 1)[1].split()[0]
+
     def kill(self):
         """SIGKILL: no cleanup, no atexit, like a power cut to the process."""
         self.process.kill()

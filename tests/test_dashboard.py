@@ -33,8 +33,13 @@ def form_for(res, action):
     raise AssertionError(f"no form posting to {action} on {res.request.path}")
 
 
-def run_setup(app, email="owner@shop.example", password=PASSWORD, name="Shop"):
-    res = app.get("/setup")
+def setup_link(db):
+    """The path of the one-time setup link, as `serve` makes and prints it at start."""
+    return f"/setup?token={affilut.new_setup_token(db)}"
+
+
+def run_setup(app, db, email="owner@shop.example", password=PASSWORD, name="Shop"):
+    res = app.get(setup_link(db))
     form = form_for(res, "/setup")
     form["name"], form["email"], form["password"] = name, email, password
     form["landing_url"] = "https://shop.example/"
@@ -62,7 +67,7 @@ def add_user(db, account_id, email, password=PASSWORD):
 @pytest.fixture
 def merchant(app, db):
     """A fresh install set up through /setup, signed in as its admin."""
-    res = run_setup(app)
+    res = run_setup(app, db)
     assert res.status_int == 303 and res.headers["Location"].endswith("/dashboard")
     user = db.execute("SELECT * FROM users").fetchone()
     return {"app": app, "account": affilut.get_account(db, user["account_id"]), "user": user}
@@ -98,13 +103,13 @@ def adjustment(db, account_id, affiliate_id, source, commission_cents):
 def test_fresh_install_sends_to_setup_which_works_exactly_once(app, db):
     assert app.get("/").headers["Location"].endswith("/setup")
     assert app.get("/signin").headers["Location"].endswith("/setup")
-    res = run_setup(app, name="Zoë's Shop").follow()
+    res = run_setup(app, db, name="Zoë's Shop").follow()
     assert res.request.path == "/dashboard" and "Zoë&#039;s Shop" in res.text
     account = db.execute("SELECT * FROM accounts").fetchone()
     assert (account["name"], account["default_commission"], account["landing_url"]) == \
         ("Zoë's Shop", "10", "https://shop.example/")
     user = db.execute("SELECT * FROM users").fetchone()
-    assert user["account_id"] == account["id"] and user["email"] == "owner@shop.example"
+    assert (user["account_id"], user["email"], user["role"]) == (account["id"], "owner@shop.example", "owner")
     # gone once a user exists, for a GET and for a replayed POST alike
     fresh = type(app)(affilut.app)
     assert fresh.get("/setup", status=404).status_int == 404
@@ -113,13 +118,74 @@ def test_fresh_install_sends_to_setup_which_works_exactly_once(app, db):
                status=404)
     assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1
     assert db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 1
+    assert affilut.new_setup_token(db) is None  # a restart prints no link any more
 
 
-def test_setup_adopts_the_account_made_with_the_cli(app, db, account, api_key):
-    run_setup(app, name="Renamed")
-    assert db.execute("SELECT account_id FROM users").fetchone()[0] == account["id"]
-    assert affilut.get_account(db, account["id"])["name"] == "Renamed"
+def post_setup(app, token, **fields):
+    """The setup form posted by a browser that holds the page's CSRF token, with or without a setup token."""
+    app.get("/setup", status=403)  # sets the browser's CSRF cookie
+    csrf = app.cookies["affilut_csrf"]
+    body = {"csrf": csrf, "name": "Evil", "email": "evil@x.example", "password": PASSWORD, **fields}
+    if token is not None:
+        body["token"] = token
+    return app.post("/setup", body, expect_errors=True)
+
+
+@pytest.mark.parametrize("token", [None, "", "guessed-token", "x" * 43])
+def test_setup_without_the_printed_token_creates_nothing_and_leaks_nothing(app, db, account, api_key, token):
+    affilut.new_setup_token(db)  # the server started and printed its link, which this browser lacks
+    res = app.get("/setup" + (f"?token={token}" if token is not None else ""), status=403)
+    assert "python affilut.py serve" in res.text and "/setup?token=" in res.text
+    assert account["name"] not in res.text and account["id"] not in res.text and "whsec_" not in res.text
+    assert res.html.find("form", {"action": "/setup"}) is None
+    before = snapshot(db)
+    res = post_setup(app, token, account=account["id"])
+    assert res.status_int == 403 and account["id"] not in res.text and "whsec_" not in res.text
+    assert snapshot(db) == before and db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+    assert affilut.get_account(db, account["id"]) == account
+
+
+def test_setup_link_works_once_and_a_restart_replaces_it(app, db):
+    old = affilut.new_setup_token(db)
+    token = affilut.new_setup_token(db)  # each start prints a new link; the one before stops working
+    assert token != old and db.execute("SELECT value FROM settings WHERE name = 'setup_token_hash'").fetchone()[0] \
+        == affilut.token_hash(token)
+    app.get(f"/setup?token={old}", status=403)
+    form = form_for(app.get(f"/setup?token={token}"), "/setup")
+    form["name"], form["email"], form["password"] = "Shop", "owner@shop.example", PASSWORD
+    form["email"] = "not-an-email"
+    form.submit(status=400)  # a refused form does not spend the link
+    form["email"] = "owner@shop.example"
+    form.submit(status=303)
+    assert db.execute("SELECT value FROM settings WHERE name = 'setup_token_hash'").fetchone() is None
+    again = type(app)(affilut.app)
+    again.get(f"/setup?token={token}", status=404)
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1
+
+
+def test_setup_makes_the_token_holder_owner_of_the_cli_account_and_changes_nothing(app, db, account, api_key):
+    before = affilut.get_account(db, account["id"])
+    res = app.get(setup_link(db))
+    assert "Become the owner" in res.text and account["name"] in res.text and "whsec_" not in res.text
+    form = form_for(res, "/setup")
+    assert "name" not in form.fields and "default_commission" not in form.fields
+    form["email"], form["password"] = "owner@shop.example", PASSWORD
+    res = form.submit(status=303).follow()
+    assert res.request.path == "/dashboard"
+    user = db.execute("SELECT * FROM users").fetchone()
+    assert (user["account_id"], user["role"]) == (account["id"], "owner")
+    assert affilut.get_account(db, account["id"]) == before  # name, commission, landing URL, secret: as they were
+    assert db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 1
     app.get("/api/v1/affiliates", headers=bearer(api_key), status=200)
+
+
+def test_setup_post_that_names_no_existing_account_creates_nothing(app, db, account):
+    token = affilut.new_setup_token(db)
+    res = post_setup(app, token, account="acc_nope")
+    assert res.status_int == 404
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 1
+    assert affilut.setup_token_valid(db, token)  # nothing was spent
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -129,7 +195,7 @@ def test_setup_adopts_the_account_made_with_the_cli(app, db, account, api_key):
     ("landing_url", "javascript:alert(1)", "absolute http"),
 ])
 def test_setup_refuses_bad_fields_with_a_message(app, db, field, value, message):
-    form = form_for(app.get("/setup"), "/setup")
+    form = form_for(app.get(setup_link(db)), "/setup")
     form["name"], form["email"], form["password"] = "Shop", "a@b.example", PASSWORD
     form[field] = value
     res = form.submit(status=400)
@@ -336,9 +402,12 @@ def test_every_dashboard_post_without_the_csrf_token_is_403(app, db, world, toke
 
 @pytest.mark.parametrize("path", ["/setup", "/signin", "/join/{account}", "/portal/signin/{account}"])
 def test_signed_out_forms_need_the_browser_token_too(app, db, account, path):
-    fields = {"name": "X", "email": "x@example.com", "password": PASSWORD, "password_again": PASSWORD}
+    token = affilut.new_setup_token(db)
+    fields = {"name": "X", "email": "x@example.com", "password": PASSWORD, "password_again": PASSWORD,
+              "token": token, "account": account["id"]}
     app.post(path.format(account=account["id"]), fields, status=403)
-    app.get(path.format(account=account["id"]))  # the page sets the browser's token cookie...
+    app.get(path.format(account=account["id"]) + (f"?token={token}" if path == "/setup" else ""))  # the page
+    # sets the browser's token cookie...
     app.post(path.format(account=account["id"]), fields, status=403)  # ...but the form must carry it
     assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == 0
@@ -442,7 +511,7 @@ def test_a_user_only_ever_sees_their_own_account(app, db, two_tenants):
     app.post("/dashboard/payouts", {"csrf": csrf, "item": f"{t['theirs']['id']}:usd:{digest}"}, status=404)
     app.post(f"/dashboard/settings/keys/{t['key_id']}/revoke", {"csrf": csrf}, status=404)
     rival = db.execute("SELECT id FROM users WHERE email = 'rival@rival.example'").fetchone()[0]
-    app.post(f"/dashboard/settings/team/{rival}/remove", {"csrf": csrf}, status=409)
+    app.post(f"/dashboard/settings/team/{rival}/remove", {"csrf": csrf}, status=404)
     assert snapshot(db) == before
 
 
@@ -730,8 +799,12 @@ def test_program_settings_save_and_show_webhook_and_snippet(app, db, merchant):
     form = form_for(res, "/dashboard/settings")
     form["name"], form["default_commission"], form["attribution_window_days"] = "New Name", "12.5", "45"
     form["hold_days"], form["renewal_months"], form["payout_minimum"] = "14", "12", "50.00"
-    form["webhook_secret"], form["landing_url"] = "whsec_abc", "https://new.example/"
+    form["landing_url"] = "https://new.example/"
     res = form.submit(status=303).follow()
+    form = form_for(res, "/dashboard/settings/webhook-secret")
+    form["webhook_secret"] = "whsec_abc"
+    res = form.submit(status=303).follow()
+    assert "Events signed with the previous one are refused" in res.text
     account = affilut.get_account(db, account_id)
     assert (account["name"], account["default_commission"], account["attribution_window_days"], account["hold_days"],
             account["renewal_months"], account["payout_minimum_cents"], account["webhook_secret"],
@@ -742,7 +815,7 @@ def test_program_settings_save_and_show_webhook_and_snippet(app, db, merchant):
     assert "window.affilut.metadata()" in checkout and "payment_intent_data: {metadata: referral}" in checkout
     form = form_for(res, "/dashboard/settings")
     form["renewal_months"], form["attribution_window_days"] = "", "0"
-    assert "from 1 to 365" in form.submit(status=400).text
+    assert "from 1 to 3650" in form.submit(status=400).text
     form["attribution_window_days"] = "60"
     form.submit(status=303)
     assert affilut.get_account(db, account_id)["renewal_months"] is None
@@ -791,6 +864,115 @@ def test_team_invite_link_works_once_and_only_for_its_account(app, db, merchant)
     res = app.get("/dashboard/settings/team")
     form_for(res, f"/dashboard/settings/team/{user['id']}/remove").submit(status=303)
     assert colleague.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+
+
+# -- Roles: owners and members ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member(app, db, merchant):
+    """A member of the merchant's program, signed in in a browser of their own."""
+    user_id = add_user(db, merchant["account"]["id"], "member@shop.example")
+    browser = type(app)(affilut.app)
+    sign_in(browser, "member@shop.example", status=303)
+    return {"app": browser, "id": user_id}
+
+
+def test_a_member_runs_the_program_but_never_sees_the_secret_keys_or_team(app, db, merchant, member):
+    account_id, owner_id = merchant["account"]["id"], merchant["user"]["id"]
+    affilut.rotate_webhook_secret(db, account_id, "whsec_topsecret")
+    key_id, _ = affilut.create_api_key(db, account_id, "billing")
+    browser = member["app"]
+    for path in ["/dashboard", "/dashboard/affiliates", "/dashboard/conversions", "/dashboard/payouts",
+                 "/dashboard/settings"]:
+        text = browser.get(path, status=200).text
+        assert "whsec_topsecret" not in text, path
+        assert 'href="/dashboard/settings/keys"' not in text and 'href="/dashboard/settings/team"' not in text, path
+    settings = browser.get("/dashboard/settings")
+    assert settings.html.find("form", {"action": "/dashboard/settings/webhook-secret"}) is None
+    assert "an owner of the program puts its signing secret here" in settings.text
+    for path in ["/dashboard/settings/keys", "/dashboard/settings/team"]:
+        res = browser.get(path, status=403)
+        assert "Owners only" in res.text and "Only an owner of this program" in res.text
+        assert "billing" not in res.text and "owner@shop.example" not in res.text
+    csrf = csrf_of(settings)
+    before = snapshot(db)
+    browser.post("/dashboard/settings/keys", {"csrf": csrf, "name": "mine"}, status=403)
+    browser.post(f"/dashboard/settings/keys/{key_id}/revoke", {"csrf": csrf}, status=403)
+    browser.post("/dashboard/settings/team", {"csrf": csrf, "email": "friend@else.example", "role": "owner"},
+                 status=403)
+    browser.post(f"/dashboard/settings/team/{owner_id}/remove", {"csrf": csrf}, status=403)
+    browser.post("/dashboard/settings/webhook-secret", {"csrf": csrf, "webhook_secret": "whsec_mine"}, status=403)
+    assert snapshot(db) == before
+    # members keep the program's rules; a secret slipped into that form is not among them
+    fields = {name: field[0].value for name, field in form_for(settings, "/dashboard/settings").fields.items() if name}
+    browser.post("/dashboard/settings", {**fields, "name": "Run by member", "webhook_secret": "whsec_mine"},
+                 status=303)
+    account = affilut.get_account(db, account_id)
+    assert (account["name"], account["webhook_secret"]) == ("Run by member", "whsec_topsecret")
+    # and run it: add an affiliate, approve a conversion
+    browser.post("/dashboard/affiliates", {"csrf": csrf, "name": "Mia Member", "email": "mia@example.com"})
+    mia = db.execute("SELECT * FROM affiliates WHERE email = 'mia@example.com'").fetchone()
+    conversion = affilut.record_manual_conversion(db, account, mia["id"], 5000)
+    browser.post("/dashboard/conversions/status", {"csrf": csrf, "action": "approve", "id": conversion["id"]},
+                 status=303)
+    assert affilut.get_conversion(db, account_id, conversion["id"])["status"] == "approved"
+
+
+def test_the_last_owner_cannot_be_removed_and_removal_ends_sessions_and_invites(app, db, merchant):
+    account_id, first_id = merchant["account"]["id"], merchant["user"]["id"]
+    form = form_for(app.get("/dashboard/settings/team"), "/dashboard/settings/team")
+    form["email"], form["role"] = "second@shop.example", "owner"
+    link = form.submit(status=200).html.find(id="invite-link")["value"]
+    second = type(app)(affilut.app)
+    form = second.get(link.split("localhost", 1)[1].lstrip(":80")).forms[0]
+    form["password"] = form["password_again"] = PASSWORD
+    form.submit(status=303)
+    second_id = db.execute("SELECT id FROM users WHERE email = 'second@shop.example'").fetchone()[0]
+    assert affilut.get_user(db, account_id, second_id)["role"] == "owner"
+    assert 'href="/dashboard/settings/team"' in second.get("/dashboard/settings").text
+    # an invited member removed before accepting: the link no longer works
+    late_id, token = affilut.invite_user(db, account_id, "late@shop.example")
+    form_for(app.get("/dashboard/settings/team"), f"/dashboard/settings/team/{late_id}/remove").submit(status=303)
+    type(app)(affilut.app).get(f"/invite/{token}", status=404)
+    # one owner removes the other: allowed while another remains; their sessions end; rotate what they saw
+    res = form_for(second.get("/dashboard/settings/team"), f"/dashboard/settings/team/{first_id}/remove").submit(
+        status=303).follow()
+    assert "roll the secret in Stripe" in res.text and "revoke the keys" in res.text
+    assert app.get("/dashboard", status=303).headers["Location"].startswith("/signin")
+    assert db.execute("SELECT COUNT(*) FROM sessions WHERE subject_id = ?", (first_id,)).fetchone()[0] == 0
+    # the one left is the last owner: nobody removes them, not even themselves
+    with pytest.raises(affilut.ApiError) as refused:
+        affilut.remove_user(db, account_id, second_id)
+    assert (refused.value.status, refused.value.code) == (409, "last_owner")
+    csrf = csrf_of(second.get("/dashboard/settings/team"))
+    second.post(f"/dashboard/settings/team/{second_id}/remove", {"csrf": csrf}, status=409)
+    assert [tuple(r) for r in db.execute("SELECT id, role FROM users")] == [(second_id, "owner")]
+
+
+def test_rotating_the_webhook_secret_refuses_events_signed_with_the_old_one(app, db, merchant):
+    from stripe_events import charge, deliver, event
+    account_id = merchant["account"]["id"]
+    settings = app.get("/dashboard/settings")
+    assert "No signing secret yet" in settings.text
+    form = form_for(settings, "/dashboard/settings/webhook-secret")
+    form["webhook_secret"] = "whsec_first"
+    settings = form.submit(status=303).follow()
+    assert settings.html.find(id="webhook-secret")["value"] == "whsec_first"
+    account = affilut.get_account(db, account_id)
+    deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, 1_700_000_000), 1_700_000_000))
+    form = form_for(settings, "/dashboard/settings/webhook-secret")
+    form["webhook_secret"] = "nope"
+    res = form.submit(status=400)
+    assert "Webhook_secret must be a Stripe webhook signing secret" in res.text
+    form["webhook_secret"] = "whsec_second"
+    res = form.submit(status=303).follow()
+    assert "make sure your Stripe endpoint signs with this one" in res.text
+    evt = event("charge.succeeded", charge("ch_2", 1000, 1_700_000_000), 1_700_000_000)
+    res = deliver(app, account, evt, secret="whsec_first", status=400)
+    assert res.json["error"]["code"] == "invalid_signature"
+    deliver(app, account, evt, secret="whsec_second", status=200)
+    assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == 2
 
 
 def test_invites_expire(app, db, merchant):

@@ -70,10 +70,13 @@ def site(browser, live_server):
     assert problems == []
 
 
-def set_up(page):
-    """The first-run page, as a merchant fills it in."""
+def set_up(page, db):
+    """The first-run page, as a merchant fills it in: without the link `serve` printed it only says where
+    to find it; with it, the form."""
     page.goto("/")
     assert page.url.endswith("/setup")
+    expect(page.locator("h1")).to_have_text("Open the setup link")
+    page.goto(f"/setup?token={affilut.new_setup_token(db)}")
     page.fill("input[name=name]", "Acme Goods")
     page.fill("input[name=landing_url]", "https://acme.example/")
     page.fill("input[name=email]", "owner@acme.example")
@@ -131,7 +134,7 @@ def shoot(page, name):
 
 def test_merchant_runs_the_program_from_setup_to_payout(site, db):
     page = site["open"]()
-    set_up(page)
+    set_up(page, db)
     page.click("button:has-text('Sign out')")
     expect(page.locator(".notice")).to_have_text("You are signed out.")
     sign_in(page, password="wrong password!")
@@ -188,7 +191,7 @@ def test_merchant_runs_the_program_from_setup_to_payout(site, db):
 
 def test_affiliate_signs_up_is_approved_and_sees_the_conversion(site, db):
     merchant = site["open"]()
-    set_up(merchant)
+    set_up(merchant, db)
     account_id = db.execute("SELECT id FROM accounts").fetchone()[0]
 
     affiliate = site["open"](viewport=PHONE)
@@ -231,7 +234,7 @@ def test_affiliate_signs_up_is_approved_and_sees_the_conversion(site, db):
 
 def test_a_forged_form_is_refused_and_changes_nothing(site, db):
     page = site["open"]()
-    set_up(page)
+    set_up(page, db)
     page.goto("/dashboard/settings/keys")
     page.eval_on_selector("form[action='/dashboard/settings/keys'] input[name=csrf]",
                           "input => { input.value = 'forged-by-another-site' }")
@@ -248,7 +251,7 @@ def test_a_forged_form_is_refused_and_changes_nothing(site, db):
 
 def test_a_script_for_a_name_is_shown_as_text(site, db):
     page = site["open"]()
-    set_up(page)
+    set_up(page, db)
     add_affiliate(page, XSS, "xss@example.com")
     expect(page.locator("h1")).to_have_text(XSS)
     page.goto("/dashboard/affiliates")
@@ -261,7 +264,7 @@ def test_a_script_for_a_name_is_shown_as_text(site, db):
 
 def test_copy_buttons_put_the_snippet_on_the_clipboard(site, db):
     page = site["open"](permissions=["clipboard-read", "clipboard-write"])
-    set_up(page)
+    set_up(page, db)
     page.goto("/dashboard/settings")
     snippet = page.input_value("#snippet")
     assert snippet == f'<script src="{site["url"]}/snippet.js" data-attribution-days="60"></script>'
@@ -277,9 +280,9 @@ def test_copy_buttons_put_the_snippet_on_the_clipboard(site, db):
 
 def test_every_main_page_at_desktop_and_phone_width(site, db):
     page = site["open"]()
-    page.goto("/setup")
+    page.goto(f"/setup?token={affilut.new_setup_token(db)}")
     shoot(page, "setup")
-    set_up(page)
+    set_up(page, db)
     account = affilut.get_account(db, db.execute("SELECT id FROM accounts").fetchone()[0])
     names = ["Jane Smith", "Bob Builder", "Zoë Ünïcode", "Long Name Partner With A Very Long Name Indeed"]
     ids = [affilut.create_affiliate(db, account["id"], n, f"a{i}@example.com", "pending" if i == 3 else "active")["id"]

@@ -54,9 +54,7 @@ def test_signed_charge_succeeded_alone_credits_the_affiliate(app, db, account, j
 
 def test_new_webhook_secret_from_settings_applies_to_the_next_delivery(app, db, account):
     deliver(app, account, event("charge.succeeded", charge("ch_1", 1000, T0), T0))  # the account is now remembered
-    affilut.update_program(db, account["id"], {"name": "Shop", "default_commission": "10", "hold_days": "0",
-                                               "attribution_window_days": "30", "payout_minimum": "0",
-                                               "webhook_secret": "whsec_rotated"})
+    affilut.rotate_webhook_secret(db, account["id"], "whsec_rotated")
     deliver(app, account, event("charge.succeeded", charge("ch_2", 1000, T0), T0), status=400)
     deliver(app, account, event("charge.succeeded", charge("ch_3", 1000, T0), T0), secret="whsec_rotated")
     assert [c[0] for c in conversions(db)] == []  # no metadata: nothing credited, but both were accepted

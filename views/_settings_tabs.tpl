@@ -1,5 +1,6 @@
 <nav class="tabs" aria-label="Settings">
-  % for href, label in (("/dashboard/settings", "Program"), ("/dashboard/settings/keys", "API keys"), ("/dashboard/settings/team", "Team")):
+  % tabs = (("/dashboard/settings", "Program"), ("/dashboard/settings/keys", "API keys"), ("/dashboard/settings/team", "Team"))
+  % for href, label in (tabs if page.user["role"] == "owner" else tabs[:1]):
   <a href="{{href}}"{{!' aria-current="page"' if page.path == href else ''}}>{{label}}</a>
   % end
 </nav>

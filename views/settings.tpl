@@ -12,13 +12,26 @@
   <label>Hold period (days) <span class="hint">before a sale's commission is approved</span><input name="hold_days" inputmode="numeric" required value="{{form.get('hold_days', '')}}"></label>
   <label>Renewal commission (months) <span class="hint">blank: every renewal earns</span><input name="renewal_months" inputmode="numeric" value="{{form.get('renewal_months', '')}}"></label>
   <label>Payout minimum <input name="payout_minimum" inputmode="decimal" value="{{form.get('payout_minimum', '')}}"></label>
-  <label class="full">Stripe webhook signing secret <span class="hint">whsec_… from Stripe's webhook page</span><input name="webhook_secret" class="mono" autocomplete="off" value="{{form.get('webhook_secret', '')}}"></label>
   <button type="submit">Save settings</button>
 </form>
-<div class="card">
+<div class="card" id="webhook">
   <h2>Stripe webhook</h2>
-  <p>In Stripe → Developers → Webhooks, add this endpoint, then paste its signing secret above.</p>
+  <p>In Stripe → Developers → Webhooks, add this endpoint{{" and put its signing secret below" if page.user["role"] == "owner" else "; an owner of the program puts its signing secret here"}}.</p>
   % include("_copy", copy_id="webhook-url", copy_value=webhook_url, copy_label="Stripe webhook URL")
+  % if page.user["role"] == "owner":
+  % include("_error", error=secret_error)
+  % if webhook_secret:
+  % include("_copy", copy_id="webhook-secret", copy_value=webhook_secret, copy_label="Current signing secret")
+  <p>To rotate it, roll the endpoint's secret in Stripe (Developers → Webhooks → your endpoint → Roll secret) and put the new one here. From then on events signed with the old secret are refused, so make sure Stripe's endpoint signs with the new one.</p>
+  % else:
+  <p class="muted">No signing secret yet: every event is refused until you put it here.</p>
+  % end
+  <form method="post" action="/dashboard/settings/webhook-secret" class="filters">
+    <input type="hidden" name="csrf" value="{{page.csrf}}">
+    <label>{{"New signing secret" if webhook_secret else "Signing secret"}} <span class="hint">whsec_… from Stripe</span><input name="webhook_secret" class="mono" autocomplete="off" required></label>
+    <button type="submit">{{"Rotate webhook secret" if webhook_secret else "Save webhook secret"}}</button>
+  </form>
+  % end
 </div>
 <div class="card">
   <h2>Checkout snippet</h2>

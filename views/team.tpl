@@ -12,13 +12,17 @@
 <form method="post" action="/dashboard/settings/team" class="card filters">
   <input type="hidden" name="csrf" value="{{page.csrf}}">
   <label>Colleague's email <input name="email" type="email" required></label>
+  <label>Role <select name="role">
+    <option value="member" selected>member: runs affiliates, conversions and payouts</option>
+    <option value="owner">owner: also the webhook secret, API keys and the team</option>
+  </select></label>
   <button type="submit">Invite</button>
 </form>
 <div class="table-wrap"><table>
-  <thead><tr><th>Email</th><th>Added</th><th>Last sign-in</th><th></th></tr></thead>
+  <thead><tr><th>Email</th><th>Role</th><th>Added</th><th>Last sign-in</th><th></th></tr></thead>
   <tbody>
   % for user in users:
-  <tr><td>{{user["email"]}}</td><td>{{day(user["created_at"])}}</td>
+  <tr><td>{{user["email"]}}</td><td>{{user["role"]}}</td><td>{{day(user["created_at"])}}</td>
     <td>{{when(user["last_login_at"]) if user["last_login_at"] else ("invited" if not user["password_hash"] else "never")}}</td>
     <td>
       % if user["id"] != page.user["id"]:
