@@ -247,8 +247,8 @@ _write_locks_guard = threading.Lock()
 
 
 def write_lock(path):
-    """The lock that serialises this process's writes to one database file."""
-    path = os.path.realpath(path)
+    """The lock that serialises this process's writes to one database file (by the absolute name
+    SQLite reports for it)."""
     with _write_locks_guard:
         return _write_locks.setdefault(path, threading.Lock())
 
