@@ -8,8 +8,9 @@ import json
 import os
 import time
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        "shared", "stripe-fixtures")
+# STRIPE_FIXTURES names the folder where the repository is checked out somewhere else (a worktree).
+FIXTURES = os.environ.get("STRIPE_FIXTURES") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "stripe-fixtures")
 _ids = itertools.count(1)
 _cache = {}
 
@@ -22,10 +23,10 @@ def fixture(name):
     return copy.deepcopy(_cache[name])
 
 
-def event(event_type, obj, created, event_id=None):
+def event(event_type, obj, created, event_id=None, livemode=True):
     """A Stripe event wrapping obj."""
     return {"id": event_id or f"evt_test_{next(_ids):06d}", "object": "event", "type": event_type,
-            "api_version": "2025-03-31.basil", "created": created, "livemode": False, "pending_webhooks": 1,
+            "api_version": "2025-03-31.basil", "created": created, "livemode": livemode, "pending_webhooks": 1,
             "request": {"id": None, "idempotency_key": None}, "data": {"object": obj}}
 
 
