@@ -18,6 +18,7 @@ Environment:
     AFFILUT_RATE_POST   API writes (POST, PATCH) per minute and key (default 30)
     AFFILUT_BUSY_TIMEOUT  seconds a request waits for a locked database before 503 (default 5)
     AFFILUT_BASE_URL    the public address shown in links and snippets (default: the address the browser used)
+    AFFILUT_HOLD_EVERY  seconds between the hold period's runs while serving (default 60; 0: only approve-held)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
 """
 
@@ -78,6 +79,9 @@ def env_int(name, default):
 
 app = Bottle()
 app.config["affilut.db"] = os.environ.get("AFFILUT_DB", "affilut.db")
+# Seconds between the hold period's runs in a serving process (0: none; cron runs approve-held instead).
+_HOLD_EVERY = os.environ.get("AFFILUT_HOLD_EVERY", "").strip()
+app.config["affilut.hold_every"] = int(_HOLD_EVERY) if re.fullmatch(r"[0-9]{1,9}", _HOLD_EVERY) else 60
 
 ###############################################################################
 # Database ####################################################################
@@ -1324,8 +1328,8 @@ HOLD_BATCH = 500  # conversions approved per transaction, so the duty never hold
 def approve_held_conversions(db, now=None):
     """Approve pending conversions whose hold period has passed; return how many.
 
-    Never one with an open dispute or fully refunded (those are not pending anyway), and never
-    an adjustment (those are approved when made). Runs account by account, in small batches, so
+    Never one with an open dispute or fully refunded (those are not pending anyway), never
+    an adjustment (those are approved when made), and never test-mode data. Runs account by account, in small batches, so
     a large backlog (a first start on an old database) never blocks writers for long.
     """
     now = now_ms() if now is None else now
@@ -1335,15 +1339,18 @@ def approve_held_conversions(db, now=None):
                   "batch": HOLD_BATCH}
         while True:
             with transaction(db) as tx:
-                due = tx.execute("""SELECT id FROM conversions
-                                    WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
-                                      AND disputed = 0 AND refunded_cents < amount_cents
-                                    LIMIT :batch""", params).fetchall()
+                due = tx.execute(f"""SELECT id FROM conversions
+                                     WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
+                                       AND disputed = 0 AND refunded_cents < amount_cents AND {LIVE_LEDGER}
+                                     LIMIT :batch""", params).fetchall()
                 for row in due:
-                    tx.execute("UPDATE conversions SET status = 'approved', updated_at = :now WHERE id = :id",
-                               {"now": now, "id": row["id"]})
-                    record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
-            approved += len(due)
+                    # The status it expects is checked again, and history written only for a row changed:
+                    # another process on the same database never approves one conversion twice.
+                    cursor = tx.execute("""UPDATE conversions SET status = 'approved', updated_at = :now
+                                           WHERE id = :id AND status = 'pending'""", {"now": now, "id": row["id"]})
+                    if cursor.rowcount == 1:
+                        record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
+                        approved += 1
             if len(due) < HOLD_BATCH:
                 break
     return approved
@@ -1369,14 +1376,20 @@ def list_affiliates(db, filters, params, page, limit, starting_after=None):
     return rows[:limit], len(rows) > limit
 
 
-def list_conversions(db, filters, params, page, limit, starting_after=None):
+def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True):
     """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
 
     starting_after keeps the conversions recorded before that one. The page's rows are found on an
-    index ending in seq (their rowids are in it) before any row is read.
+    index ending in seq (their rowids are in it) before any row is read. livemode=False lists the
+    test-mode conversions instead of the live ones.
     """
     where, below = ["account_id = :account"] + filters, None
     params = {**params, "starting_after": starting_after}
+    if not livemode:
+        where.append("livemode = 0")
+    elif db.execute("SELECT 1 FROM conversions INDEXED BY conversions_test WHERE account_id = :account "
+                    "AND livemode = 0 LIMIT 1", params).fetchone() is not None:
+        where.append(LIVE_LEDGER)  # only then: an account without test data keeps the one-seek pages
     if starting_after is not None:
         cursor = db.execute("SELECT seq FROM conversions WHERE id = :starting_after AND account_id = :account",
                             params).fetchone()
@@ -1734,7 +1747,7 @@ def update_program(db, account_id, form):
 
 
 # The conversions a payout may cover: approved, not yet paid out, and not held by an open dispute.
-PAYABLE = "c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0"
+PAYABLE = f"c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0 AND c.{LIVE_LEDGER}"
 
 
 def reaches_minimum(account, total_cents):
@@ -1842,10 +1855,10 @@ def program_stats(db, account_id, since_ms=None, affiliate_id=None):
     """Clicks, conversions, conversion rate, and revenue and commission per currency (net of adjustments)."""
     params = {"account": account_id, "since": since_ms or 0, "affiliate": affiliate_id}
     clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {STATS_SCOPE}", params).fetchone()[0]
-    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED}",
+    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED} AND {LIVE_LEDGER}",
                              params).fetchone()[0]
     money = db.execute(f"""SELECT currency, SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected'
+                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected' AND {LIVE_LEDGER}
                            GROUP BY currency ORDER BY SUM(amount_cents) DESC""", params).fetchall()
     return {
         "clicks": clicks, "conversions": conversions,
@@ -1863,7 +1876,8 @@ def daily_series(db, account_id, days=30, now=None, affiliate_id=None):
     clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {STATS_SCOPE} GROUP BY 1",
                              params).fetchall())
     conversions = dict(db.execute(f"""SELECT created_at / {DAY_MS}, COUNT(*) FROM conversions
-                                      WHERE {STATS_SCOPE} AND {COUNTED} GROUP BY 1""", params).fetchall())
+                                      WHERE {STATS_SCOPE} AND {COUNTED} AND {LIVE_LEDGER} GROUP BY 1""",
+                                   params).fetchall())
     return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
 
 
@@ -1873,14 +1887,15 @@ def top_affiliates(db, account_id, since_ms=0, limit=5):
                                  SUM(c.amount_cents) AS revenue, SUM(c.commission_cents) AS commission
                           FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
                           WHERE c.account_id = :account AND c.created_at >= :since AND c.status != 'rejected'
+                            AND c.{LIVE_LEDGER}
                           GROUP BY f.id, c.currency ORDER BY revenue DESC, f.id LIMIT :limit""",
                       {"account": account_id, "since": since_ms, "limit": limit}).fetchall()
 
 
 def earnings_by_status(db, account_id, affiliate_id):
     """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
-    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
-                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate
+    rows = db.execute(f"""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
+                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate AND {LIVE_LEDGER}
                          GROUP BY status, currency ORDER BY status, currency""",
                       {"account": account_id, "affiliate": affiliate_id}).fetchall()
     earnings = {status: [] for status in CONVERSION_STATUSES}
@@ -2179,7 +2194,9 @@ def api_list_conversions(db, account):
     if request.query.get("status") is not None:
         filters.append("status = :status")
         params["status"] = clean_choice(request.query.get("status"), "status", CONVERSION_STATUSES)
-    rows, has_more = list_conversions(db, filters, params, page, limit, query_id("starting_after", "cnv"))
+    # Test-mode conversions (from Stripe events with livemode: false) only when asked for: ?livemode=false.
+    livemode = clean_choice(request.query.get("livemode", "true"), "livemode", ("true", "false")) == "true"
+    rows, has_more = list_conversions(db, filters, params, page, limit, query_id("starting_after", "cnv"), livemode)
     return page_envelope([conversion_json(r) for r in rows], page, limit, has_more)
 
 
@@ -2950,6 +2967,8 @@ def conversion_filters(query):
             continue
         filters.append(f"created_at {op} :{name}")
         params[name], chosen[name] = stamp, text
+    if query.get("test") == "1":  # the 'Test data' switch: Stripe test-mode conversions instead of live ones
+        chosen["test"] = "1"
     return filters, params, chosen
 
 
@@ -2965,7 +2984,7 @@ def conversions_page(page, error=None, form=None):
     filters, params, chosen = conversion_filters(query_data())
     number = page_number()
     rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
-                                      number, DASHBOARD_PAGE_SIZE)
+                                      number, DASHBOARD_PAGE_SIZE, livemode="test" not in chosen)
     return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
                   chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))
@@ -3037,13 +3056,14 @@ def csv_response(filename, header, rows):
 @page_route("/dashboard/conversions.csv")
 def conversions_csv(page):
     """Every conversion the current filter shows, as CSV."""
-    filters, params, _ = conversion_filters(query_data())
+    filters, params, chosen = conversion_filters(query_data())
+    filters.append("livemode = 0" if "test" in chosen else LIVE_LEDGER)
     where = " AND ".join(["c.account_id = :account"] + ["c." + f for f in filters])
     rows = page.db.execute(f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
                                FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
                                WHERE {where} ORDER BY c.seq DESC""",
                            {"account": page.account["id"], **params}).fetchall()
-    return csv_response(f"conversions-{format_day(now_ms())}.csv",
+    return csv_response(f"conversions-{'test-' if 'test' in chosen else ''}{format_day(now_ms())}.csv",
                         ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
                          "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
                          "reason", "payout_id"],
@@ -3328,6 +3348,14 @@ def cli_parser():
     affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
     affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
 
+    status = command("set-affiliate-status", "approve, pause, ban or reactivate an affiliate; prints it as JSON")
+    status.add_argument("--account", required=True)
+    status.add_argument("--affiliate", required=True, help="the affiliate's id")
+    status.add_argument("--status", required=True, choices=AFFILIATE_STATUSES)
+    status.add_argument("--reason", help="why it is paused or banned, shown to the affiliate (other statuses clear it)")
+
+    command("approve-held", "approve the conversions whose hold period has passed, once (for cron or a systemd timer)")
+
     backup = command("backup", "copy the database to PATH, consistently, while the server runs")
     backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
     return parser
@@ -3385,6 +3413,11 @@ def run_command(args):
         if args.command == "create-affiliate":
             row = create_affiliate(db, args.account, args.name, args.email, args.status, args.commission_override)
             return json.dumps(affiliate_json(row))
+        if args.command == "set-affiliate-status":
+            row = set_affiliate_status(db, args.account, args.affiliate, args.status, args.reason)
+            return json.dumps({**affiliate_json(row), "statusReason": row["status_reason"]})
+        if args.command == "approve-held":
+            return f"approved {approve_held_conversions(db)} conversion(s) whose hold period had passed"
     finally:
         db.close()
 
@@ -3414,11 +3447,49 @@ def log_requests(wsgi_app):
 def run_hold_period(path, stopping, every_seconds=60):
     """Background duty of the server: approve conversions whose hold period has passed."""
     db = connect(path)
-    while not stopping.wait(every_seconds):
-        try:
-            approve_held_conversions(db)
-        except sqlite3.Error as error:
-            sys.stderr.write(f"hold period: {error}; will retry\n")
+    try:
+        while not stopping.wait(every_seconds):
+            try:
+                approve_held_conversions(db)
+            except sqlite3.Error as error:
+                sys.stderr.write(f"hold period: {error}; will retry\n")
+    finally:
+        db.close()
+
+
+_hold_duties = {}            # database path → the Event that stops this process's duty for it
+_hold_duties_guard = threading.Lock()
+
+
+def start_hold_period(path, every_seconds):
+    """Start this process's hold-period duty for the database at path, once; later calls do nothing.
+
+    Approving twice is harmless (approve_held_conversions checks the status it changes), so several
+    processes on one database, each with its duty, or a cron job beside them, agree."""
+    if not every_seconds or path in _hold_duties:
+        return
+    with _hold_duties_guard:
+        if path in _hold_duties:
+            return
+        stopping = _hold_duties[path] = threading.Event()
+    threading.Thread(target=run_hold_period, args=(path, stopping, every_seconds), daemon=True,
+                     name="affilut-hold-period").start()
+
+
+def stop_hold_period():
+    """Stop every hold-period duty this process started (at shutdown, and between tests)."""
+    with _hold_duties_guard:
+        stopping = list(_hold_duties.values())
+        _hold_duties.clear()
+    for event in stopping:
+        event.set()
+
+
+@app.hook("before_request")
+def hold_period_on_first_use():
+    """However the app is served (python affilut.py serve, waitress-serve affilut:app, any WSGI
+    server), its first request starts the hold-period duty for its database."""
+    start_hold_period(app.config["affilut.db"], app.config["affilut.hold_every"])
 
 
 def serve(args):
@@ -3436,14 +3507,13 @@ def serve(args):
     if merchant_user_count(db) == 0:  # the dashboard's first-run page
         print(f"no merchant user yet: open http://{args.host}:{server.effective_port}/setup", flush=True)
     db.close()
-    stopping = threading.Event()
-    threading.Thread(target=run_hold_period, args=(args.db, stopping), daemon=True).start()
+    start_hold_period(args.db, app.config["affilut.hold_every"])  # the same duty a first request starts
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        stopping.set()
+        stop_hold_period()
         server.close()
         print("affilut stopped", flush=True)
 
