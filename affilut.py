@@ -824,10 +824,11 @@ def captured_amount(charge):
     Stripe's Charge object: `captured` says whether an authorization was captured, `amount_captured`
     how much (less than `amount` after a partial capture); objects from before amount_captured
     existed captured their whole amount."""
-    if charge.get("captured") is not True:
-        return None
+    amount = stripe_amount(charge.get("amount"))
+    if charge.get("captured") is not True or amount is None:
+        return None  # an amount that is no real sale's makes the whole charge none
     captured = stripe_amount(charge.get("amount_captured"))
-    return captured if captured else stripe_amount(charge.get("amount"))
+    return min(captured, amount) if captured else amount
 
 
 def refunded_of_captured(charge, event):
