@@ -172,7 +172,7 @@ def refund_then_cancel(jane):
     ], [("ch_rc", 10000, 1000, "pending", None, "sale", 0, 1)]
 
 
-def testmode_payment_and_renewal(jane):
+def payment_and_renewal_in_test_mode(jane):
     """stripe listen --forward-to: every event has livemode: false (docs.stripe.com/webhooks, "Event
     object": livemode). A payment with metadata, then a renewal of its subscription (invoice.paid,
     parent.subscription_details) a month later."""
@@ -194,7 +194,7 @@ SEQUENCES = {
     "partial refund, fail": lambda jane: refund_then_fail(jane, 3000),
     "full refund, fail": lambda jane: refund_then_fail(jane, 10000),
     "refund, cancel": refund_then_cancel,
-    "test-mode payment and renewal": testmode_payment_and_renewal,
+    "test-mode payment and renewal": payment_and_renewal_in_test_mode,
 }
 
 
@@ -278,7 +278,7 @@ def test_a_full_refund_that_fails_reopens_an_approved_conversion_as_approved(app
 def test_test_mode_conversions_stay_out_of_the_live_ledger(app, db, account, api_key, jane):
     live = event("charge.succeeded", charge("ch_live", 5000, T0, metadata={"affiliate_id": jane["id"]}), T0)
     deliver(app, account, live)
-    for evt in testmode_payment_and_renewal(jane)[0]:
+    for evt in payment_and_renewal_in_test_mode(jane)[0]:
         assert deliver(app, account, evt).json == {"received": True, "duplicate": False, "handled": True}
 
     listed = app.get("/api/v1/conversions", headers=bearer(api_key)).json["data"]
@@ -318,7 +318,7 @@ def test_the_dashboard_shows_test_data_only_behind_its_switch(app, db, merchant)
     jane = affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com")
     deliver(app, account, event("charge.succeeded", charge("ch_live", 5000, T0, metadata={"affiliate_id": jane["id"]}),
                                 T0))
-    for evt in testmode_payment_and_renewal(jane)[0]:
+    for evt in payment_and_renewal_in_test_mode(jane)[0]:
         deliver(app, account, evt)
     live = app.get("/dashboard/conversions")
     assert live.text.count('class="badge badge-test"') == 0 and "$50.00" in live.text and "Test data." not in live.text
