@@ -1267,14 +1267,16 @@ def update_charge_conversion(db, conversion, credit, outcome):
         status = credit["reopen"]
     else:
         status = conversion["status"]
-    db.execute("""UPDATE conversions SET affiliate_id = :affiliate, amount_cents = :amount, commission_cents = :commission,
-                      commission_rate = :rate, status = :status, reason = :reason, click_id = :click, kind = :kind,
-                      refunded_cents = :refunded, disputed = :disputed, updated_at = :now
+    db.execute("""UPDATE conversions SET affiliate_id = :affiliate, amount_cents = :amount,
+                      commission_cents = :commission, commission_rate = :rate, status = :status, reason = :reason,
+                      click_id = :click, kind = :kind, refunded_cents = :refunded, disputed = :disputed,
+                      updated_at = :now
                   WHERE id = :id""",
-               {"affiliate": credit["affiliate"]["id"], "amount": outcome["amount"], "commission": outcome["commission"],
-                "rate": credit["rate"], "status": status, "reason": outcome["reason"], "click": credit["click_id"],
-                "kind": outcome["kind"], "refunded": outcome["refunded"], "disputed": outcome["disputed"],
-                "now": now_ms(), "id": conversion["id"]})
+               {"affiliate": credit["affiliate"]["id"], "amount": outcome["amount"],
+                "commission": outcome["commission"], "rate": credit["rate"], "status": status,
+                "reason": outcome["reason"], "click": credit["click_id"], "kind": outcome["kind"],
+                "refunded": outcome["refunded"], "disputed": outcome["disputed"], "now": now_ms(),
+                "id": conversion["id"]})
     if status != conversion["status"]:
         record_history(db, conversion["id"], conversion["status"], status, "stripe", outcome["reason"])
 
@@ -1329,9 +1331,9 @@ HOLD_BATCH = 500  # conversions approved per transaction, so the duty never hold
 def approve_held_conversions(db, now=None):
     """Approve pending conversions whose hold period has passed; return how many.
 
-    Never one with an open dispute or fully refunded (those are not pending anyway), never
-    an adjustment (those are approved when made), and never test-mode data. Runs account by account, in small batches, so
-    a large backlog (a first start on an old database) never blocks writers for long.
+    Never one with an open dispute or fully refunded (those are not pending anyway), never an
+    adjustment (those are approved when made), and never test-mode data. Runs account by account,
+    in small batches, so a large backlog (a first start on an old database) never blocks writers for long.
     """
     now = now_ms() if now is None else now
     approved = 0

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -52,7 +53,6 @@ def test_waitress_serve_affilut_app_approves_held_conversions(db_path, db, tenan
                               stdout=log, stderr=log,
                               env={**os.environ, "AFFILUT_DB": db_path, "AFFILUT_HOLD_EVERY": "1"})
     try:
-        import urllib.request
         assert wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz")), "waitress-serve did not start"
         assert wait_until(lambda: statuses(db)[live] == "approved")
         history = db.execute("SELECT actor, from_status, to_status FROM conversion_history WHERE conversion_id = ?"
@@ -79,7 +79,8 @@ def test_the_apps_first_request_starts_the_duty_once_per_database(app, db, accou
     affiliate = affilut.create_affiliate(db, account["id"], "Jane", "jane@example.com")
     [held] = held_conversions(db, account, affiliate["id"], 1)
     monkeypatch.setitem(affilut.app.config, "affilut.hold_every", 1)
-    threads = lambda: [t for t in __import__("threading").enumerate() if t.name == "affilut-hold-period"]
+    def threads():
+        return [t for t in threading.enumerate() if t.name == "affilut-hold-period"]
     before = len(threads())
     for _ in range(3):
         app.get("/healthz")
