@@ -28,6 +28,7 @@ Environment:
                         and -Host are believed (default: none; also serve --trusted-proxy)
     AFFILUT_CONNECTION_LIMIT  open connections kept at once, idle ones included (default 1000)
     AFFILUT_CHANNEL_TIMEOUT  seconds an idle connection stays open (default 30)
+    AFFILUT_HOLD_EVERY  seconds between the hold period's runs while serving (default 60; 0: only approve-held)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
 A value affilut cannot use stops it at start with one line on stderr and exit status 2.
 """
@@ -142,6 +143,9 @@ at_start(env_webhook_secret)
 
 app = Bottle()
 app.config["affilut.db"] = os.environ.get("AFFILUT_DB", "affilut.db")
+# Seconds between the hold period's runs in a serving process (0: none; cron runs approve-held instead).
+_HOLD_EVERY = os.environ.get("AFFILUT_HOLD_EVERY", "").strip()
+app.config["affilut.hold_every"] = int(_HOLD_EVERY) if re.fullmatch(r"[0-9]{1,9}", _HOLD_EVERY) else 60
 
 ###############################################################################
 # Database ####################################################################
@@ -626,9 +630,7 @@ def update_affiliate(db, account_id, affiliate_id, changes):
         fields["name"] = clean_text(changes["name"], "name")
         assignments.append("name = :name")
     if "status" in changes:
-        fields["status"] = clean_choice(changes["status"], "status", AFFILIATE_STATUSES)
-        assignments.append("status = :status")
-        assignments.append(FIRST_ACTIVATION)
+        clean_choice(changes["status"], "status", AFFILIATE_STATUSES)
     if "commission_override" in changes:
         value = changes["commission_override"]
         fields["override"] = None if value is None else clean_percent(value, "commission_override")
@@ -636,9 +638,25 @@ def update_affiliate(db, account_id, affiliate_id, changes):
     with transaction(db) as tx:
         cursor = tx.execute(f"UPDATE affiliates SET {', '.join(assignments)} WHERE id = :id AND account_id = :account",
                             fields)
+        if cursor.rowcount and "status" in changes:
+            change_affiliate_status(tx, account_id, affiliate_id, changes["status"])
     if cursor.rowcount == 0:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
+
+
+def change_affiliate_status(db, account_id, affiliate_id, status, reason=None):
+    """Inside a transaction: the one rule for an affiliate's status, from the API, the dashboard and the
+    CLI alike. A reason goes only with a pause or a ban (the affiliate sees it); any other status
+    clears it, so a reactivated affiliate shows no old reason. Return False when there is no such affiliate."""
+    fields = {"status": clean_choice(status, "status", AFFILIATE_STATUSES),
+              "reason": clean_text(reason or None, "reason", max_length=500, required=False),
+              "now": now_ms(), "id": affiliate_id, "account": account_id}
+    cursor = db.execute(f"""UPDATE affiliates SET status = :status, updated_at = :now,
+                               status_reason = CASE WHEN :status IN ('paused', 'banned') THEN :reason END,
+                               {FIRST_ACTIVATION}
+                           WHERE id = :id AND account_id = :account""", fields)
+    return cursor.rowcount == 1
 
 
 # -- Conversions and their lifecycle -------------------------------------------------------
@@ -654,9 +672,12 @@ NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM conversions WHERE account_id 
 CONVERSION_COLUMNS = ("id", "account_id", "affiliate_id", "stripe_charge_id", "external_id", "amount_cents",
                       "commission_cents", "commission_rate", "currency", "status", "reason", "kind", "customer_id",
                       "payment_intent_id", "click_id", "adjusts_id", "refunded_cents", "disputed", "created_at",
-                      "updated_at")
+                      "updated_at", "livemode")
 CONVERSION_DEFAULTS = {"external_id": None, "reason": None, "customer_id": None, "payment_intent_id": None,
-                       "click_id": None, "adjusts_id": None, "refunded_cents": 0, "disputed": 0}
+                       "click_id": None, "adjusts_id": None, "refunded_cents": 0, "disputed": 0, "livemode": 1}
+# The live ledger: conversions from Stripe's test mode (livemode 0) are kept apart, out of the
+# hold period, payouts, stats and exports. Manual conversions are live.
+LIVE_LEDGER = "livemode = 1"
 
 
 def insert_conversion(db, row):
@@ -682,6 +703,7 @@ def conversion_json(row):
         "externalId": row["external_id"],
         "commissionRate": row["commission_rate"],
         "updatedAt": iso_time(row["updated_at"]),
+        "livemode": bool(row["livemode"]),
     }
 
 
@@ -711,7 +733,7 @@ def record_manual_conversion(db, account, affiliate_id, amount_cents, external_i
            "stripe_charge_id": "manual:" + (external_id or conversion_id), "external_id": external_id,
            "amount_cents": amount_cents, "commission_cents": commission_cents(amount_cents, rate),
            "commission_rate": rate, "currency": "usd", "status": "pending", "reason": None, "kind": "manual",
-           "created_at": now, "updated_at": now}
+           "created_at": now, "updated_at": now, "livemode": 1}
     try:
         with transaction(db) as tx:
             insert_conversion(tx, row)
@@ -833,23 +855,33 @@ def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
 
     The charge object itself is authoritative for its amount and its metadata, the newest charge
     event (meta_at, Stripe's time) for the metadata, whichever order they arrive in; other events
-    only fill gaps. charged_at keeps the earliest time any event gives.
+    only fill gaps. charged_at keeps the earliest time any event gives. The money captured only
+    grows (Stripe captures once, or more with multicapture, and never takes a capture back: refunds
+    are apart). amount_refunded is the newest snapshot's (refunded_at, Stripe's time), since a
+    failed refund makes it drop. One test-mode event makes the charge test data.
     """
     fields = {"account": account_id, "charge": charge_id, "authoritative": authoritative,
               **{name: facts.get(name) for name in ("payment_intent_id", "customer_id", "amount_cents", "currency",
                                                     "charged_at", "customer_email", "meta_affiliate", "meta_session",
-                                                    "amount_refunded", "meta_at")}}
+                                                    "amount_refunded", "meta_at", "captured_cents", "refunded_at",
+                                                    "livemode")}}
     fields["amount_refunded"] = fields["amount_refunded"] or 0
+    fields["refunded_at"] = fields["refunded_at"] if authoritative else None
+    fields["livemode"] = 0 if fields["livemode"] is False else 1
     fields["meta_at"] = fields["meta_at"] if authoritative and fields["meta_affiliate"] else None
     learn_payer_email(db, account_id, "charge", charge_id, fields["customer_email"])
     # The stored metadata gives way to a charge event's that is newer by Stripe's time (at the same
     # second, the greater value wins: arbitrary, but the same in every order).
     newer = """:authoritative AND excluded.meta_affiliate IS NOT NULL AND (meta_at IS NULL
                OR excluded.meta_at > meta_at OR (excluded.meta_at = meta_at AND excluded.meta_affiliate > meta_affiliate))"""
+    snapshot_newer = """excluded.refunded_at IS NOT NULL AND (refunded_at IS NULL OR excluded.refunded_at > refunded_at
+                        OR (excluded.refunded_at = refunded_at AND excluded.amount_refunded > amount_refunded))"""
     db.execute(f"""INSERT INTO charges (account_id, charge_id, payment_intent_id, customer_id, amount_cents, currency,
-                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded, meta_at)
+                      charged_at, customer_email, meta_affiliate, meta_session, amount_refunded, meta_at,
+                      captured_cents, refunded_at, livemode)
                   VALUES (:account, :charge, :payment_intent_id, :customer_id, :amount_cents, :currency,
-                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded, :meta_at)
+                      :charged_at, :customer_email, :meta_affiliate, :meta_session, :amount_refunded, :meta_at,
+                      :captured_cents, :refunded_at, :livemode)
                   ON CONFLICT (account_id, charge_id) DO UPDATE SET
                       payment_intent_id = COALESCE(payment_intent_id, excluded.payment_intent_id),
                       customer_id = COALESCE(customer_id, excluded.customer_id),
@@ -868,7 +900,12 @@ def learn_charge(db, account_id, charge_id, authoritative=False, **facts):
                                                AND excluded.meta_affiliate IS NOT meta_affiliate THEN meta_session
                                           ELSE COALESCE(meta_session, excluded.meta_session) END,
                       meta_at = CASE WHEN {newer} THEN excluded.meta_at ELSE meta_at END,
-                      amount_refunded = MAX(amount_refunded, excluded.amount_refunded)""", fields)
+                      captured_cents = MAX(COALESCE(captured_cents, excluded.captured_cents),
+                                           COALESCE(excluded.captured_cents, captured_cents)),
+                      amount_refunded = CASE WHEN {snapshot_newer} THEN excluded.amount_refunded
+                                             ELSE amount_refunded END,
+                      refunded_at = CASE WHEN {snapshot_newer} THEN excluded.refunded_at ELSE refunded_at END,
+                      livemode = MIN(livemode, excluded.livemode)""", fields)
 
 
 def learn_binding(db, account_id, subject_kind, subject_id, source, reference, event):
@@ -897,6 +934,42 @@ def learn_payer_email(db, account_id, subject_kind, subject_id, email):
                    {"account": account_id, "kind": subject_kind, "subject": subject_id, "email": email})
 
 
+# The API version from which partially capturing or canceling a payment no longer creates a Refund
+# nor counts the released amount in the charge's amount_refunded (Stripe changelog, 2025-03-31.basil:
+# "Partially capturing or canceling payments no longer creates a Refund"). Before it, a capture of
+# 6,000 of 10,000 showed amount_refunded 4,000 with no money returned.
+RELEASE_NOT_REFUNDED_SINCE = "2025-03-31"
+
+
+def event_livemode(event):
+    """False for an event from Stripe's test mode (its livemode is false), else True."""
+    return event.get("livemode") is not False
+
+
+def captured_amount(charge):
+    """What a Stripe Charge moved to the merchant, or None while it is only authorized.
+
+    Stripe's Charge object: `captured` says whether an authorization was captured, `amount_captured`
+    how much (less than `amount` after a partial capture); objects from before amount_captured
+    existed captured their whole amount."""
+    amount = stripe_amount(charge.get("amount"))
+    if charge.get("captured") is not True or amount is None:
+        return None  # an amount that is no real sale's makes the whole charge none
+    captured = stripe_amount(charge.get("amount_captured"))
+    return min(captured, amount) if captured else amount
+
+
+def refunded_of_captured(charge, event):
+    """The charge's amount_refunded, less the uncaptured rest of a partial capture where the API
+    version counted that as refunded (see RELEASE_NOT_REFUNDED_SINCE)."""
+    refunded, amount, captured = (stripe_amount(charge.get("amount_refunded")), stripe_amount(charge.get("amount")),
+                                  captured_amount(charge))
+    version = event.get("api_version") if isinstance(event.get("api_version"), str) else RELEASE_NOT_REFUNDED_SINCE
+    if refunded and amount and captured is not None and version[:10] < RELEASE_NOT_REFUNDED_SINCE:
+        refunded = max(0, refunded - (amount - captured))
+    return refunded
+
+
 def charge_facts(charge, event):
     """The facts a Stripe Charge object gives."""
     billing = charge.get("billing_details") if isinstance(charge.get("billing_details"), dict) else {}
@@ -909,13 +982,17 @@ def charge_facts(charge, event):
         "charged_at": stripe_time_ms(charge.get("created")) or event["created_ms"],
         "customer_email": stripe_text(billing.get("email")) or stripe_text(charge.get("receipt_email")),
         "meta_affiliate": affiliate, "meta_session": click,
-        "amount_refunded": stripe_amount(charge.get("amount_refunded")),
-        "meta_at": event["created_ms"],
+        "amount_refunded": refunded_of_captured(charge, event), "refunded_at": event["created_ms"],
+        "meta_at": event["created_ms"], "captured_cents": captured_amount(charge), "livemode": event_livemode(event),
     }
 
 
 def on_charge(db, account, event, charge):
-    """charge.succeeded, charge.refunded, charge.updated: the charge itself."""
+    """charge.succeeded, .captured, .expired, .refunded, .updated: the charge itself, a snapshot.
+
+    With capture_method=manual, charge.succeeded says the card was authorized (captured: false) and
+    charge.captured that the money moved; an authorization never captured ends with charge.expired
+    (Stripe: "Place a hold on a payment method")."""
     charge_id = stripe_id(charge)
     if not charge_id or (charge.get("status") not in ("succeeded", None) and not charge.get("paid")):
         return set()
@@ -924,17 +1001,22 @@ def on_charge(db, account, event, charge):
 
 
 def on_payment_intent(db, account, event, intent):
-    """payment_intent.succeeded: its latest charge, and the intent's metadata."""
+    """payment_intent.succeeded and .canceled: its latest charge, and the intent's metadata.
+
+    A succeeded intent has received amount_received (less than amount after a partial capture); a
+    canceled one (an authorization released or expired) received nothing."""
     charges = intent.get("charges") if isinstance(intent.get("charges"), dict) else {}
     listed = charges.get("data") if isinstance(charges.get("data"), list) else []
     charge_id = stripe_id(intent.get("latest_charge")) or next((stripe_id(c) for c in listed if stripe_id(c)), None)
     if not charge_id:
         return set()
     affiliate, click = metadata_ref(intent.get("metadata"))
+    received = stripe_amount(intent.get("amount_received")) if intent.get("status") == "succeeded" else None
     learn_charge(db, account["id"], charge_id, payment_intent_id=stripe_id(intent),
-                 customer_id=stripe_id(intent.get("customer")), amount_cents=stripe_amount(intent.get("amount_received")),
+                 customer_id=stripe_id(intent.get("customer")), amount_cents=stripe_amount(intent.get("amount")),
                  currency=stripe_text(intent.get("currency"), 3), charged_at=event["created_ms"],
-                 customer_email=stripe_text(intent.get("receipt_email")), meta_affiliate=affiliate, meta_session=click)
+                 customer_email=stripe_text(intent.get("receipt_email")), meta_affiliate=affiliate, meta_session=click,
+                 captured_cents=received or None, livemode=event_livemode(event))
     return {charge_id}
 
 
@@ -953,7 +1035,8 @@ def on_invoice_paid(db, account, event, invoice):
         learn_charge(db, account["id"], charge_id, payment_intent_id=stripe_id(invoice.get("payment_intent")),
                      customer_id=customer_id, amount_cents=stripe_amount(invoice.get("amount_paid")),
                      currency=stripe_text(invoice.get("currency"), 3), charged_at=event["created_ms"],
-                     customer_email=stripe_text(invoice.get("customer_email")))
+                     customer_email=stripe_text(invoice.get("customer_email")),
+                     captured_cents=stripe_amount(invoice.get("amount_paid")) or None, livemode=event_livemode(event))
     return charges_of(db, account["id"], customers=[customer_id]) | ({charge_id} if charge_id else set())
 
 
@@ -984,20 +1067,32 @@ def on_customer(db, account, event, customer):
 
 
 def on_refund(db, account, event, refund):
-    """refund.created, refund.updated, charge.refund.updated: a refund, possibly before its charge."""
+    """refund.created, refund.updated, refund.failed, charge.refund.updated: a refund, possibly before
+    its charge.
+
+    Stripe's Refund: pending or requires_action, then succeeded, failed or canceled; a succeeded
+    refund can still fail later, and a failed or canceled one is final (Stripe: "Refund and cancel
+    payments", failed refunds). ended_at keeps Stripe's earliest time that said it failed or was
+    canceled, so the charge snapshots taken before that still count it. A refund Stripe made itself
+    to release an uncaptured authorization (reason expired_uncaptured_charge) returned no money."""
     charge_id, amount = stripe_id(refund.get("charge")), stripe_amount(refund.get("amount"))
     status = stripe_text(refund.get("status"), 40) or "pending"
     if not charge_id or amount is None or not stripe_id(refund):
         return set()
-    # A failed or canceled refund is final; otherwise a later word (succeeded) replaces pending.
-    db.execute("""INSERT INTO refunds (account_id, refund_id, charge_id, amount_cents, status)
-                  VALUES (:account, :refund, :charge, :amount, :status)
-                  ON CONFLICT (account_id, refund_id) DO UPDATE SET status = CASE
-                      WHEN status IN ('failed', 'canceled') THEN status
-                      WHEN excluded.status IN ('failed', 'canceled', 'succeeded') THEN excluded.status
-                      ELSE status END""",
+    if refund.get("reason") == "expired_uncaptured_charge":
+        return {charge_id}
+    db.execute("""INSERT INTO refunds (account_id, refund_id, charge_id, amount_cents, status, created_at, ended_at)
+                  VALUES (:account, :refund, :charge, :amount, :status, :created, :ended)
+                  ON CONFLICT (account_id, refund_id) DO UPDATE SET
+                      status = CASE
+                          WHEN status IN ('failed', 'canceled') THEN status
+                          WHEN excluded.status IN ('failed', 'canceled', 'succeeded') THEN excluded.status
+                          ELSE status END,
+                      created_at = COALESCE(created_at, excluded.created_at),
+                      ended_at = MIN(COALESCE(ended_at, excluded.ended_at), COALESCE(excluded.ended_at, ended_at))""",
                {"account": account["id"], "refund": stripe_id(refund), "charge": charge_id, "amount": amount,
-                "status": status})
+                "status": status, "created": stripe_time_ms(refund.get("created")) or event["created_ms"],
+                "ended": event["created_ms"] if status in ("failed", "canceled") else None})
     return {charge_id}
 
 
@@ -1017,9 +1112,12 @@ def on_dispute(db, account, event, dispute):
 
 STRIPE_HANDLERS = {
     "charge.succeeded": on_charge,
+    "charge.captured": on_charge,
+    "charge.expired": on_charge,
     "charge.refunded": on_charge,
     "charge.updated": on_charge,
     "payment_intent.succeeded": on_payment_intent,
+    "payment_intent.canceled": on_payment_intent,
     "invoice.paid": on_invoice_paid,
     "invoice.payment_succeeded": on_invoice_paid,
     "checkout.session.completed": on_checkout_session,
@@ -1027,6 +1125,7 @@ STRIPE_HANDLERS = {
     "customer.updated": on_customer,
     "refund.created": on_refund,
     "refund.updated": on_refund,
+    "refund.failed": on_refund,
     "charge.refund.updated": on_refund,
     "charge.dispute.created": on_dispute,
     "charge.dispute.updated": on_dispute,
@@ -1045,12 +1144,18 @@ def charges_of(db, account_id, intents=(), customers=()):
     return found
 
 
-# A charge with every fact settling it needs, read in one statement: its refunds' total, its
-# disputes' statuses and every email its payer had (JSON arrays). The caller adds which charges:
-# CHARGES_BY_ID or CHARGES_OF_CUSTOMER.
+# A charge with every fact settling it needs, read in one statement: its refunds (the total of those
+# that stand, and the total its newest snapshot counted: made by then and not yet failed or canceled),
+# its disputes' statuses and every email its payer had (JSON arrays). The caller adds which charges:
+# CHARGES_BY_ID or CHARGES_OF_CUSTOMER. A snapshot of unknown time (refunded_at NULL, kept from
+# before migration 12) is taken as the newest.
 CHARGE_FACTS = """SELECT c.*,
     (SELECT COALESCE(SUM(r.amount_cents), 0) FROM refunds r WHERE r.account_id = c.account_id
-       AND r.charge_id = c.charge_id AND r.status IN ('pending', 'succeeded')) AS refunds_cents,
+       AND r.charge_id = c.charge_id AND r.status NOT IN ('failed', 'canceled')) AS refunds_cents,
+    (SELECT COALESCE(SUM(r.amount_cents), 0) FROM refunds r WHERE r.account_id = c.account_id
+       AND r.charge_id = c.charge_id AND COALESCE(r.created_at, 0) <= COALESCE(c.refunded_at, 9223372036854775807)
+       AND (r.status NOT IN ('failed', 'canceled')
+            OR COALESCE(r.ended_at, 0) > COALESCE(c.refunded_at, 9223372036854775807))) AS snapshot_refunds_cents,
     (SELECT json_group_array(d.status) FROM disputes d
        WHERE d.account_id = c.account_id AND d.charge_id = c.charge_id) AS dispute_statuses,
     (SELECT json_group_array(e.email) FROM payer_emails e WHERE e.account_id = c.account_id
@@ -1127,7 +1232,7 @@ def attribute_charge(db, account_id, charge):
         return found
     earlier = db.execute("""SELECT * FROM charges
                             WHERE account_id = :account AND customer_id = :customer
-                              AND amount_cents IS NOT NULL
+                              AND captured_cents IS NOT NULL
                               AND (charged_at < :at OR (charged_at = :at AND charge_id < :charge))
                             ORDER BY charged_at, charge_id""",
                          {"account": account_id, "customer": charge["customer_id"], "at": charge["charged_at"],
@@ -1151,14 +1256,18 @@ def add_months(ms, months):
 def first_payment_of(db, account_id, customer_id):
     """When this customer first paid, as far as we know."""
     row = db.execute("""SELECT MIN(charged_at) FROM charges
-                        WHERE account_id = :account AND customer_id = :customer AND amount_cents IS NOT NULL""",
+                        WHERE account_id = :account AND customer_id = :customer AND captured_cents IS NOT NULL""",
                      {"account": account_id, "customer": customer_id}).fetchone()
     return row[0]
 
 
 def refunded_amount(charge):
-    """How much of a charge is refunded: the charge's own count or its refunds', whichever is more."""
-    return min(charge["amount_cents"], max(charge["amount_refunded"], charge["refunds_cents"]))
+    """How much of the money captured for a charge has gone back: the refunds that stand, plus what
+    the charge's newest snapshot counts beyond the refunds we know it counted (refunds we were never
+    told of apart). Never the largest value ever seen: a refund that failed or was canceled stops
+    counting, whether its failure or the charge's lower amount_refunded told us."""
+    unknown = max(0, charge["amount_refunded"] - charge["snapshot_refunds_cents"])
+    return min(charge["captured_cents"], unknown + charge["refunds_cents"])
 
 
 def dispute_state(charge):
@@ -1190,92 +1299,110 @@ def settle_charge(db, account, charge):
     """Make the conversion of a charge (read with CHARGE_FACTS) agree with what we know; return its
     id, or None.
 
-    One conversion per charge (a unique index guards it). What the facts decide: the affiliate
-    (while the conversion is still pending), the commission on the net amount, and rejections
-    for refunds, lost disputes and self-referrals. What they never undo: a merchant's decision to
-    reject, and commission already paid, which is corrected by an adjustment conversion instead.
+    One conversion per charge (a unique index guards it), settled in three steps: who is credited
+    and at what rate (charge_credit), what the facts decide (charge_verdict), and applying that: a
+    new conversion, an update of a pending or approved one, or an adjustment of a paid one. What
+    the facts never undo: a merchant's decision to reject, and commission already paid.
     """
-    account_id, charge_id = account["id"], charge["charge_id"]
-    if charge["amount_cents"] is None or charge["amount_cents"] <= 0:
-        return None  # a refund or dispute that came first waits for its charge
-    credit = attribute_charge(db, account_id, charge)
+    if not charge["captured_cents"]:
+        return None  # nothing earns before the money is captured; a refund or dispute first waits for it
     conversion = db.execute("""SELECT * FROM conversions WHERE account_id = :account AND stripe_charge_id = :charge""",
-                            {"account": account_id, "charge": charge_id}).fetchone()
+                            {"account": account["id"], "charge": charge["charge_id"]}).fetchone()
+    credit = charge_credit(db, account, charge, conversion)
     if credit is None:
         return conversion and conversion["id"]
-    affiliate, click_id, source = credit
-    first_paid = first_payment_of(db, account_id, charge["customer_id"]) if charge["customer_id"] else None
+    outcome = charge_verdict(db, account, charge, credit)
+    if conversion is None:
+        return insert_charge_conversion(db, account, charge, credit, outcome)
+    if conversion["status"] == "paid":
+        earned = outcome["reason"] is None
+        settle_paid_conversion(db, conversion, outcome["net"] if earned else 0, outcome["commission"] if earned else 0)
+    elif conversion["status"] in ("pending", "approved") or credit["reopen"]:
+        update_charge_conversion(db, conversion, credit, outcome)
+    return conversion["id"]
+
+
+def charge_credit(db, account, charge, conversion):
+    """Settling, step one: who is credited for a charge and at what rate, or None.
+
+    While its conversion is pending (or reopens to pending) the credit follows the facts; once
+    decided, it stays with the affiliate and the rate it was given. The rate, and whether the
+    affiliate may earn at all, are fixed when the credit is given."""
+    found = attribute_charge(db, account["id"], charge)
+    if found is None:
+        return None
+    affiliate, click_id, _source = found
+    reopen = reopens_to(db, conversion)
+    if conversion is None or (conversion["affiliate_id"] != affiliate["id"]
+                              and (conversion["status"] == "pending" or reopen == "pending")):
+        rate, inactive = commission_rate(account, affiliate), affiliate["status"] != "active"
+    else:
+        affiliate = get_affiliate(db, account["id"], conversion["affiliate_id"])
+        rate, inactive = conversion["commission_rate"], conversion["reason"] == "affiliate_not_active"
+    if click_id and db.execute("SELECT 1 FROM clicks WHERE id = :click AND affiliate_id = :affiliate",
+                               {"click": click_id, "affiliate": affiliate["id"]}).fetchone() is None:
+        click_id = None  # a click id counts only with the affiliate it belongs to
+    return {"affiliate": affiliate, "click_id": click_id, "rate": rate, "inactive": inactive, "reopen": reopen}
+
+
+def charge_verdict(db, account, charge, credit):
+    """Settling, step two: what the facts decide for a credited charge, written nowhere yet.
+
+    The verdict is None (it earns) or why it earns nothing, first match wins: a self-referral, an
+    affiliate not active, a renewal after the program's renewal period, refunded in full, a dispute
+    lost. The money: what was captured, what of it went back, and the commission on the rest."""
+    first_paid = first_payment_of(db, account["id"], charge["customer_id"]) if charge["customer_id"] else None
     renewal = first_paid is not None and first_paid < charge["charged_at"]
     period_ended = renewal and account["renewal_months"] is not None and \
         charge["charged_at"] >= add_months(first_paid, account["renewal_months"])
+    received, refunded = charge["captured_cents"], refunded_amount(charge)
+    net, dispute = received - refunded, dispute_state(charge)
+    reasons = (("self_referral", is_self_referral(charge, credit["affiliate"])),
+               ("affiliate_not_active", credit["inactive"]), ("renewal_period_ended", period_ended),
+               ("refunded", net <= 0), ("disputed", dispute == "lost"))
+    return {"reason": next((reason for reason, applies in reasons if applies), None),
+            "kind": "renewal" if renewal else "sale", "amount": received, "refunded": refunded, "net": net,
+            "commission": commission_cents(max(net, 0), credit["rate"]), "disputed": int(dispute == "open")}
 
-    refunded = refunded_amount(charge)
-    net = charge["amount_cents"] - refunded
-    dispute = dispute_state(charge)
-    now = now_ms()
-    reopen = reopens_to(db, conversion)
-    reassign = conversion is not None and conversion["affiliate_id"] != affiliate["id"] and (
-        conversion["status"] == "pending" or reopen == "pending")
-    if conversion is None or reassign:
-        # The rate, and whether the affiliate may earn at all, are fixed when the credit is given.
-        rate = commission_rate(account, affiliate)
-        inactive = affiliate["status"] != "active"
+
+def insert_charge_conversion(db, account, charge, credit, outcome):
+    """Settling, step three for a charge not yet credited: its conversion, rejected at once when the
+    verdict says so; return its id. Its first line of history comes from the conversion_recorded trigger."""
+    conversion_id, now = new_id("cnv"), now_ms()
+    insert_conversion(db, {
+        "id": conversion_id, "account_id": account["id"], "affiliate_id": credit["affiliate"]["id"],
+        "stripe_charge_id": charge["charge_id"], "amount_cents": outcome["amount"],
+        "commission_cents": outcome["commission"], "commission_rate": credit["rate"],
+        "currency": charge["currency"] or "usd", "status": "rejected" if outcome["reason"] else "pending",
+        "reason": outcome["reason"], "kind": outcome["kind"], "customer_id": charge["customer_id"],
+        "payment_intent_id": charge["payment_intent_id"], "click_id": credit["click_id"],
+        "refunded_cents": outcome["refunded"], "disputed": outcome["disputed"], "created_at": now,
+        "updated_at": now, "livemode": charge["livemode"]})
+    return conversion_id
+
+
+def update_charge_conversion(db, conversion, credit, outcome):
+    """Settling, step three for a pending or approved conversion, or one the facts rejected: make it
+    agree with the verdict. When the facts that rejected it change (a dispute won, a refund that
+    failed or was canceled) it returns to the status it had before."""
+    if outcome["reason"]:
+        status = "rejected"
+    elif conversion["status"] == "rejected":
+        status = credit["reopen"]
     else:
-        affiliate = get_affiliate(db, account_id, conversion["affiliate_id"])
-        rate = conversion["commission_rate"]
-        inactive = conversion["reason"] == "affiliate_not_active"
-    click_id = click_id if click_id and db.execute(
-        "SELECT 1 FROM clicks WHERE id = :click AND affiliate_id = :affiliate",
-        {"click": click_id, "affiliate": affiliate["id"]}).fetchone() else None
-
-    if is_self_referral(charge, affiliate):
-        verdict = "self_referral"
-    elif inactive:
-        verdict = "affiliate_not_active"
-    elif period_ended:
-        verdict = "renewal_period_ended"
-    elif net <= 0:
-        verdict = "refunded"
-    elif dispute == "lost":
-        verdict = "disputed"
-    else:
-        verdict = None
-    commission = commission_cents(max(net, 0), rate)
-    fields = {"account": account_id, "affiliate": affiliate["id"], "charge": charge_id, "amount": charge["amount_cents"],
-              "commission": commission, "rate": rate, "currency": charge["currency"] or "usd",
-              "reason": verdict, "kind": "renewal" if renewal else "sale", "customer": charge["customer_id"],
-              "intent": charge["payment_intent_id"], "click": click_id, "refunded": refunded,
-              "disputed": int(dispute == "open"), "now": now}
-
-    if conversion is None:
-        fields["id"] = new_id("cnv")
-        fields["status"] = "rejected" if verdict else "pending"
-        insert_conversion(db, {
-            "id": fields["id"], "account_id": account_id, "affiliate_id": affiliate["id"], "stripe_charge_id": charge_id,
-            "amount_cents": charge["amount_cents"], "commission_cents": commission, "commission_rate": rate,
-            "currency": fields["currency"], "status": fields["status"], "reason": verdict, "kind": fields["kind"],
-            "customer_id": charge["customer_id"], "payment_intent_id": charge["payment_intent_id"], "click_id": click_id,
-            "refunded_cents": refunded, "disputed": fields["disputed"], "created_at": now, "updated_at": now})
-        return fields["id"]  # its first line of history is written by the conversion_recorded trigger
-
-    fields["id"] = conversion["id"]
-    if conversion["status"] == "paid":
-        settle_paid_conversion(db, conversion, net if verdict is None else 0, commission if verdict is None else 0)
-    elif conversion["status"] in ("pending", "approved") or reopen:
-        if verdict:
-            status = "rejected"
-        elif conversion["status"] == "rejected":
-            status = reopen  # the facts that rejected it changed: a dispute won, a refund failed
-        else:
-            status = conversion["status"]
-        fields["status"] = status
-        db.execute("""UPDATE conversions SET affiliate_id = :affiliate, commission_cents = :commission,
-                          commission_rate = :rate, status = :status, reason = :reason, click_id = :click, kind = :kind,
-                          refunded_cents = :refunded, disputed = :disputed, updated_at = :now
-                      WHERE id = :id""", fields)
-        if status != conversion["status"]:
-            record_history(db, conversion["id"], conversion["status"], status, "stripe", verdict)
-    return conversion["id"]
+        status = conversion["status"]
+    db.execute("""UPDATE conversions SET affiliate_id = :affiliate, amount_cents = :amount,
+                      commission_cents = :commission, commission_rate = :rate, status = :status, reason = :reason,
+                      click_id = :click, kind = :kind, refunded_cents = :refunded, disputed = :disputed,
+                      updated_at = :now
+                  WHERE id = :id""",
+               {"affiliate": credit["affiliate"]["id"], "amount": outcome["amount"],
+                "commission": outcome["commission"], "rate": credit["rate"], "status": status,
+                "reason": outcome["reason"], "click": credit["click_id"], "kind": outcome["kind"],
+                "refunded": outcome["refunded"], "disputed": outcome["disputed"], "now": now_ms(),
+                "id": conversion["id"]})
+    if status != conversion["status"]:
+        record_history(db, conversion["id"], conversion["status"], status, "stripe", outcome["reason"])
 
 
 def settle_paid_conversion(db, conversion, net_amount, net_commission):
@@ -1328,9 +1455,9 @@ HOLD_BATCH = 500  # conversions approved per transaction, so the duty never hold
 def approve_held_conversions(db, now=None):
     """Approve pending conversions whose hold period has passed; return how many.
 
-    Never one with an open dispute or fully refunded (those are not pending anyway), and never
-    an adjustment (those are approved when made). Runs account by account, in small batches, so
-    a large backlog (a first start on an old database) never blocks writers for long.
+    Never one with an open dispute or fully refunded (those are not pending anyway), never an
+    adjustment (those are approved when made), and never test-mode data. Runs account by account,
+    in small batches, so a large backlog (a first start on an old database) never blocks writers for long.
     """
     now = now_ms() if now is None else now
     approved = 0
@@ -1339,15 +1466,18 @@ def approve_held_conversions(db, now=None):
                   "batch": HOLD_BATCH}
         while True:
             with transaction(db) as tx:
-                due = tx.execute("""SELECT id FROM conversions
-                                    WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
-                                      AND disputed = 0 AND refunded_cents < amount_cents
-                                    LIMIT :batch""", params).fetchall()
+                due = tx.execute(f"""SELECT id FROM conversions
+                                     WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
+                                       AND disputed = 0 AND refunded_cents < amount_cents AND {LIVE_LEDGER}
+                                     LIMIT :batch""", params).fetchall()
                 for row in due:
-                    tx.execute("UPDATE conversions SET status = 'approved', updated_at = :now WHERE id = :id",
-                               {"now": now, "id": row["id"]})
-                    record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
-            approved += len(due)
+                    # The status it expects is checked again, and history written only for a row changed:
+                    # another process on the same database never approves one conversion twice.
+                    cursor = tx.execute("""UPDATE conversions SET status = 'approved', updated_at = :now
+                                           WHERE id = :id AND status = 'pending'""", {"now": now, "id": row["id"]})
+                    if cursor.rowcount == 1:
+                        record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
+                        approved += 1
             if len(due) < HOLD_BATCH:
                 break
     return approved
@@ -1373,14 +1503,20 @@ def list_affiliates(db, filters, params, page, limit, starting_after=None):
     return rows[:limit], len(rows) > limit
 
 
-def list_conversions(db, filters, params, page, limit, starting_after=None):
+def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True):
     """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
 
     starting_after keeps the conversions recorded before that one. The page's rows are found on an
-    index ending in seq (their rowids are in it) before any row is read.
+    index ending in seq (their rowids are in it) before any row is read. livemode=False lists the
+    test-mode conversions instead of the live ones.
     """
     where, below = ["account_id = :account"] + filters, None
     params = {**params, "starting_after": starting_after}
+    if not livemode:
+        where.append("livemode = 0")
+    elif db.execute("SELECT 1 FROM conversions WHERE account_id = :account "
+                    "AND livemode = 0 LIMIT 1", params).fetchone() is not None:
+        where.append(LIVE_LEDGER)  # only then: an account without test data keeps the one-seek pages
     if starting_after is not None:
         cursor = db.execute("SELECT seq FROM conversions WHERE id = :starting_after AND account_id = :account",
                             params).fetchone()
@@ -1719,16 +1855,9 @@ def end_session(db, token):
 
 def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
     """Approve, pause, ban or reactivate; the reason for a pause or ban is shown to the affiliate."""
-    status = clean_choice(status, "status", AFFILIATE_STATUSES)
-    reason = clean_text(reason or None, "reason", max_length=500, required=False)
     with transaction(db) as tx:
-        cursor = tx.execute(f"""UPDATE affiliates SET status = :status, updated_at = :now,
-                                   status_reason = CASE WHEN :status IN ('paused', 'banned') THEN :reason END,
-                                   {FIRST_ACTIVATION}
-                               WHERE id = :id AND account_id = :account""",
-                            {"status": status, "reason": reason, "now": now_ms(), "id": affiliate_id,
-                             "account": account_id})
-    if cursor.rowcount == 0:
+        found = change_affiliate_status(tx, account_id, affiliate_id, status, reason)
+    if not found:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
 
@@ -1800,7 +1929,7 @@ def rotate_webhook_secret(db, account_id, secret):
 
 
 # The conversions a payout may cover: approved, not yet paid out, and not held by an open dispute.
-PAYABLE = "c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0"
+PAYABLE = f"c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0 AND c.{LIVE_LEDGER}"
 
 
 def reaches_minimum(account, total_cents):
@@ -1908,10 +2037,10 @@ def program_stats(db, account_id, since_ms=None, affiliate_id=None):
     """Clicks, conversions, conversion rate, and revenue and commission per currency (net of adjustments)."""
     params = {"account": account_id, "since": since_ms or 0, "affiliate": affiliate_id}
     clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {STATS_SCOPE}", params).fetchone()[0]
-    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED}",
+    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED} AND {LIVE_LEDGER}",
                              params).fetchone()[0]
     money = db.execute(f"""SELECT currency, SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected'
+                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected' AND {LIVE_LEDGER}
                            GROUP BY currency ORDER BY SUM(amount_cents) DESC""", params).fetchall()
     return {
         "clicks": clicks, "conversions": conversions,
@@ -1929,7 +2058,8 @@ def daily_series(db, account_id, days=30, now=None, affiliate_id=None):
     clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {STATS_SCOPE} GROUP BY 1",
                              params).fetchall())
     conversions = dict(db.execute(f"""SELECT created_at / {DAY_MS}, COUNT(*) FROM conversions
-                                      WHERE {STATS_SCOPE} AND {COUNTED} GROUP BY 1""", params).fetchall())
+                                      WHERE {STATS_SCOPE} AND {COUNTED} AND {LIVE_LEDGER} GROUP BY 1""",
+                                   params).fetchall())
     return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
 
 
@@ -1939,14 +2069,15 @@ def top_affiliates(db, account_id, since_ms=0, limit=5):
                                  SUM(c.amount_cents) AS revenue, SUM(c.commission_cents) AS commission
                           FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
                           WHERE c.account_id = :account AND c.created_at >= :since AND c.status != 'rejected'
+                            AND c.{LIVE_LEDGER}
                           GROUP BY f.id, c.currency ORDER BY revenue DESC, f.id LIMIT :limit""",
                       {"account": account_id, "since": since_ms, "limit": limit}).fetchall()
 
 
 def earnings_by_status(db, account_id, affiliate_id):
     """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
-    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
-                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate
+    rows = db.execute(f"""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
+                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate AND {LIVE_LEDGER}
                          GROUP BY status, currency ORDER BY status, currency""",
                       {"account": account_id, "affiliate": affiliate_id}).fetchall()
     earnings = {status: [] for status in CONVERSION_STATUSES}
@@ -2263,7 +2394,9 @@ def api_list_conversions(db, account):
     if request.query.get("status") is not None:
         filters.append("status = :status")
         params["status"] = clean_choice(request.query.get("status"), "status", CONVERSION_STATUSES)
-    rows, has_more = list_conversions(db, filters, params, page, limit, query_id("starting_after", "cnv"))
+    # Test-mode conversions (from Stripe events with livemode: false) only when asked for: ?livemode=false.
+    livemode = clean_choice(request.query.get("livemode", "true"), "livemode", ("true", "false")) == "true"
+    rows, has_more = list_conversions(db, filters, params, page, limit, query_id("starting_after", "cnv"), livemode)
     return page_envelope([conversion_json(r) for r in rows], page, limit, has_more)
 
 
@@ -3123,6 +3256,8 @@ def conversion_filters(query):
             continue
         filters.append(f"created_at {op} :{name}")
         params[name], chosen[name] = stamp, text
+    if query.get("test") == "1":  # the 'Test data' switch: Stripe test-mode conversions instead of live ones
+        chosen["test"] = "1"
     return filters, params, chosen
 
 
@@ -3138,7 +3273,7 @@ def conversions_page(page, error=None, form=None):
     filters, params, chosen = conversion_filters(query_data())
     number = page_number()
     rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
-                                      number, DASHBOARD_PAGE_SIZE)
+                                      number, DASHBOARD_PAGE_SIZE, livemode="test" not in chosen)
     return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
                   chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))
@@ -3210,13 +3345,14 @@ def csv_response(filename, header, rows):
 @page_route("/dashboard/conversions.csv")
 def conversions_csv(page):
     """Every conversion the current filter shows, as CSV."""
-    filters, params, _ = conversion_filters(query_data())
+    filters, params, chosen = conversion_filters(query_data())
+    filters.append("livemode = 0" if "test" in chosen else LIVE_LEDGER)
     where = " AND ".join(["c.account_id = :account"] + ["c." + f for f in filters])
     rows = page.db.execute(f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
                                FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
                                WHERE {where} ORDER BY c.seq DESC""",
                            {"account": page.account["id"], **params}).fetchall()
-    return csv_response(f"conversions-{format_day(now_ms())}.csv",
+    return csv_response(f"conversions-{'test-' if 'test' in chosen else ''}{format_day(now_ms())}.csv",
                         ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
                          "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
                          "reason", "payout_id"],
@@ -3608,6 +3744,14 @@ def cli_parser():
     affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
     affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
 
+    status = command("set-affiliate-status", "approve, pause, ban or reactivate an affiliate; prints it as JSON")
+    status.add_argument("--account", required=True)
+    status.add_argument("--affiliate", required=True, help="the affiliate's id")
+    status.add_argument("--status", required=True, choices=AFFILIATE_STATUSES)
+    status.add_argument("--reason", help="why it is paused or banned, shown to the affiliate (other statuses clear it)")
+
+    command("approve-held", "approve the conversions whose hold period has passed, once (for cron or a systemd timer)")
+
     backup = command("backup", "copy the database to PATH, consistently, while the server runs")
     backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
     return parser
@@ -3692,6 +3836,11 @@ def run_command(args):
         if args.command == "create-affiliate":
             row = create_affiliate(db, args.account, args.name, args.email, args.status, args.commission_override)
             return json.dumps(affiliate_json(row))
+        if args.command == "set-affiliate-status":
+            row = set_affiliate_status(db, args.account, args.affiliate, args.status, args.reason)
+            return json.dumps({**affiliate_json(row), "statusReason": row["status_reason"]})
+        if args.command == "approve-held":
+            return f"approved {approve_held_conversions(db)} conversion(s) whose hold period had passed"
     finally:
         db.close()
 
@@ -3806,14 +3955,60 @@ def log_requests(wsgi_app):
     return logged
 
 
+STATISTICS_EVERY_SECONDS = 3600
+
+
 def run_hold_period(path, stopping, every_seconds=60):
-    """Background duty of the server: approve conversions whose hold period has passed."""
+    """Background duty of the server: approve conversions whose hold period has passed, and keep the
+    query planner's statistics fresh as the tables grow."""
     db = connect(path)
-    while not stopping.wait(every_seconds):
-        try:
-            approve_held_conversions(db)
-        except sqlite3.Error as error:
-            sys.stderr.write(f"hold period: {error}; will retry\n")
+    analyzed = time.monotonic()
+    try:
+        while not stopping.wait(every_seconds):
+            try:
+                approve_held_conversions(db)
+                if time.monotonic() - analyzed >= STATISTICS_EVERY_SECONDS:
+                    refresh_statistics(db)
+                    analyzed = time.monotonic()
+            except sqlite3.Error as error:
+                sys.stderr.write(f"hold period: {error}; will retry\n")
+    finally:
+        db.close()
+
+
+_hold_duties = {}            # database path → the Event that stops this process's duty for it
+_hold_duties_guard = threading.Lock()
+
+
+def start_hold_period(path, every_seconds):
+    """Start this process's hold-period duty for the database at path, once; later calls do nothing.
+
+    Approving twice is harmless (approve_held_conversions checks the status it changes), so several
+    processes on one database, each with its duty, or a cron job beside them, agree."""
+    if not every_seconds or path in _hold_duties:
+        return
+    with _hold_duties_guard:
+        if path in _hold_duties:
+            return
+        stopping = _hold_duties[path] = threading.Event()
+    threading.Thread(target=run_hold_period, args=(path, stopping, every_seconds), daemon=True,
+                     name="affilut-hold-period").start()
+
+
+def stop_hold_period():
+    """Stop every hold-period duty this process started (at shutdown, and between tests)."""
+    with _hold_duties_guard:
+        stopping = list(_hold_duties.values())
+        _hold_duties.clear()
+    for event in stopping:
+        event.set()
+
+
+@app.hook("before_request")
+def hold_period_on_first_use():
+    """However the app is served (python affilut.py serve, waitress-serve affilut:app, any WSGI
+    server), its first request starts the hold-period duty for its database."""
+    start_hold_period(app.config["affilut.db"], app.config["affilut.hold_every"])
 
 
 def serve(args):
@@ -3847,14 +4042,13 @@ def serve(args):
     if token:
         print(f"no merchant user yet: open {env_base_url() or address}/setup?token={token} "
               "(it works once; each start prints a new one)", flush=True)
-    stopping = threading.Event()
-    threading.Thread(target=run_hold_period, args=(args.db, stopping), daemon=True).start()
+    start_hold_period(args.db, app.config["affilut.hold_every"])  # the same duty a first request starts
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        stopping.set()
+        stop_hold_period()
         server.close()
         print("affilut stopped", flush=True)
 

@@ -447,3 +447,28 @@ CREATE TABLE signin_ceilings (
     PRIMARY KEY (kind, subject_id)
 ) WITHOUT ROWID;
 CREATE INDEX signin_ceilings_account ON signin_ceilings(account_id, last_at);
+
+-- migrate: 12
+-- Money received, not money promised (issue 13): a charge earns on what was captured, refunds are
+-- counted from the refund objects and the charge's newest snapshot, and test-mode data is kept apart.
+
+-- What the merchant actually received for a charge: NULL until Stripe says it was captured (an
+-- authorization with capture_method=manual moves no money until charge.captured). Every charge
+-- recorded before this release was treated as captured, and stays so.
+ALTER TABLE charges ADD COLUMN captured_cents INTEGER;
+UPDATE charges SET captured_cents = amount_cents;
+-- Stripe's time of the charge snapshot whose amount_refunded we hold (the newest one, not the
+-- largest value ever seen). NULL for older rows: their value then counts as the newest.
+ALTER TABLE charges ADD COLUMN refunded_at INTEGER;
+-- 0 once any event about the charge came from Stripe's test mode.
+ALTER TABLE charges ADD COLUMN livemode INTEGER NOT NULL DEFAULT 1;
+
+-- A refund's own time (Stripe's created) and the time Stripe first said it failed or was canceled:
+-- which charge snapshots count it follows from these. NULL for older rows.
+ALTER TABLE refunds ADD COLUMN created_at INTEGER;
+ALTER TABLE refunds ADD COLUMN ended_at INTEGER;
+
+-- Test-mode conversions live beside live ones but never reach the live ledger: lists, stats, the
+-- hold period, payouts and exports read livemode = 1 unless asked for test data.
+ALTER TABLE conversions ADD COLUMN livemode INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX conversions_test ON conversions(account_id, seq) WHERE livemode = 0;

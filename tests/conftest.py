@@ -31,6 +31,15 @@ def bearer(key):
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.fixture(autouse=True)
+def hold_period_off(monkeypatch):
+    """The hold-period duty runs only in the tests that turn it on, and every duty a test started
+    stops with the test."""
+    monkeypatch.setitem(affilut.app.config, "affilut.hold_every", 0)
+    yield
+    affilut.stop_hold_period()
+
+
 @pytest.fixture
 def db_path(tmp_path, monkeypatch):
     path = str(tmp_path / "affilut.db")

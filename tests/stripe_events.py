@@ -21,10 +21,10 @@ def fixture(name):
     return copy.deepcopy(_cache[name])
 
 
-def event(event_type, obj, created, event_id=None):
+def event(event_type, obj, created, event_id=None, livemode=True):
     """A Stripe event wrapping obj."""
     return {"id": event_id or f"evt_test_{next(_ids):06d}", "object": "event", "type": event_type,
-            "api_version": "2025-03-31.basil", "created": created, "livemode": False, "pending_webhooks": 1,
+            "api_version": "2025-03-31.basil", "created": created, "livemode": livemode, "pending_webhooks": 1,
             "request": {"id": None, "idempotency_key": None}, "data": {"object": obj}}
 
 

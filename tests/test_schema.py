@@ -45,8 +45,8 @@ CHARGES = [  # every column, in the table's order: meta_at (added by migration 4
 ]
 
 
-def rows(db, table):
-    return sorted(tuple(r) for r in db.execute(f"SELECT * FROM {table}"))
+def rows(db, table, width=None):
+    return sorted(tuple(r)[:width] for r in db.execute(f"SELECT * FROM {table}"))
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def migrated(tmp_path):
 
     assert affilut.init_db(path) == affilut.schema_migrations()[-1][0] >= 8
     db = affilut.connect(path)
-    assert [r[1] for r in db.execute("PRAGMA table_info(charges)")] == columns
+    # Later migrations add columns after these (12: captured_cents, refunded_at, livemode).
+    assert [r[1] for r in db.execute("PRAGMA table_info(charges)")][:len(columns)] == columns
     yield db
     db.close()
 
@@ -72,7 +73,7 @@ def migrated(tmp_path):
 def test_migration_8_keeps_every_event_and_charge_in_without_rowid_tables(migrated):
     db = migrated
     assert rows(db, "stripe_events") == sorted(EVENTS)
-    assert rows(db, "charges") == sorted(CHARGES)
+    assert rows(db, "charges", len(CHARGES[0])) == sorted(CHARGES)
     tables = {r[0]: r[1] for r in db.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table'")}
     for table in ("stripe_events", "charges"):
         assert re.search(r"\)\s*WITHOUT ROWID$", tables[table]), tables[table]
@@ -188,3 +189,19 @@ def test_a_database_of_every_earlier_version_migrates_with_its_rows(tmp_path, ve
         assert affilut.get_affiliate(db, ACCOUNT, "aff_01")["email"] == "jane@example.com"
     finally:
         db.close()
+
+
+# -- Migration 12: money captured, refunds in time, livemode ------------------------------------------
+
+
+def test_migration_12_keeps_every_older_charge_captured_and_live(migrated):
+    """Before issue 13 every charge with an amount earned as captured, and every event counted as live:
+    the migrated rows keep earning the same, and an old conversion stays in the live ledger."""
+    db = migrated
+    got = {r["charge_id"]: (r["captured_cents"], r["refunded_at"], r["livemode"])
+           for r in db.execute("SELECT * FROM charges WHERE account_id = ?", (ACCOUNT,))}
+    assert got == {"ch_bare": (4900, None, 1), "ch_full": (12_345, None, 1), "ch_refund_first": (None, None, 1)}
+    full = db.execute(affilut.CHARGE_FACTS + affilut.CHARGES_BY_ID, {"account": ACCOUNT, "charge": "ch_full"}).fetchone()
+    assert affilut.refunded_amount(full) == 345  # the stored amount_refunded still counts
+    columns = {r[1]: r[4] for r in db.execute("PRAGMA table_info(conversions)")}
+    assert columns["livemode"] == "1"

@@ -115,8 +115,8 @@ def test_a_write_rolled_back_gives_its_conversion_number_back(db):
     jane = affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com")
 
     def sale(tx, charge_id):
-        affilut.learn_charge(tx, account["id"], charge_id, authoritative=True, amount_cents=1000, currency="usd",
-                             charged_at=affilut.now_ms(), meta_affiliate=jane["id"])
+        affilut.learn_charge(tx, account["id"], charge_id, authoritative=True, amount_cents=1000, captured_cents=1000,
+                             currency="usd", charged_at=affilut.now_ms(), meta_affiliate=jane["id"])
         [charge] = affilut.with_customer_charges(tx, account["id"], [charge_id])
         return affilut.settle_charge(tx, account, charge)
     with affilut.transaction(db) as tx:

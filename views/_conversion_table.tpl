@@ -14,7 +14,11 @@
     <td class="hide-phone">{{row["kind"]}}{{" · " + row["external_id"] if row["external_id"] else ""}}</td>
     <td class="num{{' hide-phone' if names is None else ''}}">{{money(row["amount_cents"], row["currency"])}}</td>
     <td class="num">{{money(row["commission_cents"], row["currency"])}}</td>
-    <td><span class="badge badge-{{row['status']}}">{{row["status"]}}</span>
+    <td>
+      % if not row["livemode"]:
+      <span class="badge badge-test">test</span>
+      % end
+      <span class="badge badge-{{row['status']}}">{{row["status"]}}</span>
       % if row["reason"]:
       <span class="hint">{{row["reason"]}}</span>
       % end

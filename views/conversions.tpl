@@ -40,8 +40,12 @@
   </label>
   <label>From <input type="date" name="from" value="{{chosen.get('from', '')}}"></label>
   <label>To <input type="date" name="to" value="{{chosen.get('to', '')}}"></label>
+  <label class="check"><input type="checkbox" name="test" value="1"{{!' checked' if chosen.get('test') else ''}}> Test data</label>
   <button type="submit" class="secondary">Filter</button>
 </form>
+% if chosen.get("test"):
+<p class="callout test-data"><strong>Test data.</strong> These conversions came from Stripe's test mode (events with livemode: false). They are not real money: they never count in the overview, the hold period, payouts or the live export. <a href="/dashboard/conversions">Back to live data</a></p>
+% end
 <form method="post" action="/dashboard/conversions/status" class="bulk">
   <input type="hidden" name="csrf" value="{{page.csrf}}">
   <input type="hidden" name="back" value="/dashboard/conversions{{'?' + query if query else ''}}">
