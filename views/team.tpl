@@ -12,6 +12,7 @@
 <form method="post" action="/dashboard/settings/team" class="card filters">
   <input type="hidden" name="csrf" value="{{page.csrf}}">
   <label>Colleague's email <input name="email" type="email" required></label>
+  <label class="check"><input type="checkbox" name="send_email" value="1" checked> Email them the link</label>
   <button type="submit">Invite</button>
 </form>
 <div class="table-wrap"><table>
