@@ -321,3 +321,24 @@ def test_two_server_processes_never_send_one_delivery_twice(db_path, tenant, tmp
             server.stop()
     ids = [r["json"]["id"] for r in hook.requests]
     assert len(ids) == 40 and len(set(ids)) == 40
+
+
+def test_the_readmes_verifier_accepts_a_real_delivery_and_nothing_else(app, db, api_key, affiliate, loopback_hooks,
+                                                                      receiver):
+    import os
+    import re
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as f:
+        [code] = re.findall(r"```python\n(import hashlib, hmac, time\n.*?)```", f.read(), re.DOTALL)
+    assert len(code.strip().splitlines()) <= 10
+    namespace = {}
+    exec(code, namespace)
+    hook = receiver()
+    endpoint = add_endpoint(app, api_key, hook.url)
+    app.post_json("/api/v1/conversions", {"affiliate_id": affiliate["id"], "amount_cents": 4900},
+                  headers=bearer(api_key), status=201)
+    affilut.deliver_due(db)
+    [request] = hook.wait_for(1)
+    body, header = request["body"].encode(), request["headers"]["Affilut-Signature"]
+    assert namespace["verify"](body, header, endpoint["secret"])
+    assert not namespace["verify"](body + b" ", header, endpoint["secret"])
+    assert not namespace["verify"](body, header, "whsec_other")
