@@ -1826,6 +1826,8 @@ WEBHOOK_EVENTS = ("affiliate.created", "affiliate.updated", "conversion.created"
                   "payout.created")
 MAX_WEBHOOK_ENDPOINTS = 16            # per account
 MAIL_TOPICS_DEFAULT_ON = {"new_commission": True, "daily_digest": True}
+# One list for every email template: Bottle caches a compiled template by the identity of its lookup list.
+MAIL_TEMPLATE_LOOKUP = [os.path.join(HERE, "views")]
 _outbox_wake = threading.Event()      # set by enqueue so this process's worker looks soon
 
 
@@ -2109,12 +2111,12 @@ def render_email(topic, program, **values):
 
     The text template is plain text (nothing escaped); the HTML part is views/mail_layout.tpl around
     the same paragraphs, escaped there."""
-    text = bottle.template(f"mail_{topic}", template_lookup=[VIEWS_DIR], template_settings={"noescape": True},
+    text = bottle.template(f"mail_{topic}", template_lookup=MAIL_TEMPLATE_LOOKUP, template_settings={"noescape": True},
                            program=program, money=format_money, day=format_day, **values)
     first, _, rest = text.strip().partition("\n")
     subject, text = first.removeprefix("Subject:").strip(), rest.strip() + "\n"
     paragraphs = [paragraph_html(p.strip()) for p in re.split(r"\n\s*\n", text.strip())]
-    body = bottle.template("mail_layout", template_lookup=[VIEWS_DIR], program=program, subject=subject,
+    body = bottle.template("mail_layout", template_lookup=MAIL_TEMPLATE_LOOKUP, program=program, subject=subject,
                            paragraphs=paragraphs)
     return subject, text, body
 
