@@ -38,19 +38,26 @@ import calendar
 import contextlib
 import csv
 import datetime
+import email.message
+import email.utils
 import functools
 import hashlib
 import hmac
 import html
+import http.client
 import io
 import ipaddress
 import json
 import math
 import os
+import random
 import re
 import secrets
 import signal
+import smtplib
+import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -238,8 +245,19 @@ def get_db():
             if path not in _migrated_paths:
                 init_db(path)
                 _migrated_paths.add(path)
+                start_background_duties(path)
         _thread_state.db, _thread_state.path = connect(path), path
     return _thread_state.db
+
+
+def start_background_duties(path):
+    """What runs beside the requests, once per process and database, however the app is served
+    (`python affilut.py serve` or `waitress-serve affilut:app`): the hold period's approvals
+    (every affilut.hold_every seconds; 0 leaves them to `approve-held`) and the outbox's delivery
+    thread (app.config["affilut.background"] = False keeps it off: tests drive delivery themselves)."""
+    start_hold_period(path, app.config["affilut.hold_every"])
+    if app.config.get("affilut.background", True):
+        start_outbox_worker(path)
 
 
 # One way to write, as datasette's writer does: a write is BEGIN IMMEDIATE ... COMMIT on the
@@ -613,6 +631,7 @@ def create_affiliate(db, account_id, name, email, status="active", commission_ov
                                   commission_override, created_at, activated_at, updated_at)
                               VALUES (:id, :account_id, :name, :email, :short_code, :status,
                                   :override, :now, :activated_at, :now)""", fields)
+                emit_event(tx, account_id, "affiliate.created", lambda: affiliate_json(get_affiliate(tx, account_id, fields["id"])))
             return get_affiliate(db, account_id, fields["id"])
         except sqlite3.IntegrityError as error:
             if unique_violation(error, "affiliates.account_id", "affiliates.email"):
@@ -636,10 +655,12 @@ def update_affiliate(db, account_id, affiliate_id, changes):
         fields["override"] = None if value is None else clean_percent(value, "commission_override")
         assignments.append("commission_override = :override")
     with transaction(db) as tx:
+        before = get_affiliate(tx, account_id, affiliate_id)
         cursor = tx.execute(f"UPDATE affiliates SET {', '.join(assignments)} WHERE id = :id AND account_id = :account",
                             fields)
         if cursor.rowcount and "status" in changes:
             change_affiliate_status(tx, account_id, affiliate_id, changes["status"])
+        affiliate_changed(tx, account_id, affiliate_id, before)
     if cursor.rowcount == 0:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
@@ -686,6 +707,7 @@ def insert_conversion(db, row):
     db.execute(f"""INSERT INTO conversions ({', '.join(CONVERSION_COLUMNS)}, seq)
                    VALUES ({', '.join(':' + c for c in CONVERSION_COLUMNS)}, {NEXT_SEQ})""",
                {**CONVERSION_DEFAULTS, **row, "account": row["account_id"]})
+    conversion_recorded(db, {**CONVERSION_DEFAULTS, **row})
 
 
 def conversion_json(row):
@@ -777,6 +799,7 @@ def set_conversion_status(db, account_id, conversion_id, new_status, reason=None
                           updated_at = :now WHERE id = :id""",
                    {"status": new_status, "reason": reason, "now": now_ms(), "id": conversion_id})
         record_history(tx, conversion_id, row["status"], new_status, actor, reason)
+        conversion_event(tx, account_id, conversion_id, "conversion.updated", row)
     return get_conversion(db, account_id, conversion_id)
 
 
@@ -1403,6 +1426,7 @@ def update_charge_conversion(db, conversion, credit, outcome):
                 "id": conversion["id"]})
     if status != conversion["status"]:
         record_history(db, conversion["id"], conversion["status"], status, "stripe", outcome["reason"])
+    conversion_event(db, conversion["account_id"], conversion["id"], "conversion.updated", conversion)
 
 
 def settle_paid_conversion(db, conversion, net_amount, net_commission):
@@ -1477,6 +1501,7 @@ def approve_held_conversions(db, now=None):
                                            WHERE id = :id AND status = 'pending'""", {"now": now, "id": row["id"]})
                     if cursor.rowcount == 1:
                         record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
+                        conversion_event(tx, account["id"], row["id"], "conversion.updated")
                         approved += 1
             if len(due) < HOLD_BATCH:
                 break
@@ -1664,9 +1689,10 @@ def setup_install(db, token, email, password, account_id=None, settings=None):
     return account_id, user_id
 
 
-def invite_user(db, account_id, email, role="member"):
+def invite_user(db, account_id, email, role="member", send_email=False):
     """Add a user, owner or member, without a password; return (user id, the invite token, shown once).
-    Role None: an owner for a program that has none yet, else a member."""
+    Role None: an owner for a program that has none yet, else a member. With send_email the link is
+    also emailed to them."""
     email, user_id = clean_email(email), new_id("usr")
     role = None if role is None else clean_choice(role, "role", ROLES)
     try:
@@ -1681,6 +1707,8 @@ def invite_user(db, account_id, email, role="member"):
                           VALUES (:id, :account, :email, :role, :now)""",
                        {"id": user_id, "account": account_id, "email": email, "role": role, "now": now_ms()})
             token = insert_invite(tx, "user", user_id, account_id)
+            if send_email:
+                queue_email(tx, account_id, "team_invite", email, sensitive=True, invite_url=link_base() + f"/invite/{token}")
     except sqlite3.IntegrityError as error:
         if not unique_violation(error, "users.email"):
             raise
@@ -1704,12 +1732,18 @@ def remove_user(db, account_id, user_id):
     return user
 
 
-def invite_affiliate(db, account_id, affiliate_id):
-    """A portal invite for this account's affiliate; return the token, shown once."""
+def invite_affiliate(db, account_id, affiliate_id, send_email=False):
+    """A portal invite for this account's affiliate; return the token, shown once. With send_email
+    the link is also emailed to them."""
     with transaction(db) as tx:
-        if get_affiliate(tx, account_id, affiliate_id) is None:
+        affiliate = get_affiliate(tx, account_id, affiliate_id)
+        if affiliate is None:
             raise not_found("affiliate", affiliate_id)
-        return insert_invite(tx, "affiliate", affiliate_id, account_id)
+        token = insert_invite(tx, "affiliate", affiliate_id, account_id)
+        if send_email:
+            queue_email(tx, account_id, "affiliate_invite", affiliate["email"], sensitive=True, affiliate=affiliate,
+                        invite_url=link_base() + f"/invite/{token}")
+        return token
 
 
 def open_invite(db, token):
@@ -1759,6 +1793,7 @@ def join_program(db, account_id, name, email, password, admit=None):
     row = create_affiliate(db, account_id, name, email, status="pending")
     with transaction(db) as tx:
         set_affiliate_password(tx, row["id"], password_hash)
+        application_received(tx, account_id, row)
     return row
 
 
@@ -1856,7 +1891,9 @@ def end_session(db, token):
 def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
     """Approve, pause, ban or reactivate; the reason for a pause or ban is shown to the affiliate."""
     with transaction(db) as tx:
+        before = get_affiliate(tx, account_id, affiliate_id)
         found = change_affiliate_status(tx, account_id, affiliate_id, status, reason)
+        affiliate_changed(tx, account_id, affiliate_id, before)
     if not found:
         raise not_found("affiliate", affiliate_id)
     return get_affiliate(db, account_id, affiliate_id)
@@ -2012,6 +2049,8 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
                 raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
             for conversion_id in ids:
                 record_history(tx, conversion_id, "approved", "paid", "dashboard", f"payout {payout_id}")
+                conversion_event(tx, account["id"], conversion_id, "conversion.updated")
+            payout_recorded(tx, account["id"], payout_id)
             payout_ids.append(payout_id)
     return payout_ids
 
@@ -2084,6 +2123,458 @@ def earnings_by_status(db, account_id, affiliate_id):
     for row in rows:
         earnings[row["status"]].append((row["currency"], row["cents"], row["count"]))
     return earnings
+
+
+# -- Messages: the outbox, outbound webhooks and emails -------------------------------------------
+#
+# Every message affilut owes, an email or a webhook delivery, is a row of the outbox written by
+# enqueue() inside the transaction of the change that causes it: committed with the change or not
+# at all. The delivery worker (section "Outbox delivery") sends due rows and retries failures.
+
+OUTBOX_RETRY_WINDOW_MS = 3 * DAY_MS   # a message that has failed for this long is given up
+OUTBOX_MAX_DELAY_MS = DAY_MS          # the doubling retry delay stops growing here
+WEBHOOK_EVENTS = ("affiliate.created", "affiliate.updated", "conversion.created", "conversion.updated",
+                  "payout.created")
+MAX_WEBHOOK_ENDPOINTS = 16            # per account
+MAIL_TOPICS_DEFAULT_ON = {"new_commission": True, "daily_digest": True}
+# One list for every email template: Bottle caches a compiled template by the identity of its lookup list.
+MAIL_TEMPLATE_LOOKUP = [os.path.join(HERE, "views")]
+_outbox_wake = threading.Event()      # set by enqueue so this process's worker looks soon
+
+
+def outbox_retry_seconds():
+    """The first retry delay: AFFILUT_OUTBOX_RETRY_SECONDS (default 30), doubling after each failure."""
+    return env_int("AFFILUT_OUTBOX_RETRY_SECONDS", 30)
+
+
+def retry_delay_ms(attempts):
+    """How long to wait after the attempts-th failure: doubling from the first delay, with up to
+    20% jitter either way so that many failures at once do not all retry at the same instant."""
+    delay = min(OUTBOX_MAX_DELAY_MS, outbox_retry_seconds() * 1000 * 2 ** min(attempts - 1, 30))
+    return int(delay * random.uniform(0.8, 1.2))
+
+
+def enqueue(db, kind, topic, recipient, body, account_id=None, subject="", event_id=None, endpoint_id=None,
+            sensitive=False, dedupe_key=None):
+    """Inside the transaction of the change that causes it: queue one message; return its id, or
+    None when a message with this dedupe_key was queued before."""
+    message_id, now = new_id("msg" if kind == "email" else "dlv"), now_ms()
+    cursor = db.execute("""INSERT INTO outbox (id, account_id, kind, topic, event_id, endpoint_id, recipient, subject,
+                               body, sensitive, dedupe_key, created_at, next_attempt_at)
+                           VALUES (:id, :account, :kind, :topic, :event, :endpoint, :recipient, :subject, :body,
+                               :sensitive, :dedupe, :now, :now)
+                           ON CONFLICT (dedupe_key) DO NOTHING""",
+                        {"id": message_id, "account": account_id, "kind": kind, "topic": topic,
+                         "event": event_id or message_id, "endpoint": endpoint_id, "recipient": recipient,
+                         "subject": subject, "body": body, "sensitive": int(sensitive), "dedupe": dedupe_key,
+                         "now": now})
+    _outbox_wake.set()
+    return message_id if cursor.rowcount == 1 else None
+
+
+# -- Outbound webhooks -------------------------------------------------------------------------------
+
+
+def webhook_endpoint_json(row, secret=None):
+    """A webhook endpoint as the API shows it; the secret only when it was just made."""
+    body = {"id": row["id"], "url": row["url"], "events": json.loads(row["events"]),
+            "createdAt": iso_time(row["created_at"]),
+            "status": "disabled" if row["disabled_at"] else "enabled",
+            "disabledAt": iso_time(row["disabled_at"]), "disabledReason": row["disabled_reason"]}
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def forbidden_address(address):
+    """True for an address a webhook must not reach unless AFFILUT_WEBHOOK_ALLOW_PRIVATE=1: loopback,
+    private, link-local, multicast, reserved or unspecified (an IPv4-mapped IPv6 address as its IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved \
+        or ip.is_unspecified
+
+
+def webhook_allows(name):
+    """AFFILUT_WEBHOOK_ALLOW_HTTP or AFFILUT_WEBHOOK_ALLOW_PRIVATE, read when used."""
+    return os.environ.get(f"AFFILUT_WEBHOOK_ALLOW_{name}", "").strip() == "1"
+
+
+def clean_webhook_url(value, param="url"):
+    """An https:// URL (http:// with AFFILUT_WEBHOOK_ALLOW_HTTP=1) whose host is not a private address.
+    A host name is resolved and checked again each time a delivery connects (see webhook_address)."""
+    value = clean_url(value, param)
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise invalid(param, f"{param} must be a URL with a valid host and port")
+    if parts.scheme != "https" and not (parts.scheme == "http" and webhook_allows("HTTP")):
+        raise invalid(param, f"{param} must start with https:// (set AFFILUT_WEBHOOK_ALLOW_HTTP=1 to allow http://)")
+    host = parts.hostname or ""
+    if not host or parts.username is not None or parts.fragment or port == 0:
+        raise invalid(param, f"{param} must be a URL with a host, without credentials or a #fragment")
+    if not webhook_allows("PRIVATE"):
+        try:
+            private = forbidden_address(host)
+        except ValueError:  # a name, not an address: checked when a delivery connects
+            private = host.rstrip(".").lower() == "localhost" or host.lower().endswith(".localhost")
+        if private:
+            raise invalid(param, f"{param} must not point at a loopback, private or link-local address")
+    return value
+
+
+def clean_webhook_events(value, param="events"):
+    """A non-empty list of distinct event types, in the order of WEBHOOK_EVENTS."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise invalid(param, f"{param} must be a non-empty list of event types: {', '.join(WEBHOOK_EVENTS)}")
+    for name in value:
+        clean_choice(name, param, WEBHOOK_EVENTS)
+    return [name for name in WEBHOOK_EVENTS if name in value]
+
+
+def get_webhook_endpoint(db, account_id, endpoint_id):
+    """This account's webhook endpoint, or None."""
+    return db.execute("SELECT * FROM webhook_endpoints WHERE id = :id AND account_id = :account",
+                      {"id": endpoint_id, "account": account_id}).fetchone()
+
+
+def create_webhook_endpoint(db, account_id, url, events):
+    """Add an endpoint; return (its row, the signing secret, shown this once)."""
+    fields = {"id": new_id("we"), "account": account_id, "url": clean_webhook_url(url),
+              "events": json.dumps(clean_webhook_events(events)), "secret": "whsec_" + secrets.token_hex(24),
+              "now": now_ms(), "max": MAX_WEBHOOK_ENDPOINTS}
+    with transaction(db) as tx:
+        cursor = tx.execute("""INSERT INTO webhook_endpoints (id, account_id, url, events, secret, created_at)
+                               SELECT :id, :account, :url, :events, :secret, :now
+                               WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = :account) < :max""",
+                            fields)
+        if cursor.rowcount != 1:
+            raise ApiError(409, "too_many_endpoints", f"an account has at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints")
+    return get_webhook_endpoint(db, account_id, fields["id"]), fields["secret"]
+
+
+def update_webhook_endpoint(db, account_id, endpoint_id, changes):
+    """Change an endpoint's url, events or status; enabling it again clears why it was disabled."""
+    fields = {"id": endpoint_id, "account": account_id, "now": now_ms()}
+    assignments = []
+    if "url" in changes:
+        fields["url"] = clean_webhook_url(changes["url"])
+        assignments.append("url = :url")
+    if "events" in changes:
+        fields["events"] = json.dumps(clean_webhook_events(changes["events"]))
+        assignments.append("events = :events")
+    if "status" in changes:
+        status = clean_choice(changes["status"], "status", ("enabled", "disabled"))
+        assignments.append("disabled_at = NULL, disabled_reason = NULL" if status == "enabled" else
+                           "disabled_at = COALESCE(disabled_at, :now), "
+                           "disabled_reason = COALESCE(disabled_reason, 'disabled by the merchant')")
+    with transaction(db) as tx:
+        if get_webhook_endpoint(tx, account_id, endpoint_id) is None:
+            raise not_found("webhook endpoint", endpoint_id)
+        if assignments:
+            tx.execute(f"UPDATE webhook_endpoints SET {', '.join(assignments)} WHERE id = :id", fields)
+        if changes.get("status") == "disabled":
+            cancel_deliveries(tx, endpoint_id)
+    return get_webhook_endpoint(db, account_id, endpoint_id)
+
+
+def delete_webhook_endpoint(db, account_id, endpoint_id):
+    """Remove an endpoint; what was queued for it is cancelled."""
+    with transaction(db) as tx:
+        cursor = tx.execute("DELETE FROM webhook_endpoints WHERE id = :id AND account_id = :account",
+                            {"id": endpoint_id, "account": account_id})
+        if cursor.rowcount != 1:
+            raise not_found("webhook endpoint", endpoint_id)
+        cancel_deliveries(tx, endpoint_id)
+
+
+def cancel_deliveries(db, endpoint_id):
+    """Inside a transaction: an endpoint that is disabled or gone gets nothing more."""
+    db.execute("""UPDATE outbox SET status = 'cancelled', last_error = 'endpoint disabled'
+                  WHERE endpoint_id = :id AND status = 'pending'""", {"id": endpoint_id})
+
+
+def resend_delivery(db, account_id, delivery_id):
+    """Queue a delivery's event again to its endpoint: a new delivery with the same event id and body."""
+    with transaction(db) as tx:
+        row = tx.execute("""SELECT o.* FROM outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id
+                            WHERE o.id = :id AND o.account_id = :account AND o.kind = 'webhook'
+                              AND e.disabled_at IS NULL""", {"id": delivery_id, "account": account_id}).fetchone()
+        if row is None:
+            raise not_found("delivery to an enabled endpoint", delivery_id)
+        return enqueue(tx, "webhook", row["topic"], row["recipient"], row["body"], account_id,
+                       event_id=row["event_id"], endpoint_id=row["endpoint_id"])
+
+
+def emit_event(db, account_id, event_type, data, livemode=True):
+    """Inside the transaction of the change: queue one event (one id) for every enabled endpoint of
+    the account that takes its type; return the event id, or None when no endpoint takes it.
+
+    data is the API's object, or a function that makes it (or the pair (object, livemode), or None
+    for nothing to say), called only when some endpoint listens: most changes have no listener."""
+    endpoints = [e for e in db.execute("""SELECT id, url, events FROM webhook_endpoints
+                                          WHERE account_id = :account AND disabled_at IS NULL""",
+                                       {"account": account_id}) if event_type in json.loads(e["events"])]
+    if not endpoints:
+        return None
+    if callable(data):
+        data = data()
+        if data is None:
+            return None
+        if isinstance(data, tuple):
+            data, livemode = data
+    event_id, now = new_id("evt"), now_ms()
+    body = json.dumps({"id": event_id, "type": event_type, "createdAt": iso_time(now), "livemode": bool(livemode),
+                       "data": data}, separators=(",", ":"))
+    for endpoint in endpoints:
+        enqueue(db, "webhook", event_type, endpoint["url"], body, account_id, event_id=event_id,
+                endpoint_id=endpoint["id"])
+    return event_id
+
+
+def conversion_livemode(row):
+    """Whether a conversion came from live payments: its livemode column where the schema has one."""
+    return bool(row["livemode"]) if "livemode" in row.keys() and row["livemode"] is not None else True
+
+
+def conversion_event(db, account_id, conversion_id, event_type, before=None):
+    """Inside a transaction: conversion.created, or conversion.updated when what the API shows of it
+    changed since `before` (its row before the change)."""
+    def data():
+        row = get_conversion(db, account_id, conversion_id)
+        if row is None or (before is not None and conversion_json(before) == conversion_json(row)):
+            return None
+        return conversion_json(row), conversion_livemode(row)
+    emit_event(db, account_id, event_type, data)
+
+
+def affiliate_changed(db, account_id, affiliate_id, before):
+    """Inside a transaction, after an affiliate changed: affiliate.updated when what the API shows
+    changed, and the approval email when a pending applicant became active."""
+    row = get_affiliate(db, account_id, affiliate_id)
+    if row is None or before is None or affiliate_json(before) == affiliate_json(row):
+        return
+    emit_event(db, account_id, "affiliate.updated", lambda: affiliate_json(row))
+    if before["status"] == "pending" and row["status"] == "active":
+        queue_email(db, account_id, "affiliate_approved", row["email"], affiliate=row,
+                    portal_url=link_base() + f"/portal/signin/{account_id}")
+
+
+def payout_json(row):
+    """A payout as webhooks show it."""
+    return {"id": row["id"], "affiliateId": row["affiliate_id"], "amountCents": row["amount_cents"],
+            "currency": row["currency"], "conversionCount": row["conversion_count"], "paidTo": row["paid_to"],
+            "note": row["note"], "createdAt": iso_time(row["created_at"])}
+
+
+def payout_recorded(db, account_id, payout_id):
+    """Inside the transaction that records a payout: payout.created, and the affiliate's email."""
+    row = db.execute("SELECT * FROM payouts WHERE id = :id", {"id": payout_id}).fetchone()
+    emit_event(db, account_id, "payout.created", lambda: payout_json(row))
+    affiliate = get_affiliate(db, account_id, row["affiliate_id"])
+    queue_email(db, account_id, "payout_sent", affiliate["email"], affiliate=affiliate, payout=row,
+                portal_url=link_base() + f"/portal/signin/{account_id}")
+
+
+def conversion_recorded(db, row):
+    """Inside the transaction that inserts a conversion: conversion.created, and the new-commission
+    email when it earns something (not a rejected one, not an adjustment) and the affiliate wants it."""
+    conversion_event(db, row["account_id"], row["id"], "conversion.created")
+    if row["status"] in ("pending", "approved") and row.get("kind") != "adjustment" and row["commission_cents"] > 0:
+        affiliate = get_affiliate(db, row["account_id"], row["affiliate_id"])
+        if mail_wanted(db, affiliate["id"], "new_commission"):
+            queue_email(db, row["account_id"], "new_commission", affiliate["email"], affiliate=affiliate,
+                        conversion=row, portal_url=link_base() + f"/portal/signin/{row['account_id']}")
+
+
+# -- Emails ----------------------------------------------------------------------------------------
+
+
+def mail_wanted(db, subject_id, topic):
+    """Whether this person wants emails of this topic (new_commission, daily_digest): on unless turned off."""
+    row = db.execute("SELECT enabled FROM mail_preferences WHERE subject_id = :subject AND topic = :topic",
+                     {"subject": subject_id, "topic": topic}).fetchone()
+    return MAIL_TOPICS_DEFAULT_ON.get(topic, True) if row is None else bool(row["enabled"])
+
+
+def set_mail_preference(db, subject_id, topic, enabled):
+    """Turn one topic of emails on or off for this person."""
+    clean_choice(topic, "topic", tuple(MAIL_TOPICS_DEFAULT_ON))
+    with transaction(db) as tx:
+        tx.execute("""INSERT INTO mail_preferences (subject_id, topic, enabled) VALUES (:subject, :topic, :enabled)
+                      ON CONFLICT (subject_id, topic) DO UPDATE SET enabled = excluded.enabled""",
+                   {"subject": subject_id, "topic": topic, "enabled": int(bool(enabled))})
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"]+")
+
+
+def paragraph_html(text):
+    """One paragraph of an email's text as HTML: escaped, its links clickable, its line breaks kept."""
+    escaped = html.escape(text)
+    return _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped).replace("\n", "<br>\n")
+
+
+def render_email(topic, program, **values):
+    """(subject, text, html) of an email from views/mail_<topic>.tpl, whose first line is "Subject: ...".
+
+    The text template is plain text (nothing escaped); the HTML part is views/mail_layout.tpl around
+    the same paragraphs, escaped there."""
+    text = bottle.template(f"mail_{topic}", template_lookup=MAIL_TEMPLATE_LOOKUP, template_settings={"noescape": True},
+                           program=program, money=format_money, day=format_day, **values)
+    first, _, rest = text.strip().partition("\n")
+    subject, text = first.removeprefix("Subject:").strip(), rest.strip() + "\n"
+    paragraphs = [paragraph_html(p.strip()) for p in re.split(r"\n\s*\n", text.strip())]
+    body = bottle.template("mail_layout", template_lookup=MAIL_TEMPLATE_LOOKUP, program=program, subject=subject,
+                           paragraphs=paragraphs)
+    return subject, text, body
+
+
+def queue_email(db, account_id, topic, to, sensitive=False, dedupe_key=None, **values):
+    """Inside the transaction of the change: render an email of this program and queue it."""
+    account = get_account(db, account_id)
+    subject, text, body = render_email(topic, account["name"], account=account, **values)
+    return enqueue(db, "email", topic, to, json.dumps({"text": text, "html": body}), account_id, subject=subject,
+                   sensitive=sensitive, dedupe_key=dedupe_key)
+
+
+def merchant_emails(db, account_id):
+    """The addresses of the program's users who can sign in."""
+    return [r["email"] for r in db.execute("""SELECT email FROM users WHERE account_id = :a
+                                              AND password_hash IS NOT NULL ORDER BY id""", {"a": account_id})]
+
+
+def application_received(db, account_id, affiliate):
+    """Inside the transaction of a sign-up: tell the applicant it arrived and the merchant's users
+    that someone applied."""
+    queue_email(db, account_id, "affiliate_applied", affiliate["email"], affiliate=affiliate)
+    for email in merchant_emails(db, account_id):
+        queue_email(db, account_id, "new_application", email, affiliate=affiliate,
+                    review_url=link_base() + f"/dashboard/affiliates/{affiliate['id']}")
+
+
+def endpoint_disabled(db, account_id, endpoint_id, reason):
+    """Inside a transaction: disable an endpoint that kept failing, cancel what waits for it, and tell
+    the merchant's users (the dashboard shows a banner too)."""
+    cursor = db.execute("""UPDATE webhook_endpoints SET disabled_at = :now, disabled_reason = :reason
+                           WHERE id = :id AND disabled_at IS NULL""",
+                        {"now": now_ms(), "reason": reason, "id": endpoint_id})
+    if cursor.rowcount != 1:
+        return
+    cancel_deliveries(db, endpoint_id)
+    endpoint = get_webhook_endpoint(db, account_id, endpoint_id)
+    for email in merchant_emails(db, account_id):
+        queue_email(db, account_id, "webhook_disabled", email, endpoint=endpoint, reason=reason,
+                    settings_url=link_base() + "/dashboard/settings/webhooks")
+
+
+def queue_digests(db, now=None):
+    """Queue yesterday's (UTC) conversions digest for each merchant user who wants it, in programs
+    that had conversions that day; once per user and day, whichever process gets there first."""
+    now = now_ms() if now is None else now
+    day = now // DAY_MS - 1
+    params = {"since": day * DAY_MS, "until": (day + 1) * DAY_MS}
+    queued = 0
+    for account in db.execute("""SELECT DISTINCT account_id FROM conversions
+                                 WHERE created_at >= :since AND created_at < :until""", params).fetchall():
+        account_id = account["account_id"]
+        rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
+                              JOIN affiliates f ON f.id = c.affiliate_id
+                              WHERE c.account_id = :account AND c.created_at >= :since AND c.created_at < :until
+                                AND c.{COUNTED.replace(' AND ', ' AND c.')}
+                              ORDER BY c.seq""", {**params, "account": account_id}).fetchall()
+        if not rows:
+            continue
+        totals = {}
+        for row in rows:
+            revenue, commission = totals.get(row["currency"], (0, 0))
+            totals[row["currency"]] = (revenue + row["amount_cents"], commission + row["commission_cents"])
+        users = db.execute("SELECT id, email FROM users WHERE account_id = :a AND password_hash IS NOT NULL",
+                           {"a": account_id}).fetchall()
+        for user in users:
+            if not mail_wanted(db, user["id"], "daily_digest"):
+                continue
+            with transaction(db) as tx:
+                if queue_email(tx, account_id, "daily_digest", user["email"], dedupe_key=f"digest:{user['id']}:{day}",
+                               rows=rows[:50], count=len(rows), totals=totals, digest_day=day * DAY_MS,
+                               dashboard_url=link_base() + "/dashboard/conversions"):
+                    queued += 1
+    return queued
+
+
+# -- Password resets ---------------------------------------------------------------------------------
+
+RESET_TTL_MS = 3600 * 1000  # a reset link works once, for one hour
+RESETS_PER_HOUR = 5         # reset emails one person can be sent in an hour
+
+
+def insert_password_reset(db, kind, subject_id, account_id):
+    """Inside a transaction: a new reset link's token (only its hash is stored)."""
+    token, now = secrets.token_urlsafe(32), now_ms()
+    db.execute("""INSERT INTO password_resets (token_hash, kind, subject_id, account_id, created_at, expires_at)
+                  VALUES (:hash, :kind, :subject, :account, :now, :expires)""",
+               {"hash": token_hash(token), "kind": kind, "subject": subject_id, "account": account_id, "now": now,
+                "expires": now + RESET_TTL_MS})
+    return token
+
+
+def reset_subject(db, kind, email, account_id=None):
+    """(subject id, account id) of the merchant user, or of this program's affiliate, with this email; or None."""
+    email = (email or "").strip()
+    if kind == "user":
+        row = db.execute("SELECT id, account_id FROM users WHERE email = :email", {"email": email}).fetchone()
+    else:
+        row = db.execute("""SELECT id, account_id FROM affiliates WHERE account_id = :account
+                            AND email = :email COLLATE NOCASE""", {"account": account_id, "email": email}).fetchone()
+    return (row["id"], row["account_id"]) if row else None
+
+
+def request_password_reset(db, kind, email, account_id=None):
+    """Email a reset link to this person if the email is theirs; say nothing of whether it was."""
+    found = reset_subject(db, kind, email, account_id)
+    if found is None:
+        return False
+    with transaction(db) as tx:
+        recent = tx.execute("""SELECT COUNT(*) FROM password_resets WHERE subject_id = :id AND created_at > :since""",
+                            {"id": found[0], "since": now_ms() - RESET_TTL_MS}).fetchone()[0]
+        if recent >= RESETS_PER_HOUR:  # the form must not become a way to flood someone's inbox
+            return False
+        token = insert_password_reset(tx, kind, found[0], found[1])
+        queue_email(tx, found[1], "password_reset", email.strip(), sensitive=True, who=kind,
+                    reset_url=link_base() + f"/reset/{token}")
+    return True
+
+
+def open_password_reset(db, token):
+    """The unused, unexpired reset this token names, or None."""
+    return db.execute("""SELECT * FROM password_resets WHERE token_hash = :hash AND used_at IS NULL
+                         AND expires_at > :now""", {"hash": token_hash(token or ""), "now": now_ms()}).fetchone()
+
+
+def complete_password_reset(db, token, password):
+    """Set a new password through a reset link, spend the link, and end every session of that person;
+    return the reset row."""
+    password_hash = hash_password(clean_password(password))
+    fields = {"now": now_ms(), "hash": token_hash(token or "")}
+    with transaction(db) as tx:
+        # the UPDATE decides: a link works exactly once
+        cursor = tx.execute("""UPDATE password_resets SET used_at = :now WHERE token_hash = :hash
+                               AND used_at IS NULL AND expires_at > :now""", fields)
+        if cursor.rowcount != 1:
+            raise ApiError(404, "reset_invalid", "this reset link has expired or was already used")
+        reset = tx.execute("SELECT * FROM password_resets WHERE token_hash = :hash", fields).fetchone()
+        if reset["kind"] == "user":
+            tx.execute("UPDATE users SET password_hash = :hash WHERE id = :id",
+                       {"hash": password_hash, "id": reset["subject_id"]})
+        else:
+            set_affiliate_password(tx, reset["subject_id"], password_hash)
+        tx.execute("DELETE FROM sessions WHERE kind = :kind AND subject_id = :id",
+                   {"kind": reset["kind"], "id": reset["subject_id"]})
+        tx.execute("UPDATE password_resets SET used_at = :now WHERE subject_id = :id AND used_at IS NULL",
+                   {"now": fields["now"], "id": reset["subject_id"]})
+    return reset
 
 
 ###############################################################################
@@ -2438,6 +2929,51 @@ def api_update_conversion(db, account, conversion_id):
     return conversion_json(set_conversion_status(db, account["id"], conversion_id, body["status"], reason))
 
 
+@api("GET", "/webhook_endpoints")
+def api_list_webhook_endpoints(db, account):
+    """The program's outbound webhook endpoints, newest first (their secrets are never shown again)."""
+    rows = db.execute("SELECT * FROM webhook_endpoints WHERE account_id = :a ORDER BY id DESC",
+                      {"a": account["id"]}).fetchall()
+    return {"data": [webhook_endpoint_json(r) for r in rows]}
+
+
+@api("POST", "/webhook_endpoints")
+def api_create_webhook_endpoint(db, account):
+    """Add an outbound webhook endpoint; the answer holds its signing secret, this once."""
+    body = json_body()
+    reject_unknown(body, ("url", "events"))
+    if "url" not in body:
+        raise invalid("url", "url is required")
+    if "events" not in body:
+        raise invalid("events", "events is required")
+    row, secret = create_webhook_endpoint(db, account["id"], body["url"], body["events"])
+    return 201, webhook_endpoint_json(row, secret)
+
+
+@api("GET", "/webhook_endpoints/<endpoint_id>")
+def api_get_webhook_endpoint(db, account, endpoint_id):
+    """One webhook endpoint."""
+    row = get_webhook_endpoint(db, account["id"], endpoint_id)
+    if row is None:
+        raise not_found("webhook endpoint", endpoint_id)
+    return webhook_endpoint_json(row)
+
+
+@api("PATCH", "/webhook_endpoints/<endpoint_id>")
+def api_update_webhook_endpoint(db, account, endpoint_id):
+    """Change an endpoint's url, events, or status (enabled, disabled)."""
+    body = json_body()
+    reject_unknown(body, ("url", "events", "status"))
+    return webhook_endpoint_json(update_webhook_endpoint(db, account["id"], endpoint_id, body))
+
+
+@api("DELETE", "/webhook_endpoints/<endpoint_id>")
+def api_delete_webhook_endpoint(db, account, endpoint_id):
+    """Remove an endpoint; nothing more is sent to it."""
+    delete_webhook_endpoint(db, account["id"], endpoint_id)
+    return {"id": endpoint_id, "deleted": True}
+
+
 @app.get("/healthz")
 def healthz():
     """Liveness for monitors: 200 with the schema version while the database answers."""
@@ -2774,6 +3310,14 @@ def base_url():
     return f"{'https' if is_https() else 'http'}://{host}"
 
 
+def link_base():
+    """Where links in emails point: this install's public address (base_url) while a request is
+    served, AFFILUT_BASE_URL or the default local address otherwise (the CLI, background duties)."""
+    if request.environ.get("bottle.app") is not None:
+        return base_url()
+    return os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/") or "http://127.0.0.1:8080"
+
+
 def set_cookie(result, name, value, max_age=None):
     """On a response: a cookie scripts cannot read, sent only to us, only over HTTPS when we are behind it."""
     extra = {"max_age": max_age} if max_age is not None else {}  # Bottle would write "Max-Age=None"
@@ -2824,6 +3368,7 @@ class Page:
         self.notice = NOTICES.get(query_data().get("notice") or "")
         self.path = request.path
         self.base = base_url()
+        self.banners = dashboard_banners(db, self.account["id"]) if self.area == "dashboard" and self.account else []
 
 
 # Messages after a redirect are chosen by code, so a link can never make us say something else.
@@ -2837,7 +3382,23 @@ NOTICES = {
     "webhook_secret_saved": "Webhook signing secret saved. Events signed with the previous one are refused from now "
                             "on: make sure your Stripe endpoint signs with this one.",
     "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
+    "delivery_resent": "The event is queued to be sent again.",
 }
+
+
+def dashboard_banners(db, account_id):
+    """What every dashboard page warns of: emails waiting because email is not configured, and
+    webhook endpoints that were disabled after failing."""
+    banners = []
+    if mail_mode() is None:
+        waiting = db.execute("""SELECT COUNT(*) FROM outbox WHERE account_id = :a AND kind = 'email'
+                                AND status = 'pending'""", {"a": account_id}).fetchone()[0]
+        banners.append(f"Email is not configured (AFFILUT_SMTP_URL): {waiting} "
+                       f"{'email waits' if waiting == 1 else 'emails wait'} in the outbox. See Settings → Notifications.")
+    for row in db.execute("""SELECT url FROM webhook_endpoints WHERE account_id = :a AND disabled_at IS NOT NULL
+                             ORDER BY id""", {"a": account_id}):
+        banners.append(f"The webhook endpoint {row['url']} is disabled after failing deliveries. See Settings → Webhooks.")
+    return banners
 
 
 def render(name, page, code=200, **values):
@@ -2902,7 +3463,8 @@ def is_owner(page):
 
 
 def require_owner(page):
-    """Refuse a member what only an owner may see or do: the webhook secret, API keys, the team."""
+    """Refuse a member what only an owner may see or do: the webhook secret, API keys, the team,
+    outbound webhooks."""
     if not is_owner(page):
         raise ApiError(403, "owner_only", "only an owner of this program can open this page or do this; "
                        "ask an owner of the program")
@@ -3165,7 +3727,8 @@ def affiliates_page(page):
             created = create_affiliate(page.db, page.account["id"], form.get("name"), form.get("email"),
                                        status, override)
             if form.get("invite"):
-                invite_link = f"{page.base}/invite/{invite_affiliate(page.db, page.account['id'], created['id'])}"
+                token = invite_affiliate(page.db, page.account["id"], created["id"], bool(form.get("send_email")))
+                invite_link = f"{page.base}/invite/{token}"
             else:
                 return see_other(f"/dashboard/affiliates/{created['id']}", "affiliate_added")
         except ApiError as refused:
@@ -3233,7 +3796,7 @@ def affiliate_commission_action(page, affiliate_id):
 @page_route("/dashboard/affiliates/<affiliate_id>/invite", "POST")
 def affiliate_invite_action(page, affiliate_id):
     """A portal invite link for this affiliate, shown this once."""
-    token = invite_affiliate(page.db, page.account["id"], affiliate_id)
+    token = invite_affiliate(page.db, page.account["id"], affiliate_id, bool(form_data().get("send_email")))
     return affiliate_page(page, affiliate_id, invite_link=f"{page.base}/invite/{token}")
 
 
@@ -3503,7 +4066,8 @@ def team_page(page):
     if request.method == "POST":
         try:
             form = form_data()
-            token = invite_user(page.db, page.account["id"], form.get("email"), form.get("role") or "member")[1]
+            token = invite_user(page.db, page.account["id"], form.get("email"), form.get("role") or "member",
+                                bool(form.get("send_email")))[1]
             invite_link = f"{page.base}/invite/{token}"
         except ApiError as refused:
             error = refused
@@ -3521,6 +4085,111 @@ def team_remove_action(page, user_id):
     removed = remove_user(page.db, page.account["id"], user_id)
     # an owner saw the webhook secret and may have kept API keys: the notice says what to rotate
     return see_other("/dashboard/settings/team", "owner_removed" if removed["role"] == "owner" else "user_removed")
+
+
+@page_route("/dashboard/settings/webhooks", ["GET", "POST"])
+def webhooks_page(page):
+    """Settings → Webhooks, owners only: every endpoint with its recent deliveries; add one (its secret
+    shown once)."""
+    require_owner(page)
+    created, error = None, None
+    if request.method == "POST":
+        form = form_data()
+        try:
+            created = create_webhook_endpoint(page.db, page.account["id"], (form.get("url") or "").strip(),
+                                              form.getall("events"))
+        except ApiError as refused:
+            error = refused
+    endpoints = page.db.execute("SELECT * FROM webhook_endpoints WHERE account_id = :a ORDER BY id DESC",
+                                {"a": page.account["id"]}).fetchall()
+    deliveries = {e["id"]: page.db.execute(
+        """SELECT o.*, (SELECT response_code FROM outbox_attempts a WHERE a.message_id = o.id
+                        ORDER BY attempt DESC LIMIT 1) AS response_code,
+                       (SELECT COALESCE(finished_at, started_at) FROM outbox_attempts a WHERE a.message_id = o.id
+                        ORDER BY attempt DESC LIMIT 1) AS attempted_at
+           FROM outbox o WHERE o.endpoint_id = :id ORDER BY o.id DESC LIMIT 10""", {"id": e["id"]}).fetchall()
+        for e in endpoints}
+    return render("webhooks", page, error.status if error else 200, endpoints=endpoints, deliveries=deliveries,
+                  subscribed={e["id"]: json.loads(e["events"]) for e in endpoints},
+                  created=created, error=error, events=WEBHOOK_EVENTS, form=form_data())
+
+
+@page_route("/dashboard/settings/webhooks/<endpoint_id>/<action>", "POST")
+def webhook_endpoint_action(page, endpoint_id, action):
+    """Enable, disable or delete an endpoint (owners only)."""
+    require_owner(page)
+    if action == "delete":
+        delete_webhook_endpoint(page.db, page.account["id"], endpoint_id)
+    elif action in ("enable", "disable"):
+        update_webhook_endpoint(page.db, page.account["id"], endpoint_id, {"status": action + "d"})
+    else:
+        raise not_found("action", action)
+    return see_other("/dashboard/settings/webhooks", "settings_saved")
+
+
+@page_route("/dashboard/settings/webhooks/deliveries/<delivery_id>/resend", "POST")
+def webhook_resend_action(page, delivery_id):
+    """Send a delivery's event again, as a new delivery with the same event id and body (owners only)."""
+    require_owner(page)
+    resend_delivery(page.db, page.account["id"], delivery_id)
+    return see_other("/dashboard/settings/webhooks", "delivery_resent")
+
+
+@page_route("/dashboard/settings/notifications", ["GET", "POST"])
+def notifications_page(page):
+    """Settings → Notifications: whether email is configured, my digest, and the program's emails."""
+    if request.method == "POST":
+        set_mail_preference(page.db, page.user["id"], "daily_digest", form_data().get("daily_digest") == "1")
+        return see_other("/dashboard/settings/notifications", "settings_saved")
+    emails = page.db.execute("""SELECT id, recipient, subject, status, attempts, created_at, sent_at, last_error
+                                FROM outbox WHERE account_id = :a AND kind = 'email' ORDER BY id DESC LIMIT 100""",
+                             {"a": page.account["id"]}).fetchall()
+    return render("notifications", page, emails=emails, mode=mail_mode(),
+                  digest=mail_wanted(page.db, page.user["id"], "daily_digest"))
+
+
+def reset_request_page(page, kind, account=None):
+    """'Forgot password?': the same answer whether or not the email belongs to anyone."""
+    if request.method == "POST":
+        request_password_reset(page.db, kind, form_data().get("email"), account and account["id"])
+        return message_page(200, "Check your email",
+                            "If that address belongs to an account here, we sent it a link to choose a new "
+                            "password. The link works once, for one hour.", page)
+    back = portal_signin_path(account["id"]) if account else "/signin"
+    return render("forgot", page, account=account, back=back)
+
+
+@page_route("/forgot", ["GET", "POST"], area="public")
+def forgot_page(page):
+    """A merchant user asks for a password reset link."""
+    return reset_request_page(page, "user")
+
+
+@page_route("/portal/forgot/<account_id>", ["GET", "POST"], area="public")
+def portal_forgot_page(page, account_id):
+    """An affiliate of this program asks for a password reset link."""
+    account = get_account(page.db, account_id)
+    if account is None:
+        return message_page(404, "No such program", "This link does not belong to any program.", page)
+    return reset_request_page(page, "affiliate", account)
+
+
+@page_route("/reset/<token>", ["GET", "POST"], area="public")
+def reset_page(page, token):
+    """Choose a new password through a reset link; every other session of that person ends."""
+    reset = open_password_reset(page.db, token)
+    if reset is None:
+        return message_page(404, "This link has expired", "Password reset links work once and for one hour. "
+                            "Ask for a new one from the sign-in page.", page)
+    error = None
+    if request.method == "POST":
+        try:
+            complete_password_reset(page.db, token, posted_password(form_data()))
+            target = "/dashboard" if reset["kind"] == "user" else "/portal"
+            return signed_in_response(reset["kind"], reset["subject_id"], reset["account_id"], target)
+        except ApiError as refused:
+            error = refused
+    return render("reset", page, error.status if error else 200, error=error)
 
 
 ###############################################################################
@@ -3591,6 +4260,7 @@ def portal_page(page, error=None):
     link = f"{page.base}/r/{affiliate['short_code']}"
     to = (query_data().get("to") or "").strip()[:2000]
     return render("portal", page, error.status if error else 200, affiliate=affiliate, link=link, to=to,
+                  commission_emails=mail_wanted(page.db, affiliate["id"], "new_commission"),
                   built=f"{link}?{urllib.parse.urlencode({'to': to})}" if to else "", error=error,
                   **affiliate_record(page.db, account["id"], affiliate["id"], payouts_shown=50))
 
@@ -3607,6 +4277,285 @@ def portal_payout_email_action(page):
                       WHERE id = :id AND account_id = :a""",
                    {"email": email, "now": now_ms(), "id": page.affiliate["id"], "a": page.account["id"]})
     return see_other("/portal", "payout_email_saved")
+
+
+@page_route("/portal/notifications", "POST", area="portal")
+def portal_notifications_action(page):
+    """The affiliate turns new-commission emails on or off."""
+    set_mail_preference(page.db, page.affiliate["id"], "new_commission", form_data().get("new_commission") == "1")
+    return see_other("/portal", "settings_saved")
+
+
+###############################################################################
+# Outbox delivery #############################################################
+###############################################################################
+
+# One daemon thread per process and database sends what the outbox holds: it claims a due row (see
+# schema.sql, migration 14), sends it, and records the attempt. Sent at least once: a process that
+# dies after sending and before recording sends again once the lease runs out, which receivers
+# absorb by the message's stable id.
+
+WEBHOOK_TIMEOUT_SECONDS = 10        # a 2xx within this is success
+SMTP_TIMEOUT_SECONDS = 30
+LEASE_MS = {"webhook": (WEBHOOK_TIMEOUT_SECONDS + 5) * 1000, "email": (SMTP_TIMEOUT_SECONDS * 2 + 5) * 1000}
+OUTBOX_POLL_SECONDS = 1.0           # how often an idle worker looks for due rows (other processes may add them)
+WEBHOOK_RESPONSE_KEPT = 64 * 1024   # bytes of a receiver's answer read before the connection is closed
+
+
+def mail_settings():
+    """How to send email, from AFFILUT_SMTP_URL and AFFILUT_MAIL_FROM; None when SMTP is not configured.
+
+    smtp://user:pass@host:587 signs in after STARTTLS; smtp://host:port sends without TLS or sign-in
+    (a local catcher); smtps://user:pass@host:465 is TLS from the first byte."""
+    url = os.environ.get("AFFILUT_SMTP_URL", "").strip()
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ApiError(400, "invalid_smtp_url", "AFFILUT_SMTP_URL has an invalid port")
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ApiError(400, "invalid_smtp_url", "AFFILUT_SMTP_URL must look like smtp://user:pass@host:587 "
+                                                "or smtps://user:pass@host:465")
+    sender = os.environ.get("AFFILUT_MAIL_FROM", "").strip()
+    if not _EMAIL.fullmatch(email.utils.parseaddr(sender)[1] or ""):
+        raise ApiError(400, "invalid_mail_from", "AFFILUT_MAIL_FROM must be the address emails come from, "
+                                                 "like affiliates@shop.example")
+    return {"tls": parts.scheme == "smtps", "host": parts.hostname,
+            "port": port or (465 if parts.scheme == "smtps" else 587 if parts.username else 25),
+            "user": urllib.parse.unquote(parts.username) if parts.username else None,
+            "password": urllib.parse.unquote(parts.password or ""), "sender": email.utils.parseaddr(sender)[1]}
+
+
+def mail_mode():
+    """'smtp' when email is configured, 'print' under serve --print-mail, else None: emails wait."""
+    if os.environ.get("AFFILUT_SMTP_URL", "").strip():
+        return "smtp"
+    return "print" if app.config.get("affilut.print_mail") else None
+
+
+def claim_due(db, now=None):
+    """Claim the next due row for one attempt; return it (with its attempt number and claim token), or None.
+
+    One UPDATE under BEGIN IMMEDIATE picks and leases the row, so two processes never claim one
+    attempt. Emails are left waiting while no way to send them is configured."""
+    now = now_ms() if now is None else now
+    token = secrets.token_hex(12)
+    with transaction(db) as tx:
+        row = tx.execute("""UPDATE outbox SET claim_token = :token, attempts = attempts + 1,
+                                next_attempt_at = :now + CASE kind WHEN 'email' THEN :email_lease ELSE :hook_lease END
+                            WHERE id = (SELECT id FROM outbox INDEXED BY outbox_due
+                                        WHERE status = 'pending' AND next_attempt_at <= :now
+                                          AND (kind = 'webhook' OR :mail)
+                                        ORDER BY next_attempt_at LIMIT 1)
+                            RETURNING *""",
+                         {"token": token, "now": now, "email_lease": LEASE_MS["email"],
+                          "hook_lease": LEASE_MS["webhook"], "mail": int(mail_mode() is not None)}).fetchone()
+        if row is None:
+            return None
+        tx.execute("""INSERT INTO outbox_attempts (message_id, attempt, started_at) VALUES (:id, :attempt, :now)""",
+                   {"id": row["id"], "attempt": row["attempts"], "now": now})
+    return row
+
+
+def finish_attempt(db, row, ok, code=None, error=None, permanent=False):
+    """Record how a claimed attempt ended: sent, retried later with backoff, or given up (and a
+    webhook endpoint that failed for OUTBOX_RETRY_WINDOW_MS disabled). Nothing is recorded when the
+    claim was lost (this process outlived its lease and another took the row)."""
+    now = now_ms()
+    with transaction(db) as tx:
+        current = tx.execute("SELECT claim_token, status, created_at FROM outbox WHERE id = :id",
+                             {"id": row["id"]}).fetchone()
+        if current is None or current["claim_token"] != row["claim_token"] or current["status"] != "pending":
+            return
+        tx.execute("""UPDATE outbox_attempts SET finished_at = :now, ok = :ok, response_code = :code, error = :error
+                      WHERE message_id = :id AND attempt = :attempt""",
+                   {"now": now, "ok": int(ok), "code": code, "error": error and error[:500], "id": row["id"],
+                    "attempt": row["attempts"]})
+        given_up = not ok and (permanent or now - current["created_at"] >= OUTBOX_RETRY_WINDOW_MS)
+        tx.execute("""UPDATE outbox SET status = :status, sent_at = CASE WHEN :ok THEN :now END, last_error = :error,
+                          next_attempt_at = :next, claim_token = NULL,
+                          body = CASE WHEN sensitive AND :done THEN '' ELSE body END
+                      WHERE id = :id""",
+                   {"status": "sent" if ok else "failed" if given_up else "pending", "ok": int(ok), "now": now,
+                    "error": None if ok else (error or f"status {code}")[:500], "done": int(ok or given_up),
+                    "next": now if ok or given_up else now + retry_delay_ms(row["attempts"]), "id": row["id"]})
+        if given_up and row["kind"] == "webhook":
+            endpoint_disabled(tx, row["account_id"], row["endpoint_id"],
+                              f"deliveries failed for 3 days; the last: {(error or f'status {code}')[:200]}")
+
+
+class PinnedConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection to a host name that connects to one address checked beforehand, so DNS
+    cannot answer differently between the check and the connection. TLS still verifies the
+    certificate against the host name, which is also the SNI and the Host header."""
+
+    def __init__(self, host, port, address, timeout, tls):
+        super().__init__(host, port, timeout=timeout)
+        self.address, self.tls = address, tls
+
+    def connect(self):
+        """Connect to the checked address, not to whatever the name resolves to now."""
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        if self.tls:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        self.sock = sock
+
+
+def webhook_address(host, port):
+    """The address to connect to for a webhook's host: resolved now, every answer checked, unless
+    AFFILUT_WEBHOOK_ALLOW_PRIVATE=1; raise ValueError naming the refused address."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [info[4][0] for info in infos]
+    if not webhook_allows("PRIVATE"):
+        for address in addresses:
+            if forbidden_address(address):
+                raise ValueError(f"{host} resolves to {address}, a loopback, private or link-local address")
+    return addresses[0]
+
+
+def webhook_signature(secret, body, timestamp):
+    """Affilut-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>"> with the endpoint's secret,
+    Stripe's scheme (https://docs.stripe.com/webhooks#verify-manually), so Stripe's verifiers work."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def send_webhook(db, row):
+    """POST one delivery; return (ok, response code, error, permanent). Redirects are not followed."""
+    endpoint = db.execute("SELECT * FROM webhook_endpoints WHERE id = :id", {"id": row["endpoint_id"]}).fetchone()
+    if endpoint is None or endpoint["disabled_at"]:
+        return False, None, "endpoint disabled or deleted", True
+    parts = urllib.parse.urlsplit(endpoint["url"])
+    tls = parts.scheme == "https"
+    if not tls and not webhook_allows("HTTP"):
+        return False, None, "http:// targets need AFFILUT_WEBHOOK_ALLOW_HTTP=1", False
+    port = parts.port or (443 if tls else 80)
+    started = time.monotonic()
+    try:
+        address = webhook_address(parts.hostname, port)
+        conn = PinnedConnection(parts.hostname, port, address, WEBHOOK_TIMEOUT_SECONDS, tls)
+        try:
+            conn.request("POST", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                         body=row["body"].encode(),
+                         headers={"Content-Type": "application/json", "User-Agent": "affilut-webhooks/1",
+                                  "Affilut-Signature": webhook_signature(endpoint["secret"], row["body"],
+                                                                         int(time.time()))})
+            response = conn.getresponse()
+            response.read(WEBHOOK_RESPONSE_KEPT)
+        finally:
+            conn.close()
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        return False, None, f"{type(error).__name__}: {error}", False
+    if time.monotonic() - started > WEBHOOK_TIMEOUT_SECONDS:
+        return False, response.status, f"answered after more than {WEBHOOK_TIMEOUT_SECONDS} s", False
+    ok = 200 <= response.status < 300
+    return ok, response.status, None if ok else f"status {response.status}", False
+
+
+def email_message(db, row, sender):
+    """The MIME message of a queued email: From the program's name, plain text and HTML parts, and
+    a Message-ID made of the row's id, which stays the same when a retry sends it again."""
+    parts = json.loads(row["body"])
+    account = get_account(db, row["account_id"]) if row["account_id"] else None
+    message = email.message.EmailMessage()
+    message["Subject"] = row["subject"]
+    message["From"] = email.utils.formataddr((account["name"] if account else "affilut", sender))
+    message["To"] = row["recipient"]
+    message["Date"] = email.utils.formatdate(row["created_at"] / 1000, usegmt=True)
+    message["Message-ID"] = f"<{row['event_id']}@{sender.rpartition('@')[2]}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(parts["text"])
+    message.add_alternative(parts["html"], subtype="html")
+    return message
+
+
+def send_email(db, row):
+    """Send one email by SMTP (or write it to the log under --print-mail); return (ok, code, error, permanent).
+
+    A refusal with a 5xx code is permanent; anything else is tried again."""
+    settings = mail_settings() if mail_mode() == "smtp" else None
+    if settings is None:
+        sys.stderr.write(f"--- email {row['id']} to {row['recipient']}: {row['subject']}\n"
+                         f"{json.loads(row['body'])['text']}--- end of email {row['id']}\n")
+        return True, None, None, False
+    message = email_message(db, row, settings["sender"])
+    try:
+        if settings["tls"]:
+            client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=SMTP_TIMEOUT_SECONDS,
+                                      context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(settings["host"], settings["port"], timeout=SMTP_TIMEOUT_SECONDS)
+        with client:
+            if settings["user"]:
+                if not settings["tls"]:
+                    client.starttls(context=ssl.create_default_context())
+                client.login(settings["user"], settings["password"])
+            client.send_message(message, from_addr=settings["sender"], to_addrs=[row["recipient"]])
+    except smtplib.SMTPRecipientsRefused as error:
+        code, text = next(iter(error.recipients.values()))
+        return False, code, f"{code} {text.decode(errors='replace')}", code >= 500
+    except smtplib.SMTPResponseException as error:
+        return False, error.smtp_code, f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}", \
+            error.smtp_code >= 500 and not isinstance(error, smtplib.SMTPAuthenticationError)
+    except (OSError, smtplib.SMTPException) as error:
+        return False, None, f"{type(error).__name__}: {error}", False
+    return True, 250, None, False
+
+
+def deliver_due(db, limit=None):
+    """Send due rows one after another until none is due (or `limit` were tried); return how many were tried."""
+    tried = 0
+    while limit is None or tried < limit:
+        row = claim_due(db)
+        if row is None:
+            break
+        try:
+            sender = send_email if row["kind"] == "email" else send_webhook
+            ok, code, error, permanent = sender(db, row)
+        except Exception as failure:  # a bug in one message must not stop the others
+            traceback.print_exception(failure, file=sys.stderr)
+            ok, code, error, permanent = False, None, f"{type(failure).__name__}", False
+        finish_attempt(db, row, ok, code, error, permanent)
+        tried += 1
+    return tried
+
+
+def run_outbox(path, stopping):
+    """Background duty: deliver the outbox, and queue each day's digests, until stopping is set."""
+    db = connect(path)
+    digest_day = None
+    while not stopping.is_set():
+        tried = 0
+        try:
+            if digest_day != now_ms() // DAY_MS:
+                queue_digests(db)
+                digest_day = now_ms() // DAY_MS
+            tried = deliver_due(db, limit=100)
+        except sqlite3.Error as error:
+            sys.stderr.write(f"outbox: {error}; will retry\n")
+        except Exception as error:
+            traceback.print_exception(error, file=sys.stderr)
+        if not tried:
+            _outbox_wake.wait(OUTBOX_POLL_SECONDS)
+            _outbox_wake.clear()
+
+
+_outbox_workers = {}
+_outbox_workers_guard = threading.Lock()
+
+
+def start_outbox_worker(path):
+    """Start this process's delivery thread for the database at path, once; later calls do nothing."""
+    key = os.path.realpath(path)
+    with _outbox_workers_guard:
+        if key in _outbox_workers:
+            return _outbox_workers[key]
+        stopping = threading.Event()
+        threading.Thread(target=run_outbox, args=(path, stopping), daemon=True, name="affilut-outbox").start()
+        _outbox_workers[key] = stopping
+        return stopping
 
 
 ###############################################################################
@@ -3699,6 +4648,8 @@ def cli_parser():
     serve.add_argument("--channel-timeout", type=positive_int, default=argparse.SUPPRESS, metavar="SECONDS",
                        help=f"idle seconds before a connection is closed "
                             f"(default: $AFFILUT_CHANNEL_TIMEOUT or {CHANNEL_TIMEOUT})")
+    serve.add_argument("--print-mail", action="store_true",
+                       help="without AFFILUT_SMTP_URL, write emails to the log instead of keeping them queued")
 
     # The program settings' options, for create-account (with their defaults) and update-account
     # (without: only what is given changes). Their values are checked by clean_program_settings.
@@ -3751,6 +4702,10 @@ def cli_parser():
     status.add_argument("--reason", help="why it is paused or banned, shown to the affiliate (other statuses clear it)")
 
     command("approve-held", "approve the conversions whose hold period has passed, once (for cron or a systemd timer)")
+
+    reset = command("reset-password", "make a one-time password reset link (valid one hour); prints it last")
+    reset.add_argument("--email", required=True, help="the merchant user's or affiliate's email")
+    reset.add_argument("--account", help="the program (acc_...), for an affiliate in several programs")
 
     backup = command("backup", "copy the database to PATH, consistently, while the server runs")
     backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
@@ -3841,8 +4796,39 @@ def run_command(args):
             return json.dumps({**affiliate_json(row), "statusReason": row["status_reason"]})
         if args.command == "approve-held":
             return f"approved {approve_held_conversions(db)} conversion(s) whose hold period had passed"
+        if args.command == "reset-password":
+            kind, subject_id, account_id = cli_reset_subject(db, args.email, args.account)
+            with transaction(db) as tx:
+                token = insert_password_reset(tx, kind, subject_id, account_id)
+            return (f"a password reset link for {args.email} ({'merchant user' if kind == 'user' else 'affiliate'}); "
+                    f"it works once, for one hour:\n{link_base()}/reset/{token}")
     finally:
         db.close()
+
+
+def cli_reset_subject(db, email_address, account_id=None):
+    """(kind, subject id, account id) of the one person reset-password means, or an ApiError saying why not."""
+    if account_id is None:
+        found = reset_subject(db, "user", email_address)
+        if found:
+            return ("user",) + found
+        rows = db.execute("SELECT id, account_id FROM affiliates WHERE email = :email COLLATE NOCASE",
+                          {"email": email_address.strip()}).fetchall()
+        if len(rows) > 1:
+            raise ApiError(400, "ambiguous", f"{email_address} is an affiliate of several programs; add --account")
+        if rows:
+            return "affiliate", rows[0]["id"], rows[0]["account_id"]
+    else:
+        if get_account(db, account_id) is None:
+            raise not_found("account", account_id, "account")
+        user = db.execute("SELECT id, account_id FROM users WHERE email = :email AND account_id = :account",
+                          {"email": email_address.strip(), "account": account_id}).fetchone()
+        if user:
+            return "user", user["id"], user["account_id"]
+        found = reset_subject(db, "affiliate", email_address, account_id)
+        if found:
+            return ("affiliate",) + found
+    raise ApiError(404, "not_found", f"no merchant user or affiliate has the email {email_address}")
 
 
 # -- Serving ----------------------------------------------------------------------------------
@@ -4004,16 +4990,14 @@ def stop_hold_period():
         event.set()
 
 
-@app.hook("before_request")
-def hold_period_on_first_use():
-    """However the app is served (python affilut.py serve, waitress-serve affilut:app, any WSGI
-    server), its first request starts the hold-period duty for its database."""
-    start_hold_period(app.config["affilut.db"], app.config["affilut.hold_every"])
-
-
 def serve(args):
     """Serve until SIGTERM or Ctrl-C, then close cleanly."""
     app.config["affilut.db"] = args.db
+    app.config["affilut.print_mail"] = getattr(args, "print_mail", False)
+    try:
+        mail_settings()  # refuse a malformed AFFILUT_SMTP_URL now rather than at the first email
+    except ApiError as error:
+        raise SystemExit(f"affilut: error: {error.message}")
     version = init_db(args.db)
     raise_open_file_limit(args.connection_limit)
     try:
@@ -4042,7 +5026,7 @@ def serve(args):
     if token:
         print(f"no merchant user yet: open {env_base_url() or address}/setup?token={token} "
               "(it works once; each start prints a new one)", flush=True)
-    start_hold_period(args.db, app.config["affilut.hold_every"])  # the same duty a first request starts
+    start_background_duties(args.db)  # as a first request would; started once either way
     try:
         server.run()
     except KeyboardInterrupt:

@@ -472,3 +472,81 @@ ALTER TABLE refunds ADD COLUMN ended_at INTEGER;
 -- hold period, payouts and exports read livemode = 1 unless asked for test data.
 ALTER TABLE conversions ADD COLUMN livemode INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX conversions_test ON conversions(account_id, seq) WHERE livemode = 0;
+
+-- migrate: 14
+-- Telling people what happened (issue 15): one durable outbox of every message affilut owes, an
+-- email or a webhook delivery, written in the same transaction as the change that causes it, so a
+-- crash never loses one and a rolled-back change never sends one.
+--
+-- A row is due while status is 'pending' and next_attempt_at has come. A worker claims it by
+-- moving next_attempt_at to the end of its lease in one UPDATE under BEGIN IMMEDIATE (claim_token
+-- names the claim): another process sees it due again only if the claimant died, and a claimant
+-- whose lease ran out finds its token replaced and records nothing.
+CREATE TABLE outbox (
+    id              TEXT PRIMARY KEY,           -- msg_… (an email) or dlv_… (a webhook delivery)
+    account_id      TEXT REFERENCES accounts(id),
+    kind            TEXT NOT NULL CHECK (kind IN ('email', 'webhook')),
+    topic           TEXT NOT NULL,              -- the email's template, or the webhook event type
+    event_id        TEXT NOT NULL,              -- the stable id receivers drop duplicates by (evt_… or the msg id)
+    endpoint_id     TEXT,                       -- a webhook delivery's endpoint
+    recipient       TEXT NOT NULL,              -- an email address, or the endpoint's URL when queued
+    subject         TEXT NOT NULL DEFAULT '',
+    body            TEXT NOT NULL,              -- JSON: an email's text and html parts, or the webhook body itself
+    sensitive       INTEGER NOT NULL DEFAULT 0, -- holds a one-time link: the body is blanked once it is done
+    dedupe_key      TEXT UNIQUE,                -- a message that must be queued once only (a day's digest)
+    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    claim_token     TEXT,
+    sent_at         INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX outbox_account ON outbox(account_id, kind, id);
+CREATE INDEX outbox_endpoint ON outbox(endpoint_id, id) WHERE endpoint_id IS NOT NULL;
+
+-- Every attempt to send a row: ok NULL while it is under way (or when its process died in it).
+CREATE TABLE outbox_attempts (
+    message_id    TEXT NOT NULL REFERENCES outbox(id),
+    attempt       INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    finished_at   INTEGER,
+    ok            INTEGER,
+    response_code INTEGER,                      -- a webhook's HTTP status, or the SMTP reply code
+    error         TEXT,
+    PRIMARY KEY (message_id, attempt)
+) WITHOUT ROWID;
+
+-- A merchant's outbound webhook: where to POST which events, and the secret that signs them.
+-- The secret is kept as it is (not hashed): every delivery is signed with it.
+CREATE TABLE webhook_endpoints (
+    id              TEXT PRIMARY KEY,           -- we_…
+    account_id      TEXT NOT NULL REFERENCES accounts(id),
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,              -- JSON array of event types
+    secret          TEXT NOT NULL,              -- whsec_…
+    created_at      INTEGER NOT NULL,
+    disabled_at     INTEGER,
+    disabled_reason TEXT
+);
+CREATE INDEX webhook_endpoints_account ON webhook_endpoints(account_id, id);
+
+-- Which emails a person wants, where it differs from the default (new commission on, digest on).
+CREATE TABLE mail_preferences (
+    subject_id TEXT NOT NULL,                   -- a user id or an affiliate id
+    topic      TEXT NOT NULL,                   -- 'new_commission', 'daily_digest'
+    enabled    INTEGER NOT NULL,
+    PRIMARY KEY (subject_id, topic)
+) WITHOUT ROWID;
+
+-- A password-reset link: only the SHA-256 of its token is kept; valid once, for one hour.
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('user', 'affiliate')),
+    subject_id TEXT NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);

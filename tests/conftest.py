@@ -12,6 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import affilut  # noqa: E402
 
+# In-process tests drive the outbox themselves (affilut.deliver_due); a server process runs its own thread.
+affilut.app.config["affilut.background"] = False
+
 
 class FakeClock:
     """A clock the rate-limit tests move by hand instead of sleeping."""

@@ -38,7 +38,7 @@ def test_openapi_is_served_without_a_key_and_names_every_route(app):
     doc = res.json
     assert doc["openapi"].startswith("3.1")
     assert served_operations() == documented_operations(doc)
-    assert len(served_operations()) == 9
+    assert len(served_operations()) == 14
 
 
 def test_openapi_is_a_valid_openapi_31_document():

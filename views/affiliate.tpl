@@ -61,6 +61,7 @@
     <p class="muted">{{"Has a portal password." if has_login else "Has not set a portal password yet."}}</p>
     <form method="post" action="/dashboard/affiliates/{{affiliate['id']}}/invite">
       <input type="hidden" name="csrf" value="{{page.csrf}}">
+      <label class="check"><input type="checkbox" name="send_email" value="1"> Email it to {{affiliate["email"]}}</label>
       <button type="submit" class="secondary">Create portal invite link</button>
     </form>
   </div>

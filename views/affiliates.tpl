@@ -28,6 +28,7 @@
       </select>
     </label>
     <label class="check"><input type="checkbox" name="invite" value="1"{{!' checked' if form.get('invite') else ''}}> Create a portal invite link</label>
+    <label class="check"><input type="checkbox" name="send_email" value="1"{{!' checked' if form.get('send_email') else ''}}> and email it to them</label>
     <button type="submit">Add affiliate</button>
   </form>
 </details>

@@ -37,6 +37,9 @@
   </div>
 </header>
 <main class="main">
+  % for banner in getattr(page, "banners", []):
+  <p class="callout warn banner" role="alert">{{banner}}</p>
+  % end
   % if page.notice:
   <p class="notice" role="status">{{page.notice}}</p>
   % end

@@ -41,3 +41,11 @@
   </form>
   <p class="muted">{{"Payouts go to " + (affiliate["payout_email"] or affiliate["email"]) + "."}}</p>
 </div>
+<div class="card">
+  <h2>Emails</h2>
+  <form method="post" action="/portal/notifications" class="filters">
+    <input type="hidden" name="csrf" value="{{page.csrf}}">
+    <label class="check"><input type="checkbox" name="new_commission" value="1"{{!' checked' if commission_emails else ''}}> Email me each new commission</label>
+    <button type="submit" class="secondary">Save</button>
+  </form>
+</div>

@@ -8,6 +8,7 @@
     <label>Password <input name="password" type="password" required autocomplete="current-password"></label>
     <button type="submit">Sign in</button>
   </form>
+  <p class="muted"><a href="{{'/portal/forgot/' + account['id'] if who == 'affiliate' else '/forgot'}}">Forgot password?</a></p>
   % if who == "affiliate":
   <p class="muted">New here? <a href="/join/{{account['id']}}">Join the affiliate program</a>.</p>
   % end

@@ -16,6 +16,7 @@
     <option value="member" selected>member: runs affiliates, conversions and payouts</option>
     <option value="owner">owner: also the webhook secret, API keys and the team</option>
   </select></label>
+  <label class="check"><input type="checkbox" name="send_email" value="1" checked> Email them the link</label>
   <button type="submit">Invite</button>
 </form>
 <div class="table-wrap"><table>
