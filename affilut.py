@@ -1629,36 +1629,33 @@ def reaches_minimum(account, total_cents):
     return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
 
 
-def due_digest(conversions):
-    """A fingerprint of exactly which conversions a payout covers and what each is worth, for the form
-    to carry back: a refund that cuts one of them after the page was shown must change it too."""
-    return hashlib.sha256(",".join(sorted(f"{cid}={cents}" for cid, cents in conversions)).encode()).hexdigest()[:32]
+def due_payouts(db, account, after=None, limit=None):
+    """Per affiliate and currency: approved, unpaid commission with adjustments netted, in affiliate
+    order, from the balances schema.sql's triggers keep; `after` ((affiliate id, currency)) and
+    `limit` page through them.
 
-
-def due_payouts(db, account):
-    """Per affiliate and currency: approved, unpaid commission with adjustments netted.
-
-    Each item says whether it reaches the program's payout minimum (and is above zero).
+    Each item says whether it reaches the program's payout minimum (and is above zero), and carries
+    the balance's version as its digest: the payout form sends it back, and any change since refuses it.
     """
-    rows = db.execute(f"""SELECT c.affiliate_id, c.currency, c.id, c.commission_cents,
+    after = after or ("", "")
+    rows = db.execute("""SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, b.version,
                                 f.name, f.email, f.payout_email, f.status
-                         FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                         WHERE c.account_id = :account AND {PAYABLE}
-                         ORDER BY f.name COLLATE NOCASE, c.affiliate_id, c.currency, c.id""",
-                      {"account": account["id"]}).fetchall()
-    items = {}
-    for row in rows:
-        item = items.setdefault((row["affiliate_id"], row["currency"]), {
-            "affiliate_id": row["affiliate_id"], "currency": row["currency"], "name": row["name"],
-            "email": row["email"], "paid_to": row["payout_email"] or row["email"], "status": row["status"],
-            "amount_cents": 0, "worth": []})
-        item["amount_cents"] += row["commission_cents"]
-        item["worth"].append((row["id"], row["commission_cents"]))
-    for item in items.values():
-        worth = item.pop("worth")
-        item["count"], item["digest"] = len(worth), due_digest(worth)
-        item["eligible"] = reaches_minimum(account, item["amount_cents"])
-    return list(items.values())
+                         FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
+                         WHERE b.account_id = :account AND b.conversions > 0
+                           AND (b.affiliate_id, b.currency) > (:after_affiliate, :after_currency)
+                         ORDER BY b.affiliate_id, b.currency LIMIT :limit""",
+                      {"account": account["id"], "after_affiliate": after[0], "after_currency": after[1],
+                       "limit": -1 if limit is None else limit}).fetchall()
+    return [{"affiliate_id": r["affiliate_id"], "currency": r["currency"], "name": r["name"], "email": r["email"],
+             "paid_to": r["payout_email"] or r["email"], "status": r["status"], "amount_cents": r["commission_cents"],
+             "count": r["conversions"], "digest": str(r["version"]),
+             "eligible": reaches_minimum(account, r["commission_cents"])} for r in rows]
+
+
+def owed_currencies(db, account_id):
+    """The currencies in which some affiliate of the program is owed anything."""
+    return distinct_values(db, "payable_balances", "currency", "account_id = :account AND conversions > 0",
+                           {"account": account_id})
 
 
 def mark_payouts_paid(db, account, items, user_id=None, note=None):
@@ -1674,15 +1671,14 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
             affiliate = get_affiliate(tx, account["id"], affiliate_id)
             if affiliate is None:
                 raise not_found("affiliate", affiliate_id)
-            rows = tx.execute(f"""SELECT c.id, c.commission_cents FROM conversions c
-                                  WHERE c.account_id = :account AND c.affiliate_id = :affiliate
-                                    AND c.currency = :currency AND {PAYABLE}""",
-                              {"account": account["id"], "affiliate": affiliate_id, "currency": currency}).fetchall()
-            ids = [r["id"] for r in rows]
-            if not ids or due_digest([(r["id"], r["commission_cents"]) for r in rows]) != digest:
+            params = {"account": account["id"], "affiliate": affiliate_id, "currency": currency}
+            balance = tx.execute("""SELECT conversions, commission_cents, version FROM payable_balances
+                                    WHERE account_id = :account AND affiliate_id = :affiliate AND currency = :currency""",
+                                 params).fetchone()
+            if balance is None or balance["conversions"] <= 0 or str(balance["version"]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
-            total = sum(r["commission_cents"] for r in rows)
+            total = balance["commission_cents"]
             if not reaches_minimum(account, total):
                 raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
             payout_id = new_id("pay")
@@ -1691,19 +1687,21 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
                           VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
                               :now)""",
                        {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
-                        "currency": currency, "count": len(ids),
+                        "currency": currency, "count": balance["conversions"],
                         "paid_to": affiliate["payout_email"] or affiliate["email"],
                         "note": note, "user": user_id, "now": now})
-            cursor = tx.execute(f"""UPDATE conversions SET status = 'paid', payout_id = :payout, updated_at = :now,
+            # Under the write lock the balance is exactly these rows (the triggers keep it so).
+            cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
                                         decided_by = 'merchant'
-                                    WHERE account_id = :account AND status = 'approved' AND payout_id IS NULL
-                                    AND id IN ({', '.join(f':c{i}' for i in range(len(ids)))})""",
-                                {"payout": payout_id, "now": now, "account": account["id"],
-                                 **{f"c{i}": cid for i, cid in enumerate(ids)}})
-            if cursor.rowcount != len(ids):  # cannot happen under the write lock; never pay a partial set
+                                    WHERE c.account_id = :account AND c.affiliate_id = :affiliate
+                                      AND c.currency = :currency AND {PAYABLE}""",
+                                {**params, "payout": payout_id, "now": now})
+            if cursor.rowcount != balance["conversions"]:  # the totals disagree with the rows: never pay a partial set
                 raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
-            for conversion_id in ids:
-                record_history(tx, conversion_id, "approved", "paid", "dashboard", f"payout {payout_id}")
+            tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+                          SELECT id, :now, 'approved', 'paid', 'dashboard', 'payout ' || :payout FROM conversions
+                          WHERE account_id = :account AND payout_id = :payout""",
+                       {"account": account["id"], "payout": payout_id, "now": now})
             payout_ids.append(payout_id)
     return payout_ids
 
@@ -1718,57 +1716,100 @@ def list_payouts(db, account_id, affiliate_id=None, limit=200):
 
 
 # -- Stats ---------------------------------------------------------------------------------------
+#
+# Every number is read from the totals schema.sql's triggers keep (migration 13), never summed from
+# the program's conversions and clicks, so a page costs the same for ten affiliates or ten thousand.
 
+RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
 # What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
-COUNTED = "kind != 'adjustment' AND status != 'rejected'"
-# The clicks or conversions the numbers are about: one program (or one affiliate of it), since a time.
-STATS_SCOPE = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
+COUNTED = "adjustment = 0 AND status != 'rejected'"
+
+
+def recent_since(now=None):
+    """The first moment of the last RECENT_DAYS UTC days."""
+    return ((now or now_ms()) // DAY_MS - RECENT_DAYS + 1) * DAY_MS
+
+
+def month_of(ms):
+    """The calendar month (UTC) of a time as affiliate_months keys it: 202603 for March 2026."""
+    moment = time.gmtime(ms // 1000)
+    return moment.tm_year * 100 + moment.tm_mon
+
+
+def distinct_values(db, table, column, where, params):
+    """The distinct values of an indexed column among the rows `where` selects, by one index seek
+    per value (SQLite would otherwise read every row)."""
+    return [r[0] for r in db.execute(f"""
+        WITH RECURSIVE found(value) AS (
+            SELECT MIN({column}) FROM {table} WHERE {where}
+            UNION ALL
+            SELECT (SELECT MIN({column}) FROM {table} WHERE {where} AND {column} > found.value)
+            FROM found WHERE found.value IS NOT NULL)
+        SELECT value FROM found WHERE value IS NOT NULL""", params)]
 
 
 def program_stats(db, account_id, since_ms=None, affiliate_id=None):
-    """Clicks, conversions, conversion rate, and revenue and commission per currency (net of adjustments)."""
-    params = {"account": account_id, "since": since_ms or 0, "affiliate": affiliate_id}
-    clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {STATS_SCOPE}", params).fetchone()[0]
-    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED}",
-                             params).fetchone()[0]
-    money = db.execute(f"""SELECT currency, SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected'
-                           GROUP BY currency ORDER BY SUM(amount_cents) DESC""", params).fetchall()
+    """Clicks; conversions, and how many came through a link's click; the links' conversion rate
+    (those over clicks: payments credited another way, such as subscriptions, Payment Links or
+    manual sales, have no click to divide by); revenue and commission per currency, net of
+    adjustments. For the program, or one affiliate of it, since a UTC day."""
+    params = {"account": account_id, "affiliate": affiliate_id or "", "since": (since_ms or 0) // DAY_MS}
+    clicks = db.execute("""SELECT COALESCE(SUM(clicks), 0) FROM click_days
+                           WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since""",
+                        params).fetchone()[0]
+    money = db.execute("""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
+                                 SUM(CASE WHEN adjustment = 0 AND linked = 1 THEN conversions ELSE 0 END) AS linked,
+                                 SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
+                          FROM conversion_days
+                          WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                            AND status != 'rejected'
+                          GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
+                       params).fetchall()
+    conversions, linked = sum(r["conversions"] for r in money), sum(r["linked"] for r in money)
     return {
-        "clicks": clicks, "conversions": conversions,
-        "rate": (conversions / clicks) if clicks else None,
+        "clicks": clicks, "conversions": conversions, "linked": linked, "other": conversions - linked,
+        "rate": (linked / clicks) if clicks else None,
         "revenue": [(r["currency"], r["revenue"]) for r in money] or [("usd", 0)],
         "commission": [(r["currency"], r["commission"]) for r in money] or [("usd", 0)],
     }
 
 
-def daily_series(db, account_id, days=30, now=None, affiliate_id=None):
+def daily_series(db, account_id, days=RECENT_DAYS, now=None, affiliate_id=None):
     """Clicks and conversions per UTC day for the last `days` days, oldest first: [(day ms, clicks, conversions)]."""
     today = (now or now_ms()) // DAY_MS
     first = today - days + 1
-    params = {"account": account_id, "since": first * DAY_MS, "affiliate": affiliate_id}
-    clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {STATS_SCOPE} GROUP BY 1",
-                             params).fetchall())
-    conversions = dict(db.execute(f"""SELECT created_at / {DAY_MS}, COUNT(*) FROM conversions
-                                      WHERE {STATS_SCOPE} AND {COUNTED} GROUP BY 1""", params).fetchall())
+    params = {"account": account_id, "since": first, "affiliate": affiliate_id or ""}
+    clicks = dict(db.execute("""SELECT day, SUM(clicks) FROM click_days
+                                WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                                GROUP BY day""", params).fetchall())
+    conversions = dict(db.execute(f"""SELECT day, SUM(conversions) FROM conversion_days
+                                      WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                                        AND {COUNTED} GROUP BY day""", params).fetchall())
     return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
 
 
-def top_affiliates(db, account_id, since_ms=0, limit=5):
-    """The affiliates who brought the most revenue since a time, with their conversions and commission."""
-    return db.execute(f"""SELECT f.id, f.name, f.status, c.currency, COUNT(*) AS conversions,
-                                 SUM(c.amount_cents) AS revenue, SUM(c.commission_cents) AS commission
-                          FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                          WHERE c.account_id = :account AND c.created_at >= :since AND c.status != 'rejected'
-                          GROUP BY f.id, c.currency ORDER BY revenue DESC, f.id LIMIT :limit""",
-                      {"account": account_id, "since": since_ms, "limit": limit}).fetchall()
+def top_affiliates(db, account_id, month=None, limit=5):
+    """Per currency, the affiliates who brought the most revenue in a calendar month (UTC), with
+    their conversions and commission: one ranked walk of an index per currency."""
+    params = {"account": account_id, "month": month or month_of(now_ms()), "limit": limit}
+    rows = []
+    for currency in distinct_values(db, "affiliate_months", "currency", "account_id = :account AND month = :month",
+                                    params):
+        rows += db.execute("""SELECT f.id, f.name, f.status, m.currency, m.conversions, m.amount_cents AS revenue,
+                                     m.commission_cents AS commission
+                              FROM affiliate_months m JOIN affiliates f ON f.id = m.affiliate_id
+                              WHERE m.account_id = :account AND m.month = :month AND m.currency = :currency
+                                AND m.conversions != 0
+                              ORDER BY m.amount_cents DESC LIMIT :limit""", {**params, "currency": currency}).fetchall()
+    return rows
 
 
 def earnings_by_status(db, account_id, affiliate_id):
     """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
-    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
-                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate
-                         GROUP BY status, currency ORDER BY status, currency""",
+    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents,
+                                SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS count
+                         FROM conversion_days WHERE account_id = :account AND affiliate_id = :affiliate
+                         GROUP BY status, currency HAVING SUM(conversions) != 0 ORDER BY status, currency""",
                       {"account": account_id, "affiliate": affiliate_id}).fetchall()
     earnings = {status: [] for status in CONVERSION_STATUSES}
     for row in rows:
@@ -2671,13 +2712,13 @@ def invite_page(page, token):
 
 @page_route("/dashboard")
 def overview_page(page):
-    """Overview: the last 30 days and all time, a daily chart, the top affiliates."""
-    account_id = page.account["id"]
-    since = now_ms() - 30 * DAY_MS
-    return render("overview", page, recent=program_stats(page.db, account_id, since),
+    """Overview: the last 30 days and all time, a daily chart, this month's top affiliates per currency."""
+    account_id, now = page.account["id"], now_ms()
+    return render("overview", page, recent=program_stats(page.db, account_id, recent_since(now)),
                   total=program_stats(page.db, account_id),
-                  chart=daily_chart_svg(daily_series(page.db, account_id)),
-                  top=top_affiliates(page.db, account_id, since),
+                  chart=daily_chart_svg(daily_series(page.db, account_id, now=now)),
+                  top=top_affiliates(page.db, account_id, month_of(now)),
+                  month=time.strftime("%B %Y", time.gmtime(now // 1000)),
                   pending=page.db.execute("""SELECT COUNT(*) FROM affiliates WHERE account_id = :a
                                              AND status = 'pending'""", {"a": account_id}).fetchone()[0])
 
@@ -2708,7 +2749,9 @@ def daily_chart_svg(series, width=720, height=180):
                      f'y="{pad_top + plot_h - conversions * scale:.1f}" width="{w * 0.5:.1f}" '
                      f'height="{conversions * scale:.1f}"/></g>')
         if (i % 7 == 0 and i < len(series) - 4) or i == len(series) - 1:  # labels never overlap
-            parts.append(f'<text class="axis" x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+            # The first and last labels align with their bar's outer edge, so neither runs off the chart.
+            anchor, at = ("start", x) if i == 0 else ("end", x + w) if i == len(series) - 1 else ("middle", x + w / 2)
+            parts.append(f'<text class="axis" x="{at:.1f}" y="{height - 6}" text-anchor="{anchor}">'
                          f'{time.strftime("%b %d", time.gmtime(day_ms // 1000))}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -2762,7 +2805,7 @@ def affiliates_page(page):
 def affiliate_record(db, account_id, affiliate_id, payouts_shown):
     """What the merchant's page of an affiliate and the affiliate's own portal both show: the numbers
     of the last 30 days and of all time, earnings by status, the latest conversions and payouts."""
-    return {"recent": program_stats(db, account_id, now_ms() - 30 * DAY_MS, affiliate_id),
+    return {"recent": program_stats(db, account_id, recent_since(), affiliate_id),
             "total": program_stats(db, account_id, None, affiliate_id),
             "earnings": earnings_by_status(db, account_id, affiliate_id),
             "conversions": list_conversions(db, ["affiliate_id = :affiliate"],
@@ -2956,9 +2999,14 @@ def payouts_page(page):
             raise invalid("item", "choose at least one affiliate to pay")
         mark_payouts_paid(page.db, page.account, items, page.user["id"], form_data().get("note"))
         return see_other("/dashboard/payouts", "paid")
-    due = due_payouts(page.db, page.account)
+    # Keyset paging: ?after=<affiliate id>:<currency> of the last item on the previous page.
+    after = (query_data().get("after") or "").partition(":")[::2]
+    due = due_payouts(page.db, page.account, after, DASHBOARD_PAGE_SIZE + 1)
+    more = len(due) > DASHBOARD_PAGE_SIZE
+    due = due[:DASHBOARD_PAGE_SIZE]
     return render("payouts", page, due=due, history=list_payouts(page.db, page.account["id"]),
-                  currencies=sorted({item["currency"] for item in due if item["eligible"]}))
+                  first=not any(after), next_after=f"{due[-1]['affiliate_id']}:{due[-1]['currency']}" if more else None,
+                  currencies=owed_currencies(page.db, page.account["id"]))
 
 
 @page_route("/dashboard/payouts/due.csv")

@@ -479,6 +479,10 @@ CREATE TABLE payable_balances (
     PRIMARY KEY (account_id, affiliate_id, currency)
 ) WITHOUT ROWID;
 CREATE INDEX payable_owed ON payable_balances(account_id, affiliate_id, currency) WHERE conversions > 0;
+CREATE INDEX payable_currencies ON payable_balances(account_id, currency) WHERE conversions > 0;
+
+-- The overview counts the affiliates waiting for approval, and the list filters by status, on an index.
+CREATE INDEX affiliates_by_status ON affiliates(account_id, status, id);
 
 CREATE TRIGGER conversion_totals_insert AFTER INSERT ON conversions
 BEGIN

@@ -640,15 +640,19 @@ def test_overview_counts_clicks_conversions_and_money(app, db, merchant):
     for i in range(8):
         db.execute("INSERT INTO clicks (id, account_id, affiliate_id, created_at) VALUES (?, ?, ?, ?)",
                    (affilut.new_id("clk"), account["id"], jane["id"], now - (i % 2) * 40 * affilut.DAY_MS))
-    approved_conversion(db, account, jane["id"], 250000)
+    linked = approved_conversion(db, account, jane["id"], 200000)
+    db.execute("UPDATE conversions SET click_id = (SELECT MIN(id) FROM clicks) WHERE id = ?", (linked["id"],))
+    approved_conversion(db, account, jane["id"], 50000)  # a sale recorded by hand: no click to divide by
     rejected = affilut.record_manual_conversion(db, account, jane["id"], 999999)
     affilut.set_conversion_status(db, account["id"], rejected["id"], "rejected")
-    recent = affilut.program_stats(db, account["id"], now - 30 * affilut.DAY_MS)
-    assert (recent["clicks"], recent["conversions"], recent["revenue"], recent["commission"]) == \
-        (4, 1, [("usd", 250000)], [("usd", 25000)])
+    recent = affilut.program_stats(db, account["id"], now - 29 * affilut.DAY_MS)
+    assert (recent["clicks"], recent["conversions"], recent["linked"], recent["other"], recent["revenue"],
+            recent["commission"]) == (4, 2, 1, 1, [("usd", 250000)], [("usd", 25000)])
     assert affilut.program_stats(db, account["id"])["clicks"] == 8
     res = app.get("/dashboard")
+    # The rate is the link's: one conversion through a click over 4 clicks (30 days) and over 8 (all time).
     assert "$2,500.00" in res.text and "$250.00" in res.text and "25.0%" in res.text and "12.5%" in res.text
+    assert "Link conversion rate" in res.text and "1 through a link · 1 other sources" in res.text
     assert res.text.count('class="clicks"') == 30 and "<svg" in res.text and "Jane Smith" in res.text
 
 

@@ -34,7 +34,17 @@
   % end
   </tbody>
 </table></div>
-% if currencies:
+% if not first or next_after:
+<nav class="pager" aria-label="Pages">
+  % if not first:
+  <a href="/dashboard/payouts">← First page</a>
+  % end
+  % if next_after:
+  <a href="/dashboard/payouts?after={{next_after}}">Next →</a>
+  % end
+</nav>
+% end
+% if any(item["eligible"] for item in due):
 <div class="card">
   <form method="post" action="/dashboard/payouts" class="grid-form" data-confirm="Record a payout for every affiliate over the minimum?">
     <input type="hidden" name="csrf" value="{{page.csrf}}">
@@ -44,8 +54,12 @@
     % end
     % end
     <label>Note <span class="hint">optional, e.g. the PayPal batch id</span><input name="note" maxlength="500"></label>
-    <button type="submit">Mark all over the minimum paid</button>
+    <button type="submit">Mark all over the minimum{{"" if first and not next_after else " on this page"}} paid</button>
   </form>
+</div>
+% end
+% if currencies:
+<div class="card">
   <p class="downloads">Download what is owed:
     % for currency in currencies:
     <a href="/dashboard/payouts/due.csv?format=paypal&amp;currency={{currency}}" download>PayPal Payouts CSV ({{currency.upper()}})</a> ·
