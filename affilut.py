@@ -2041,15 +2041,42 @@ ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
                500: "internal_error"}
 
 
+def dead_end_html(title, text, link):
+    """A page in the dashboard's style for a request that ends nowhere: what happened and a
+    (path, label) link back. Self-contained, so it renders even when the database does not."""
+    href, label = link
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{html.escape(title)} · affilut</title><link rel="icon" href="data:,">'
+            f'<link rel="stylesheet" href="/static/app.css"></head><body class="area-public">'
+            f'<header class="top"><div class="top-inner"><span class="brand">affilut</span></div></header>'
+            f'<main class="main"><section class="narrow card"><h1>{html.escape(title)}</h1>'
+            f'<p>{html.escape(text)}</p><p><a class="button" href="{html.escape(href)}">{html.escape(label)}</a></p>'
+            f'</section></main></body></html>')
+
+
+def way_back():
+    """Where a person who reached a dead end can go: their area's start page."""
+    for prefix, target in (("/dashboard", ("/dashboard", "Back to the dashboard")),
+                           ("/portal", ("/portal", "Back to your affiliate page"))):
+        if request.path.startswith(prefix):
+            return target
+    return "/", "Go to the start page"
+
+
 def error_page(error):
-    """Bottle's own errors (unknown route, wrong method, crash): JSON under /api, plain text elsewhere."""
+    """Bottle's own errors (unknown route, wrong method, crash): JSON under /api, a styled page elsewhere."""
     if request.path.startswith("/api/"):
         response.content_type = "application/json"
         message = {404: "no such endpoint", 405: f"use one of: {response.get_header('Allow', '')}"}.get(
             error.status_code, "the request could not be handled")
         return json.dumps(ApiError(error.status_code, ERROR_CODES.get(error.status_code, "error"), message).body())
-    response.content_type = "text/plain; charset=utf-8"
-    return f"{error.status_line}\n"
+    response.content_type = "text/html; charset=utf-8"
+    response.set_header("Cache-Control", "no-store")
+    title, text = {404: ("Page not found", "There is no page at this address."),
+                   405: ("Not here", "This address does not take that kind of request.")}.get(
+        error.status_code, ("Something went wrong", "The request could not be handled; nothing was changed."))
+    return dead_end_html(title, text, way_back())
 
 
 app.default_error_handler = error_page
@@ -2304,10 +2331,12 @@ def with_referral(url, affiliate_id, click_id):
 
 
 def plain_page(status, title, text):
-    """A small HTML page for a visitor who reached a dead end."""
-    body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>")
-    return HTTPResponse(body, status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+    """A styled page for a visitor who reached a dead end, with the page they came from as the way back."""
+    referrer = request.get_header("Referer") or ""
+    link = (referrer, "Back to the page you came from") if re.match(r"https?://", referrer) and \
+        not _CONTROL_CHARS.search(referrer) else ("/", "Go to the start page")
+    return HTTPResponse(dead_end_html(title, text, link), status,
+                        {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
 
 @app.route("/r/<short_code>", method=["GET", "HEAD"])
@@ -2475,7 +2504,7 @@ class Page:
         self.affiliate = get_affiliate(db, session["account_id"], session["subject_id"]) \
             if session and session["kind"] == "affiliate" else None
         self.csrf = session["csrf_token"] if session else browser_csrf_token()
-        self.notice = NOTICES.get(query_data().get("notice") or "")
+        self.notice = notice_text(query_data())
         self.path = request.path
         self.base = base_url()
 
@@ -2487,7 +2516,20 @@ NOTICES = {
     "paid": "Payout recorded; those conversions are now paid.", "settings_saved": "Settings saved.",
     "key_revoked": "API key revoked.", "user_removed": "User removed.", "payout_email_saved": "Payout email saved.",
     "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
+    "conversions_partly_updated": "{changed} conversion(s) changed; {skipped} left as they were, as their status "
+                                  "does not allow that action.",
 }
+
+
+def notice_text(query):
+    """The message a redirect asked for by code; its counts, if any, are whole numbers from the query."""
+    text = NOTICES.get(query.get("notice") or "")
+    if text and "{" in text:
+        counts = {name: query.get(name) or "" for name in ("changed", "skipped")}
+        if not all(re.fullmatch(r"\d{1,6}", value) for value in counts.values()):
+            return None
+        text = text.format(**counts)
+    return text
 
 
 def render(name, page, code=200, **values):
@@ -2883,21 +2925,59 @@ def conversion_filters(query):
     return filters, params, chosen
 
 
-def affiliate_names(db, account_id):
-    """{affiliate id: name} for the program, for lists and filter menus."""
+def affiliate_names(db, account_id, ids):
+    """{affiliate id: name} for these affiliates of the program (the ones a page shows)."""
+    ids = sorted(set(ids))
+    marks = {f"i{n}": affiliate_id for n, affiliate_id in enumerate(ids)}
     return {r["id"]: r["name"] for r in db.execute(
-        "SELECT id, name FROM affiliates WHERE account_id = :a ORDER BY name COLLATE NOCASE", {"a": account_id})}
+        f"SELECT id, name FROM affiliates WHERE account_id = :a AND id IN ({', '.join(':' + m for m in marks) or 'NULL'})",
+        {"a": account_id, **marks})}
+
+
+def chosen_affiliate(db, account_id, text):
+    """The affiliate a person typed into a search field: its id (as the suggestions fill in), its
+    email or its link's short code; None when none of the program's matches."""
+    text = (text or "").strip()[:200]
+    row = db.execute("""SELECT id, name FROM affiliates WHERE account_id = :a AND id = :t
+                        UNION ALL SELECT id, name FROM affiliates WHERE account_id = :a AND email = :t
+                        UNION ALL SELECT id, name FROM affiliates WHERE short_code = :t AND account_id = :a
+                        LIMIT 1""", {"a": account_id, "t": text}).fetchone() if text else None
+    return row
+
+
+SUGGESTIONS = 10  # affiliates offered as a person types
+
+
+@page_route("/dashboard/affiliates/suggest")
+def affiliate_suggestions(page):
+    """Up to SUGGESTIONS affiliates whose name, email or short code starts with ?q=, as JSON, for the
+    search fields that pick an affiliate (a program may have thousands: never a menu of them all)."""
+    q = (query_data().get("q") or "").strip()[:100]
+    rows = page.db.execute(r"""SELECT id, name, email FROM affiliates WHERE account_id = :a
+                               AND (name LIKE :p ESCAPE '\' OR email LIKE :p ESCAPE '\' OR short_code LIKE :p ESCAPE '\')
+                               ORDER BY name COLLATE NOCASE, id LIMIT :n""",
+                           {"a": page.account["id"], "p": re.sub(r"([\\%_])", r"\\\1", q) + "%",
+                            "n": SUGGESTIONS if q else 0}).fetchall()
+    rows = [{"id": r["id"], "name": r["name"], "email": r["email"]} for r in rows]
+    return HTTPResponse(json.dumps(rows), 200, {"Content-Type": "application/json", "Cache-Control": "no-store"})
 
 
 @page_route("/dashboard/conversions")
 def conversions_page(page, error=None, form=None):
     """Conversions: filter, act on one or many, record a manual one, export the filter as CSV."""
-    filters, params, chosen = conversion_filters(query_data())
+    query = query_data()
+    typed = (query.get("affiliate_id") or "").strip()
+    found = chosen_affiliate(page.db, page.account["id"], typed)
+    if typed and found is None:
+        error = error or f"No affiliate of this program has the id, email or link code {typed[:100]!r}."
+    filters, params, chosen = conversion_filters({**query, "affiliate_id": found["id"] if found else ""})
     number = page_number()
     rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
                                       number, DASHBOARD_PAGE_SIZE)
-    return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
-                  chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
+    return render("conversions", page, error.status if isinstance(error, ApiError) else 200,
+                  rows=rows, has_more=has_more, number=number, chosen=chosen, typed=typed,
+                  chosen_name=found["name"] if found else None,
+                  names=affiliate_names(page.db, page.account["id"], [r["affiliate_id"] for r in rows]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))
 
 
@@ -2925,9 +3005,13 @@ def conversions_status_action(page):
         except ApiError as error:
             refused.append(error.message)
     back = local_path(form_data().get("back"), "/dashboard/conversions")
+    if refused and not changed and form_data().get("row_action"):
+        return message_page(409, "That conversion was left as it was", refused[0][:1].upper() + refused[0][1:] + ".",
+                            page, link=(back, "Back to conversions"))
+    # A bulk action changes the ticked rows it can and leaves the rest (a paid one cannot be approved):
+    # back on the list, a message says how many of each.
     if refused:
-        return message_page(409, f"{changed} changed, {len(refused)} left as they were",
-                            "; ".join(sorted(set(refused))[:5]) + ".", page, link=(back, "Back to conversions"))
+        return see_other(back, "conversions_partly_updated", changed=changed, skipped=len(refused))
     return see_other(back, "conversions_updated")
 
 
@@ -2938,9 +3022,11 @@ def conversion_create_action(page):
     try:
         amount = parse_money(form.get("amount"), "amount")
         external_id = clean_text((form.get("external_id") or "").strip() or None, "external_id", 255, required=False)
-        record_manual_conversion(page.db, page.account, (form.get("affiliate_id") or "").strip(), amount, external_id)
+        typed = (form.get("affiliate_id") or "").strip()
+        found = chosen_affiliate(page.db, page.account["id"], typed)
+        record_manual_conversion(page.db, page.account, found["id"] if found else typed, amount, external_id)
     except ApiError as error:
-        if error.status == 409 or error.status == 400:
+        if error.status in (400, 404, 409):
             return conversions_page(page, error=error, form=form)
         raise
     return see_other("/dashboard/conversions", "conversion_recorded")
@@ -2953,36 +3039,62 @@ def csv_cell(value):
     return value
 
 
-def csv_response(filename, header, rows):
-    """A CSV download; header None writes no header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    if header:
-        writer.writerow(header)
-    writer.writerows(rows)
-    return HTTPResponse(out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-                                              "Content-Disposition": f'attachment; filename="{filename}"'})
+def csv_response(filename, header, query, params, to_row):
+    """A CSV download streamed row by row: the header goes out at once, then each batch of the
+    query's rows as to_row writes them, so memory stays flat whatever the size. The rows are read on
+    a connection of the body's own, opened when the first batch is wanted and closed when the last
+    is sent or the client goes away (the request's connection may serve another request meanwhile).
+    Header None writes no header row."""
+    path = app.config["affilut.db"]
+
+    def body():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        if header:
+            writer.writerow(header)
+            yield out.getvalue().encode()
+            out.seek(0), out.truncate()
+        db = connect(path)
+        try:
+            cursor = db.execute(query, params)
+            while rows := cursor.fetchmany(CSV_BATCH):
+                writer.writerows(map(to_row, rows))
+                yield out.getvalue().encode()
+                out.seek(0), out.truncate()
+        finally:
+            db.close()
+    return HTTPResponse(body(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+                                      "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+CSV_BATCH = 2000  # rows read and sent at a time
+
+
+def export_name(kind, chosen):
+    """A download's file name that says what it holds: its kind, the day, then each filter."""
+    parts = [kind, format_day(now_ms())] + [f"{name}-{value}" for name, value in sorted(chosen.items())]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", "_".join(parts)) + ".csv"
 
 
 @page_route("/dashboard/conversions.csv")
 def conversions_csv(page):
     """Every conversion the current filter shows, as CSV."""
-    filters, params, _ = conversion_filters(query_data())
+    filters, params, chosen = conversion_filters(query_data())
     where = " AND ".join(["c.account_id = :account"] + ["c." + f for f in filters])
-    rows = page.db.execute(f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
-                               FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                               WHERE {where} ORDER BY c.seq DESC""",
-                           {"account": page.account["id"], **params}).fetchall()
-    return csv_response(f"conversions-{format_day(now_ms())}.csv",
+    return csv_response(export_name("conversions", chosen),
                         ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
                          "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
                          "reason", "payout_id"],
-                        [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
-                          csv_cell(r["affiliate_email"]), r["kind"], r["status"],
-                          money_text(r["amount_cents"], r["currency"]),
-                          money_text(r["commission_cents"], r["currency"]), r["currency"].upper(), r["commission_rate"],
-                          csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]), csv_cell(r["reason"]),
-                          r["payout_id"]] for r in rows])
+                        f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
+                            FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
+                            WHERE {where} ORDER BY c.seq DESC""",
+                        {"account": page.account["id"], **params},
+                        lambda r: [r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
+                                   csv_cell(r["affiliate_email"]), r["kind"], r["status"],
+                                   money_text(r["amount_cents"], r["currency"]),
+                                   money_text(r["commission_cents"], r["currency"]), r["currency"].upper(),
+                                   r["commission_rate"], csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]),
+                                   csv_cell(r["reason"]), r["payout_id"]])
 
 
 @page_route("/dashboard/payouts", ["GET", "POST"])
@@ -3012,32 +3124,41 @@ def payouts_page(page):
 @page_route("/dashboard/payouts/due.csv")
 def payouts_due_csv(page):
     """What is owed and over the minimum: PayPal Payouts' bulk upload file (one currency), or a generic CSV."""
-    due = [item for item in due_payouts(page.db, page.account) if item["eligible"]]
+    account = page.account
+    query = """SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, f.name, f.email,
+                      COALESCE(f.payout_email, f.email) AS paid_to
+               FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
+               WHERE b.account_id = :account AND b.conversions > 0 AND b.commission_cents > 0
+                 AND b.commission_cents >= :minimum AND (:currency IS NULL OR b.currency = :currency)
+               ORDER BY b.affiliate_id, b.currency"""
+    params = {"account": account["id"], "minimum": account["payout_minimum_cents"], "currency": None}
     if query_data().get("format") == "paypal":
         # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
-        currency = (query_data().get("currency") or (due[0]["currency"] if due else "usd")).lower()
-        note = f"Affiliate commission from {page.account['name']}"
-        return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None,
-                            [[csv_cell(item["paid_to"]), money_text(item["amount_cents"], currency), currency.upper(),
-                              item["affiliate_id"], csv_cell(note[:400]), "PAYPAL"]
-                             for item in due if item["currency"] == currency])
+        currency = (query_data().get("currency") or next(iter(owed_currencies(page.db, account["id"])), "usd")).lower()
+        note = csv_cell(f"Affiliate commission from {account['name']}"[:400])
+        return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None, query,
+                            {**params, "currency": currency},
+                            lambda r: [csv_cell(r["paid_to"]), money_text(r["commission_cents"], currency),
+                                       currency.upper(), r["affiliate_id"], note, "PAYPAL"])
     return csv_response(f"payouts-due-{format_day(now_ms())}.csv",
                         ["affiliate_id", "name", "email", "payout_email", "amount", "currency", "conversions"],
-                        [[item["affiliate_id"], csv_cell(item["name"]), csv_cell(item["email"]),
-                          csv_cell(item["paid_to"]), money_text(item["amount_cents"], item["currency"]),
-                          item["currency"].upper(), item["count"]] for item in due])
+                        query, params,
+                        lambda r: [r["affiliate_id"], csv_cell(r["name"]), csv_cell(r["email"]), csv_cell(r["paid_to"]),
+                                   money_text(r["commission_cents"], r["currency"]), r["currency"].upper(),
+                                   r["conversions"]])
 
 
 @page_route("/dashboard/payouts/history.csv")
 def payouts_history_csv(page):
     """Every payout recorded, as CSV."""
-    rows = list_payouts(page.db, page.account["id"], limit=1_000_000)
     return csv_response(f"payouts-{format_day(now_ms())}.csv",
                         ["payout_id", "paid_at", "affiliate_id", "name", "paid_to", "amount", "currency",
                          "conversions", "note"],
-                        [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
-                          csv_cell(r["paid_to"]), money_text(r["amount_cents"], r["currency"]), r["currency"].upper(),
-                          r["conversion_count"], csv_cell(r["note"])] for r in rows])
+                        """SELECT p.*, f.name AS affiliate_name FROM payouts p JOIN affiliates f ON f.id = p.affiliate_id
+                           WHERE p.account_id = :account ORDER BY p.id DESC""", {"account": page.account["id"]},
+                        lambda r: [r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
+                                   csv_cell(r["paid_to"]), money_text(r["amount_cents"], r["currency"]),
+                                   r["currency"].upper(), r["conversion_count"], csv_cell(r["note"])])
 
 
 @page_route("/dashboard/settings", ["GET", "POST"])

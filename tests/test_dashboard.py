@@ -383,7 +383,8 @@ def test_a_user_only_ever_sees_their_own_account(app, db, two_tenants):
     app.post(f"/dashboard/affiliates/{t['theirs']['id']}/commission", {"csrf": csrf, "commission_override": "90"},
              status=404)
     app.post(f"/dashboard/affiliates/{t['theirs']['id']}/invite", {"csrf": csrf}, status=404)
-    app.post("/dashboard/conversions/status", {"csrf": csrf, "action": "pay", "id": t["conversion"]["id"]}, status=409)
+    app.post("/dashboard/conversions/status", {"csrf": csrf, "action": "pay", "id": t["conversion"]["id"]}, status=303)
+    app.post("/dashboard/conversions/status", {"csrf": csrf, "row_action": f"pay:{t['conversion']['id']}"}, status=409)
     app.post("/dashboard/conversions/new", {"csrf": csrf, "affiliate_id": t["theirs"]["id"], "amount": "10"},
              status=404)
     digest = affilut.due_payouts(db, t["other"])[0]["digest"]
@@ -620,16 +621,23 @@ def test_conversions_record_filter_act_in_bulk_and_export(app, db, merchant):
     res = app.get("/dashboard/conversions?status=approved")
     form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{row['id']}", status=303)
     assert db.execute("SELECT status FROM conversions WHERE id = ?", (row["id"],)).fetchone()[0] == "paid"
-    res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "action": "approve", "id": ids}, status=409)
-    assert "0 changed, 3 left as they were" in res.text
+    # A bulk action changes the rows it can, leaves the rest, and goes back to the list saying so.
+    pending = affilut.record_manual_conversion(db, account, bob["id"], 500)
+    res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "action": "approve",
+                                                     "id": ids + [pending["id"]], "back": "/dashboard/conversions"},
+                   status=303)
+    assert res.headers["Location"].endswith("/dashboard/conversions?changed=1&skipped=3&notice=conversions_partly_updated")
+    assert "1 conversion(s) changed; 3 left as they were" in res.follow().text
+    assert db.execute("SELECT status FROM conversions WHERE id = ?", (pending["id"],)).fetchone()[0] == "approved"
+    assert affilut.notice_text({"notice": "conversions_partly_updated", "changed": "1", "skipped": "<b>"}) is None
     # CSV of the current filter
     rows = list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?status=rejected").text)))
     assert len(rows) == 3 and {r["affiliate_name"] for r in rows} == {"Bob"} and {r["reason"] for r in rows} == {"Test orders"}
     assert sorted(r["amount"] for r in rows) == ["10.00", "20.00", "30.00"]
     everything = list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv").text)))
-    assert len(everything) == 4
+    assert len(everything) == 5
     today = affilut.format_day(affilut.now_ms())
-    assert len(list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?from={today}&to={today}").text)))) == 4
+    assert len(list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?from={today}&to={today}").text)))) == 5
     assert list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv?to=2000-01-01").text))) == []
 
 

@@ -69,7 +69,7 @@ def test_totals_equal_a_recount_after_random_writes_of_every_kind(app, db, accou
     affilut.create_affiliate(db, other, "Outsider", "out@example.com")
     charges, clicks = [], []
     now = affilut.now_ms()
-    for step in range(160):
+    for step in range(240):
         move = rng.choice(["click", "click", "manual", "charge", "charge", "refund", "dispute", "status", "hold",
                            "payout"])
         affiliate = rng.choice(affiliates)
@@ -99,9 +99,10 @@ def test_totals_equal_a_recount_after_random_writes_of_every_kind(app, db, accou
                                         dispute(f"dp_{step}", charge_id, amount,
                                                 rng.choice(["needs_response", "lost", "won"])), created + 120))
         elif move == "status":
-            row = db.execute("""SELECT id, status FROM conversions WHERE status IN ('pending', 'approved')
-                                AND kind != 'adjustment' ORDER BY random() LIMIT 1""").fetchone()
-            if row:
+            rows = db.execute("""SELECT id, status FROM conversions WHERE status IN ('pending', 'approved')
+                                 AND kind != 'adjustment' ORDER BY id""").fetchall()
+            if rows:
+                row = rng.choice(rows)
                 target = rng.choice(affilut.CONVERSION_TRANSITIONS[row["status"]])
                 affilut.set_conversion_status(db, account["id"], row["id"], target, "test", actor="dashboard")
         elif move == "hold":

@@ -6,7 +6,7 @@
 <h2>Owed now</h2>
 <p class="muted">Approved commission not yet paid, refund adjustments netted. Pay the affiliates (for example with a PayPal bulk upload), then mark them paid.</p>
 % if due:
-<div class="table-wrap"><table>
+<div class="table-wrap"><table class="cards owed-table">
   <thead><tr><th>Affiliate</th><th class="hide-phone">Pay to</th><th class="num hide-phone">Conversions</th><th class="num">Owed</th><th></th></tr></thead>
   <tbody>
   % for item in due:
@@ -18,7 +18,7 @@
     </td>
     <td class="hide-phone">{{item["paid_to"]}}</td>
     <td class="num hide-phone">{{item["count"]}}</td>
-    <td class="num">{{money(item["amount_cents"], item["currency"])}}</td>
+    <td class="num" data-label="Owed">{{money(item["amount_cents"], item["currency"])}}</td>
     <td>
       % if item["eligible"]:
       <form method="post" action="/dashboard/payouts" class="inline">
