@@ -102,8 +102,9 @@ def test_the_affiliate_filter_is_a_search_not_a_menu_of_every_affiliate(app, db,
     res = app.get("/dashboard/conversions")
     assert res.html.find("select", {"name": "affiliate_id"}) is None
     assert res.text.count("Partner ") == 4  # the rows' names only, never all thirty
-    found = app.get("/dashboard/affiliates/suggest?q=partner1").json
-    assert [r["name"] for r in found] == ["Partner 01"] + [f"Partner {i}" for i in range(10, 19)]
+    found = app.get("/dashboard/affiliates/suggest?q=partner%201").json  # by name, without case
+    assert [r["name"] for r in found] == [f"Partner {i}" for i in range(10, 20)]
+    assert [r["id"] for r in app.get("/dashboard/affiliates/suggest?q=PARTNER1@").json] == [ids[1]]  # by email
     assert app.get("/dashboard/affiliates/suggest?q=%25").json == []  # LIKE's wildcards are literal
     by_email = app.get("/dashboard/conversions?affiliate_id=partner1%40example.com")
     assert by_email.text.count('name="id"') == 2 and "Partner 01" in by_email.text
