@@ -18,7 +18,6 @@ their idle p99. Results go to bench/out/pages.json; bench/RESULTS.md is written 
 import argparse
 import http.client
 import json
-import math
 import os
 import random
 import sqlite3
@@ -382,7 +381,7 @@ def main():
           f"server RSS {export['rss_before_mb']} -> peak {export['rss_peak_mb']} MB (+{export['rss_growth_mb']}, target < 50)")
     starved = results["big"]["starvation"]
     print(f"\nwhile 4 clients load {starved['heavy_page']} ({starved['heavy']['rps']} req/s, "
-          f"p50 {starved['heavy']['p50_ms']} ms):")
+          f"p50 {starved['heavy']['p50_ms']} ms, statuses {starved['heavy']['statuses']}):")
     for name in ("hook", "link"):
         s = starved[name]
         print(f"  {'webhook' if name == 'hook' else '/r/':8} p99 idle {s['idle_p99_ms']} ms, loaded {s['busy_p99_ms']} ms: "
