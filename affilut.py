@@ -1974,36 +1974,33 @@ def reaches_minimum(account, total_cents):
     return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
 
 
-def due_digest(conversions):
-    """A fingerprint of exactly which conversions a payout covers and what each is worth, for the form
-    to carry back: a refund that cuts one of them after the page was shown must change it too."""
-    return hashlib.sha256(",".join(sorted(f"{cid}={cents}" for cid, cents in conversions)).encode()).hexdigest()[:32]
+def due_payouts(db, account, after=None, limit=None):
+    """Per affiliate and currency: approved, unpaid commission with adjustments netted, in affiliate
+    order, from the balances schema.sql's triggers keep; `after` ((affiliate id, currency)) and
+    `limit` page through them.
 
-
-def due_payouts(db, account):
-    """Per affiliate and currency: approved, unpaid commission with adjustments netted.
-
-    Each item says whether it reaches the program's payout minimum (and is above zero).
+    Each item says whether it reaches the program's payout minimum (and is above zero), and carries
+    the balance's version as its digest: the payout form sends it back, and any change since refuses it.
     """
-    rows = db.execute(f"""SELECT c.affiliate_id, c.currency, c.id, c.commission_cents,
+    after = after or ("", "")
+    rows = db.execute("""SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, b.version,
                                 f.name, f.email, f.payout_email, f.status
-                         FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                         WHERE c.account_id = :account AND {PAYABLE}
-                         ORDER BY f.name COLLATE NOCASE, c.affiliate_id, c.currency, c.id""",
-                      {"account": account["id"]}).fetchall()
-    items = {}
-    for row in rows:
-        item = items.setdefault((row["affiliate_id"], row["currency"]), {
-            "affiliate_id": row["affiliate_id"], "currency": row["currency"], "name": row["name"],
-            "email": row["email"], "paid_to": row["payout_email"] or row["email"], "status": row["status"],
-            "amount_cents": 0, "worth": []})
-        item["amount_cents"] += row["commission_cents"]
-        item["worth"].append((row["id"], row["commission_cents"]))
-    for item in items.values():
-        worth = item.pop("worth")
-        item["count"], item["digest"] = len(worth), due_digest(worth)
-        item["eligible"] = reaches_minimum(account, item["amount_cents"])
-    return list(items.values())
+                         FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
+                         WHERE b.account_id = :account AND b.conversions > 0
+                           AND (b.affiliate_id, b.currency) > (:after_affiliate, :after_currency)
+                         ORDER BY b.affiliate_id, b.currency LIMIT :limit""",
+                      {"account": account["id"], "after_affiliate": after[0], "after_currency": after[1],
+                       "limit": -1 if limit is None else limit}).fetchall()
+    return [{"affiliate_id": r["affiliate_id"], "currency": r["currency"], "name": r["name"], "email": r["email"],
+             "paid_to": r["payout_email"] or r["email"], "status": r["status"], "amount_cents": r["commission_cents"],
+             "count": r["conversions"], "digest": str(r["version"]),
+             "eligible": reaches_minimum(account, r["commission_cents"])} for r in rows]
+
+
+def owed_currencies(db, account_id):
+    """The currencies in which some affiliate of the program is owed anything."""
+    return distinct_values(db, "payable_balances", "currency", "account_id = :account AND conversions > 0",
+                           {"account": account_id})
 
 
 def mark_payouts_paid(db, account, items, user_id=None, note=None):
@@ -2019,15 +2016,14 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
             affiliate = get_affiliate(tx, account["id"], affiliate_id)
             if affiliate is None:
                 raise not_found("affiliate", affiliate_id)
-            rows = tx.execute(f"""SELECT c.id, c.commission_cents FROM conversions c
-                                  WHERE c.account_id = :account AND c.affiliate_id = :affiliate
-                                    AND c.currency = :currency AND {PAYABLE}""",
-                              {"account": account["id"], "affiliate": affiliate_id, "currency": currency}).fetchall()
-            ids = [r["id"] for r in rows]
-            if not ids or due_digest([(r["id"], r["commission_cents"]) for r in rows]) != digest:
+            params = {"account": account["id"], "affiliate": affiliate_id, "currency": currency}
+            balance = tx.execute("""SELECT conversions, commission_cents, version FROM payable_balances
+                                    WHERE account_id = :account AND affiliate_id = :affiliate AND currency = :currency""",
+                                 params).fetchone()
+            if balance is None or balance["conversions"] <= 0 or str(balance["version"]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
-            total = sum(r["commission_cents"] for r in rows)
+            total = balance["commission_cents"]
             if not reaches_minimum(account, total):
                 raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
             payout_id = new_id("pay")
@@ -2036,20 +2032,24 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
                           VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
                               :now)""",
                        {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
-                        "currency": currency, "count": len(ids),
+                        "currency": currency, "count": balance["conversions"],
                         "paid_to": affiliate["payout_email"] or affiliate["email"],
                         "note": note, "user": user_id, "now": now})
-            cursor = tx.execute(f"""UPDATE conversions SET status = 'paid', payout_id = :payout, updated_at = :now,
+            # Under the write lock the balance is exactly these rows (the triggers keep it so).
+            cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
                                         decided_by = 'merchant'
-                                    WHERE account_id = :account AND status = 'approved' AND payout_id IS NULL
-                                    AND id IN ({', '.join(f':c{i}' for i in range(len(ids)))})""",
-                                {"payout": payout_id, "now": now, "account": account["id"],
-                                 **{f"c{i}": cid for i, cid in enumerate(ids)}})
-            if cursor.rowcount != len(ids):  # cannot happen under the write lock; never pay a partial set
+                                    WHERE c.account_id = :account AND c.affiliate_id = :affiliate
+                                      AND c.currency = :currency AND {PAYABLE}""",
+                                {**params, "payout": payout_id, "now": now})
+            if cursor.rowcount != balance["conversions"]:  # the totals disagree with the rows: never pay a partial set
                 raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
-            for conversion_id in ids:
-                record_history(tx, conversion_id, "approved", "paid", "dashboard", f"payout {payout_id}")
-                conversion_event(tx, account["id"], conversion_id, "conversion.updated")
+            tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+                          SELECT id, :now, 'approved', 'paid', 'dashboard', 'payout ' || :payout FROM conversions
+                          WHERE account_id = :account AND payout_id = :payout""",
+                       {"account": account["id"], "payout": payout_id, "now": now})
+            for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
+                                  {"account": account["id"], "payout": payout_id}).fetchall():
+                conversion_event(tx, account["id"], row["id"], "conversion.updated")
             payout_recorded(tx, account["id"], payout_id)
             payout_ids.append(payout_id)
     return payout_ids
@@ -2065,59 +2065,100 @@ def list_payouts(db, account_id, affiliate_id=None, limit=200):
 
 
 # -- Stats ---------------------------------------------------------------------------------------
+#
+# Every number is read from the totals schema.sql's triggers keep (migration 13), never summed from
+# the program's conversions and clicks, so a page costs the same for ten affiliates or ten thousand.
 
+RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
 # What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
-COUNTED = "kind != 'adjustment' AND status != 'rejected'"
-# The clicks or conversions the numbers are about: one program (or one affiliate of it), since a time.
-STATS_SCOPE = "account_id = :account AND created_at >= :since AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
+COUNTED = "adjustment = 0 AND status != 'rejected'"
+
+
+def recent_since(now=None):
+    """The first moment of the last RECENT_DAYS UTC days."""
+    return ((now or now_ms()) // DAY_MS - RECENT_DAYS + 1) * DAY_MS
+
+
+def month_of(ms):
+    """The calendar month (UTC) of a time as affiliate_months keys it: 202603 for March 2026."""
+    moment = time.gmtime(ms // 1000)
+    return moment.tm_year * 100 + moment.tm_mon
+
+
+def distinct_values(db, table, column, where, params):
+    """The distinct values of an indexed column among the rows `where` selects, by one index seek
+    per value (SQLite would otherwise read every row)."""
+    return [r[0] for r in db.execute(f"""
+        WITH RECURSIVE found(value) AS (
+            SELECT MIN({column}) FROM {table} WHERE {where}
+            UNION ALL
+            SELECT (SELECT MIN({column}) FROM {table} WHERE {where} AND {column} > found.value)
+            FROM found WHERE found.value IS NOT NULL)
+        SELECT value FROM found WHERE value IS NOT NULL""", params)]
 
 
 def program_stats(db, account_id, since_ms=None, affiliate_id=None):
-    """Clicks, conversions, conversion rate, and revenue and commission per currency (net of adjustments)."""
-    params = {"account": account_id, "since": since_ms or 0, "affiliate": affiliate_id}
-    clicks = db.execute(f"SELECT COUNT(*) FROM clicks WHERE {STATS_SCOPE}", params).fetchone()[0]
-    conversions = db.execute(f"SELECT COUNT(*) FROM conversions WHERE {STATS_SCOPE} AND {COUNTED} AND {LIVE_LEDGER}",
-                             params).fetchone()[0]
-    money = db.execute(f"""SELECT currency, SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                           FROM conversions WHERE {STATS_SCOPE} AND status != 'rejected' AND {LIVE_LEDGER}
-                           GROUP BY currency ORDER BY SUM(amount_cents) DESC""", params).fetchall()
+    """Clicks; conversions, and how many came through a link's click; the links' conversion rate
+    (those over clicks: payments credited another way, such as subscriptions, Payment Links or
+    manual sales, have no click to divide by); revenue and commission per currency, net of
+    adjustments. For the program, or one affiliate of it, since a UTC day."""
+    params = {"account": account_id, "affiliate": affiliate_id or "", "since": (since_ms or 0) // DAY_MS}
+    clicks = db.execute("""SELECT COALESCE(SUM(clicks), 0) FROM click_days
+                           WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since""",
+                        params).fetchone()[0]
+    money = db.execute("""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
+                                 SUM(CASE WHEN adjustment = 0 AND linked = 1 THEN conversions ELSE 0 END) AS linked,
+                                 SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
+                          FROM conversion_days
+                          WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                            AND status != 'rejected'
+                          GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
+                       params).fetchall()
+    conversions, linked = sum(r["conversions"] for r in money), sum(r["linked"] for r in money)
     return {
-        "clicks": clicks, "conversions": conversions,
-        "rate": (conversions / clicks) if clicks else None,
+        "clicks": clicks, "conversions": conversions, "linked": linked, "other": conversions - linked,
+        "rate": (linked / clicks) if clicks else None,
         "revenue": [(r["currency"], r["revenue"]) for r in money] or [("usd", 0)],
         "commission": [(r["currency"], r["commission"]) for r in money] or [("usd", 0)],
     }
 
 
-def daily_series(db, account_id, days=30, now=None, affiliate_id=None):
+def daily_series(db, account_id, days=RECENT_DAYS, now=None, affiliate_id=None):
     """Clicks and conversions per UTC day for the last `days` days, oldest first: [(day ms, clicks, conversions)]."""
     today = (now or now_ms()) // DAY_MS
     first = today - days + 1
-    params = {"account": account_id, "since": first * DAY_MS, "affiliate": affiliate_id}
-    clicks = dict(db.execute(f"SELECT created_at / {DAY_MS}, COUNT(*) FROM clicks WHERE {STATS_SCOPE} GROUP BY 1",
-                             params).fetchall())
-    conversions = dict(db.execute(f"""SELECT created_at / {DAY_MS}, COUNT(*) FROM conversions
-                                      WHERE {STATS_SCOPE} AND {COUNTED} AND {LIVE_LEDGER} GROUP BY 1""",
-                                   params).fetchall())
+    params = {"account": account_id, "since": first, "affiliate": affiliate_id or ""}
+    clicks = dict(db.execute("""SELECT day, SUM(clicks) FROM click_days
+                                WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                                GROUP BY day""", params).fetchall())
+    conversions = dict(db.execute(f"""SELECT day, SUM(conversions) FROM conversion_days
+                                      WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                                        AND {COUNTED} GROUP BY day""", params).fetchall())
     return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
 
 
-def top_affiliates(db, account_id, since_ms=0, limit=5):
-    """The affiliates who brought the most revenue since a time, with their conversions and commission."""
-    return db.execute(f"""SELECT f.id, f.name, f.status, c.currency, COUNT(*) AS conversions,
-                                 SUM(c.amount_cents) AS revenue, SUM(c.commission_cents) AS commission
-                          FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                          WHERE c.account_id = :account AND c.created_at >= :since AND c.status != 'rejected'
-                            AND c.{LIVE_LEDGER}
-                          GROUP BY f.id, c.currency ORDER BY revenue DESC, f.id LIMIT :limit""",
-                      {"account": account_id, "since": since_ms, "limit": limit}).fetchall()
+def top_affiliates(db, account_id, month=None, limit=5):
+    """Per currency, the affiliates who brought the most revenue in a calendar month (UTC), with
+    their conversions and commission: one ranked walk of an index per currency."""
+    params = {"account": account_id, "month": month or month_of(now_ms()), "limit": limit}
+    rows = []
+    for currency in distinct_values(db, "affiliate_months", "currency", "account_id = :account AND month = :month",
+                                    params):
+        rows += db.execute("""SELECT f.id, f.name, f.status, m.currency, m.conversions, m.amount_cents AS revenue,
+                                     m.commission_cents AS commission
+                              FROM affiliate_months m JOIN affiliates f ON f.id = m.affiliate_id
+                              WHERE m.account_id = :account AND m.month = :month AND m.currency = :currency
+                                AND m.conversions != 0
+                              ORDER BY m.amount_cents DESC LIMIT :limit""", {**params, "currency": currency}).fetchall()
+    return rows
 
 
 def earnings_by_status(db, account_id, affiliate_id):
     """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
-    rows = db.execute(f"""SELECT status, currency, SUM(commission_cents) AS cents, SUM(kind != 'adjustment') AS count
-                         FROM conversions WHERE account_id = :account AND affiliate_id = :affiliate AND {LIVE_LEDGER}
-                         GROUP BY status, currency ORDER BY status, currency""",
+    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents,
+                                SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS count
+                         FROM conversion_days WHERE account_id = :account AND affiliate_id = :affiliate
+                         GROUP BY status, currency HAVING SUM(conversions) != 0 ORDER BY status, currency""",
                       {"account": account_id, "affiliate": affiliate_id}).fetchall()
     earnings = {status: [] for status in CONVERSION_STATUSES}
     for row in rows:
@@ -2483,7 +2524,7 @@ def queue_digests(db, now=None):
         rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
                               JOIN affiliates f ON f.id = c.affiliate_id
                               WHERE c.account_id = :account AND c.created_at >= :since AND c.created_at < :until
-                                AND c.{COUNTED.replace(' AND ', ' AND c.')}
+                                AND c.kind != 'adjustment' AND c.status != 'rejected' AND c.{LIVE_LEDGER}
                               ORDER BY c.seq""", {**params, "account": account_id}).fetchall()
         if not rows:
             continue
@@ -2819,15 +2860,42 @@ ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
                500: "internal_error"}
 
 
+def dead_end_html(title, text, link):
+    """A page in the dashboard's style for a request that ends nowhere: what happened and a
+    (path, label) link back. Self-contained, so it renders even when the database does not."""
+    href, label = link
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{html.escape(title)} · affilut</title><link rel="icon" href="data:,">'
+            f'<link rel="stylesheet" href="/static/app.css"></head><body class="area-public">'
+            f'<header class="top"><div class="top-inner"><span class="brand">affilut</span></div></header>'
+            f'<main class="main"><section class="narrow card"><h1>{html.escape(title)}</h1>'
+            f'<p>{html.escape(text)}</p><p><a class="button" href="{html.escape(href)}">{html.escape(label)}</a></p>'
+            f'</section></main></body></html>')
+
+
+def way_back():
+    """Where a person who reached a dead end can go: their area's start page."""
+    for prefix, target in (("/dashboard", ("/dashboard", "Back to the dashboard")),
+                           ("/portal", ("/portal", "Back to your affiliate page"))):
+        if request.path.startswith(prefix):
+            return target
+    return "/", "Go to the start page"
+
+
 def error_page(error):
-    """Bottle's own errors (unknown route, wrong method, crash): JSON under /api, plain text elsewhere."""
+    """Bottle's own errors (unknown route, wrong method, crash): JSON under /api, a styled page elsewhere."""
     if request.path.startswith("/api/"):
         response.content_type = "application/json"
         message = {404: "no such endpoint", 405: f"use one of: {response.get_header('Allow', '')}"}.get(
             error.status_code, "the request could not be handled")
         return json.dumps(ApiError(error.status_code, ERROR_CODES.get(error.status_code, "error"), message).body())
-    response.content_type = "text/plain; charset=utf-8"
-    return f"{error.status_line}\n"
+    response.content_type = "text/html; charset=utf-8"
+    response.set_header("Cache-Control", "no-store")
+    title, text = {404: ("Page not found", "There is no page at this address."),
+                   405: ("Not here", "This address does not take that kind of request.")}.get(
+        error.status_code, ("Something went wrong", "The request could not be handled; nothing was changed."))
+    return dead_end_html(title, text, way_back())
 
 
 app.default_error_handler = error_page
@@ -3130,10 +3198,12 @@ def with_referral(url, affiliate_id, click_id):
 
 
 def plain_page(status, title, text):
-    """A small HTML page for a visitor who reached a dead end."""
-    body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>")
-    return HTTPResponse(body, status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+    """A styled page for a visitor who reached a dead end, with the page they came from as the way back."""
+    referrer = request.get_header("Referer") or ""
+    link = (referrer, "Back to the page you came from") if re.match(r"https?://", referrer) and \
+        not _CONTROL_CHARS.search(referrer) else ("/", "Go to the start page")
+    return HTTPResponse(dead_end_html(title, text, link), status,
+                        {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
 
 CLICK_SESSION_MS = 30 * 60 * 1000  # a visitor's repeat clicks on one affiliate within this count once
@@ -3365,7 +3435,7 @@ class Page:
         self.affiliate = get_affiliate(db, session["account_id"], session["subject_id"]) \
             if session and session["kind"] == "affiliate" else None
         self.csrf = session["csrf_token"] if session else browser_csrf_token()
-        self.notice = NOTICES.get(query_data().get("notice") or "")
+        self.notice = notice_text(query_data())
         self.path = request.path
         self.base = base_url()
         self.banners = dashboard_banners(db, self.account["id"]) if self.area == "dashboard" and self.account else []
@@ -3383,6 +3453,8 @@ NOTICES = {
                             "on: make sure your Stripe endpoint signs with this one.",
     "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
     "delivery_resent": "The event is queued to be sent again.",
+    "conversions_partly_updated": "{changed} conversion(s) changed; {skipped} left as they were, as their status "
+                                  "does not allow that action.",
 }
 
 
@@ -3399,6 +3471,17 @@ def dashboard_banners(db, account_id):
                              ORDER BY id""", {"a": account_id}):
         banners.append(f"The webhook endpoint {row['url']} is disabled after failing deliveries. See Settings → Webhooks.")
     return banners
+
+
+def notice_text(query):
+    """The message a redirect asked for by code; its counts, if any, are whole numbers from the query."""
+    text = NOTICES.get(query.get("notice") or "")
+    if text and "{" in text:
+        counts = {name: query.get(name) or "" for name in ("changed", "skipped")}
+        if not all(re.fullmatch(r"\d{1,6}", value) for value in counts.values()):
+            return None
+        text = text.format(**counts)
+    return text
 
 
 def render(name, page, code=200, **values):
@@ -3651,13 +3734,13 @@ def invite_page(page, token):
 
 @page_route("/dashboard")
 def overview_page(page):
-    """Overview: the last 30 days and all time, a daily chart, the top affiliates."""
-    account_id = page.account["id"]
-    since = now_ms() - 30 * DAY_MS
-    return render("overview", page, recent=program_stats(page.db, account_id, since),
+    """Overview: the last 30 days and all time, a daily chart, this month's top affiliates per currency."""
+    account_id, now = page.account["id"], now_ms()
+    return render("overview", page, recent=program_stats(page.db, account_id, recent_since(now)),
                   total=program_stats(page.db, account_id),
-                  chart=daily_chart_svg(daily_series(page.db, account_id)),
-                  top=top_affiliates(page.db, account_id, since),
+                  chart=daily_chart_svg(daily_series(page.db, account_id, now=now)),
+                  top=top_affiliates(page.db, account_id, month_of(now)),
+                  month=time.strftime("%B %Y", time.gmtime(now // 1000)),
                   pending=page.db.execute("""SELECT COUNT(*) FROM affiliates WHERE account_id = :a
                                              AND status = 'pending'""", {"a": account_id}).fetchone()[0],
                   ceilings=recent_signin_ceilings(page.db, account_id))
@@ -3689,7 +3772,9 @@ def daily_chart_svg(series, width=720, height=180):
                      f'y="{pad_top + plot_h - conversions * scale:.1f}" width="{w * 0.5:.1f}" '
                      f'height="{conversions * scale:.1f}"/></g>')
         if (i % 7 == 0 and i < len(series) - 4) or i == len(series) - 1:  # labels never overlap
-            parts.append(f'<text class="axis" x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+            # The first and last labels align with their bar's outer edge, so neither runs off the chart.
+            anchor, at = ("start", x) if i == 0 else ("end", x + w) if i == len(series) - 1 else ("middle", x + w / 2)
+            parts.append(f'<text class="axis" x="{at:.1f}" y="{height - 6}" text-anchor="{anchor}">'
                          f'{time.strftime("%b %d", time.gmtime(day_ms // 1000))}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -3744,7 +3829,7 @@ def affiliates_page(page):
 def affiliate_record(db, account_id, affiliate_id, payouts_shown):
     """What the merchant's page of an affiliate and the affiliate's own portal both show: the numbers
     of the last 30 days and of all time, earnings by status, the latest conversions and payouts."""
-    return {"recent": program_stats(db, account_id, now_ms() - 30 * DAY_MS, affiliate_id),
+    return {"recent": program_stats(db, account_id, recent_since(), affiliate_id),
             "total": program_stats(db, account_id, None, affiliate_id),
             "earnings": earnings_by_status(db, account_id, affiliate_id),
             "conversions": list_conversions(db, ["affiliate_id = :affiliate"],
@@ -3824,21 +3909,65 @@ def conversion_filters(query):
     return filters, params, chosen
 
 
-def affiliate_names(db, account_id):
-    """{affiliate id: name} for the program, for lists and filter menus."""
+def affiliate_names(db, account_id, ids):
+    """{affiliate id: name} for these affiliates of the program (the ones a page shows)."""
+    ids = sorted(set(ids))
+    marks = {f"i{n}": affiliate_id for n, affiliate_id in enumerate(ids)}
     return {r["id"]: r["name"] for r in db.execute(
-        "SELECT id, name FROM affiliates WHERE account_id = :a ORDER BY name COLLATE NOCASE", {"a": account_id})}
+        f"SELECT id, name FROM affiliates WHERE account_id = :a AND id IN ({', '.join(':' + m for m in marks) or 'NULL'})",
+        {"a": account_id, **marks})}
+
+
+def chosen_affiliate(db, account_id, text):
+    """The affiliate a person typed into a search field: its id (as the suggestions fill in), its
+    email or its link's short code; None when none of the program's matches."""
+    text = (text or "").strip()[:200]
+    row = db.execute("""SELECT id, name FROM affiliates WHERE account_id = :a AND id = :t
+                        UNION ALL SELECT id, name FROM affiliates WHERE account_id = :a AND email = :t
+                        UNION ALL SELECT id, name FROM affiliates WHERE short_code = :t AND account_id = :a
+                        LIMIT 1""", {"a": account_id, "t": text}).fetchone() if text else None
+    return row
+
+
+SUGGESTIONS = 10  # affiliates offered as a person types
+
+
+@page_route("/dashboard/affiliates/suggest")
+def affiliate_suggestions(page):
+    """Up to SUGGESTIONS affiliates whose name, email or short code starts with ?q=, as JSON, for the
+    search fields that pick an affiliate (a program may have thousands: never a menu of them all)."""
+    q = (query_data().get("q") or "").strip()[:100]
+    # Prefixes as ranges, so each is a seek in an index (name and email compare without case).
+    params = {"a": page.account["id"], "lo": q, "hi": q + "\U0010ffff", "n": SUGGESTIONS if q else 0}
+    rows = page.db.execute("""SELECT id, name, email FROM (
+                                  SELECT * FROM (SELECT id, name, email FROM affiliates WHERE account_id = :a
+                                                 AND name COLLATE NOCASE >= :lo AND name COLLATE NOCASE < :hi
+                                                 ORDER BY name COLLATE NOCASE LIMIT :n)
+                                  UNION SELECT * FROM (SELECT id, name, email FROM affiliates WHERE account_id = :a
+                                                       AND email >= :lo AND email < :hi LIMIT :n)
+                                  UNION SELECT * FROM (SELECT id, name, email FROM affiliates WHERE short_code >= :lo
+                                                       AND short_code < :hi AND +account_id = :a LIMIT :n))
+                              ORDER BY name COLLATE NOCASE, id LIMIT :n""", params).fetchall()
+    rows = [{"id": r["id"], "name": r["name"], "email": r["email"]} for r in rows]
+    return HTTPResponse(json.dumps(rows), 200, {"Content-Type": "application/json", "Cache-Control": "no-store"})
 
 
 @page_route("/dashboard/conversions")
 def conversions_page(page, error=None, form=None):
     """Conversions: filter, act on one or many, record a manual one, export the filter as CSV."""
-    filters, params, chosen = conversion_filters(query_data())
+    query = query_data()
+    typed = (query.get("affiliate_id") or "").strip()
+    found = chosen_affiliate(page.db, page.account["id"], typed)
+    if typed and found is None:
+        error = error or f"No affiliate of this program has the id, email or link code {typed[:100]!r}."
+    filters, params, chosen = conversion_filters({**query, "affiliate_id": found["id"] if found else ""})
     number = page_number()
     rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
                                       number, DASHBOARD_PAGE_SIZE, livemode="test" not in chosen)
-    return render("conversions", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
-                  chosen=chosen, names=affiliate_names(page.db, page.account["id"]), error=error,
+    return render("conversions", page, error.status if isinstance(error, ApiError) else 200,
+                  rows=rows, has_more=has_more, number=number, chosen=chosen, typed=typed,
+                  chosen_name=found["name"] if found else None,
+                  names=affiliate_names(page.db, page.account["id"], [r["affiliate_id"] for r in rows]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))
 
 
@@ -3866,9 +3995,13 @@ def conversions_status_action(page):
         except ApiError as error:
             refused.append(error.message)
     back = local_path(form_data().get("back"), "/dashboard/conversions")
+    if refused and not changed and form_data().get("row_action"):
+        return message_page(409, "That conversion was left as it was", refused[0][:1].upper() + refused[0][1:] + ".",
+                            page, link=(back, "Back to conversions"))
+    # A bulk action changes the ticked rows it can and leaves the rest (a paid one cannot be approved):
+    # back on the list, a message says how many of each.
     if refused:
-        return message_page(409, f"{changed} changed, {len(refused)} left as they were",
-                            "; ".join(sorted(set(refused))[:5]) + ".", page, link=(back, "Back to conversions"))
+        return see_other(back, "conversions_partly_updated", changed=changed, skipped=len(refused))
     return see_other(back, "conversions_updated")
 
 
@@ -3879,9 +4012,11 @@ def conversion_create_action(page):
     try:
         amount = parse_money(form.get("amount"), "amount")
         external_id = clean_text((form.get("external_id") or "").strip() or None, "external_id", 255, required=False)
-        record_manual_conversion(page.db, page.account, (form.get("affiliate_id") or "").strip(), amount, external_id)
+        typed = (form.get("affiliate_id") or "").strip()
+        found = chosen_affiliate(page.db, page.account["id"], typed)
+        record_manual_conversion(page.db, page.account, found["id"] if found else typed, amount, external_id)
     except ApiError as error:
-        if error.status == 409 or error.status == 400:
+        if error.status in (400, 404, 409):
             return conversions_page(page, error=error, form=form)
         raise
     return see_other("/dashboard/conversions", "conversion_recorded")
@@ -3894,15 +4029,44 @@ def csv_cell(value):
     return value
 
 
-def csv_response(filename, header, rows):
-    """A CSV download; header None writes no header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    if header:
-        writer.writerow(header)
-    writer.writerows(rows)
-    return HTTPResponse(out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-                                              "Content-Disposition": f'attachment; filename="{filename}"'})
+def csv_response(filename, header, query, params, to_row):
+    """A CSV download streamed row by row: the header goes out at once, then each batch of the
+    query's rows as to_row writes them, so memory stays flat whatever the size. The rows are read on
+    a connection of the body's own, opened when the first batch is wanted and closed when the last
+    is sent or the client goes away (the request's connection may serve another request meanwhile).
+    Header None writes no header row."""
+    path = app.config["affilut.db"]
+
+    def body():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        if header:
+            writer.writerow(header)
+            yield out.getvalue().encode()
+            out.seek(0), out.truncate()
+        db = connect(path)
+        try:
+            cursor = db.execute(query, params)
+            # A small first batch, so the first rows leave at once; then larger ones.
+            batch = 100
+            while rows := cursor.fetchmany(batch):
+                batch = CSV_BATCH
+                writer.writerows(map(to_row, rows))
+                yield out.getvalue().encode()
+                out.seek(0), out.truncate()
+        finally:
+            db.close()
+    return HTTPResponse(body(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+                                      "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+CSV_BATCH = 2000  # rows read and sent at a time
+
+
+def export_name(kind, chosen):
+    """A download's file name that says what it holds: its kind, the day, then each filter."""
+    parts = [kind, format_day(now_ms())] + [f"{name}-{value}" for name, value in sorted(chosen.items())]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", "_".join(parts)) + ".csv"
 
 
 @page_route("/dashboard/conversions.csv")
@@ -3911,20 +4075,20 @@ def conversions_csv(page):
     filters, params, chosen = conversion_filters(query_data())
     filters.append("livemode = 0" if "test" in chosen else LIVE_LEDGER)
     where = " AND ".join(["c.account_id = :account"] + ["c." + f for f in filters])
-    rows = page.db.execute(f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
-                               FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
-                               WHERE {where} ORDER BY c.seq DESC""",
-                           {"account": page.account["id"], **params}).fetchall()
-    return csv_response(f"conversions-{'test-' if 'test' in chosen else ''}{format_day(now_ms())}.csv",
+    return csv_response(export_name("conversions", chosen),
                         ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
                          "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
                          "reason", "payout_id"],
-                        [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
-                          csv_cell(r["affiliate_email"]), r["kind"], r["status"],
-                          money_text(r["amount_cents"], r["currency"]),
-                          money_text(r["commission_cents"], r["currency"]), r["currency"].upper(), r["commission_rate"],
-                          csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]), csv_cell(r["reason"]),
-                          r["payout_id"]] for r in rows])
+                        f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
+                            FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
+                            WHERE {where} ORDER BY c.seq DESC""",
+                        {"account": page.account["id"], **params},
+                        lambda r: [r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
+                                   csv_cell(r["affiliate_email"]), r["kind"], r["status"],
+                                   money_text(r["amount_cents"], r["currency"]),
+                                   money_text(r["commission_cents"], r["currency"]), r["currency"].upper(),
+                                   r["commission_rate"], csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]),
+                                   csv_cell(r["reason"]), r["payout_id"]])
 
 
 @page_route("/dashboard/payouts", ["GET", "POST"])
@@ -3941,43 +4105,57 @@ def payouts_page(page):
             raise invalid("item", "choose at least one affiliate to pay")
         mark_payouts_paid(page.db, page.account, items, page.user["id"], form_data().get("note"))
         return see_other("/dashboard/payouts", "paid")
-    due = due_payouts(page.db, page.account)
+    # Keyset paging: ?after=<affiliate id>:<currency> of the last item on the previous page.
+    after = (query_data().get("after") or "").partition(":")[::2]
+    due = due_payouts(page.db, page.account, after, DASHBOARD_PAGE_SIZE + 1)
+    more = len(due) > DASHBOARD_PAGE_SIZE
+    due = due[:DASHBOARD_PAGE_SIZE]
     return render("payouts", page, due=due, history=list_payouts(page.db, page.account["id"]),
-                  currencies=sorted({item["currency"] for item in due if item["eligible"]}))
+                  first=not any(after), next_after=f"{due[-1]['affiliate_id']}:{due[-1]['currency']}" if more else None,
+                  currencies=owed_currencies(page.db, page.account["id"]))
 
 
 @page_route("/dashboard/payouts/due.csv")
 def payouts_due_csv(page):
     """What is owed and over the minimum: PayPal Payouts' bulk upload file (one currency), or a generic CSV."""
-    due = [item for item in due_payouts(page.db, page.account) if item["eligible"]]
+    account = page.account
+    query = """SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, f.name, f.email,
+                      COALESCE(f.payout_email, f.email) AS paid_to
+               FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
+               WHERE b.account_id = :account AND b.conversions > 0 AND b.commission_cents > 0
+                 AND b.commission_cents >= :minimum AND (:currency IS NULL OR b.currency = :currency)
+               ORDER BY b.affiliate_id, b.currency"""
+    params = {"account": account["id"], "minimum": account["payout_minimum_cents"], "currency": None}
     if query_data().get("format") == "paypal":
         # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
-        currency = query_data().get("currency") or (due[0]["currency"] if due else "usd")
+        currency = query_data().get("currency") or next(iter(owed_currencies(page.db, account["id"])), "usd")
         if not re.fullmatch(r"[A-Za-z]{3}", currency):  # it goes into the filename header
             raise invalid("currency", "the currency must be a three-letter code such as usd")
         currency = currency.lower()
-        note = f"Affiliate commission from {page.account['name']}"
-        return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None,
-                            [[csv_cell(item["paid_to"]), money_text(item["amount_cents"], currency), currency.upper(),
-                              item["affiliate_id"], csv_cell(note[:400]), "PAYPAL"]
-                             for item in due if item["currency"] == currency])
+        note = csv_cell(f"Affiliate commission from {account['name']}"[:400])
+        return csv_response(f"paypal-payouts-{currency}-{format_day(now_ms())}.csv", None, query,
+                            {**params, "currency": currency},
+                            lambda r: [csv_cell(r["paid_to"]), money_text(r["commission_cents"], currency),
+                                       currency.upper(), r["affiliate_id"], note, "PAYPAL"])
     return csv_response(f"payouts-due-{format_day(now_ms())}.csv",
                         ["affiliate_id", "name", "email", "payout_email", "amount", "currency", "conversions"],
-                        [[item["affiliate_id"], csv_cell(item["name"]), csv_cell(item["email"]),
-                          csv_cell(item["paid_to"]), money_text(item["amount_cents"], item["currency"]),
-                          item["currency"].upper(), item["count"]] for item in due])
+                        query, params,
+                        lambda r: [r["affiliate_id"], csv_cell(r["name"]), csv_cell(r["email"]), csv_cell(r["paid_to"]),
+                                   money_text(r["commission_cents"], r["currency"]), r["currency"].upper(),
+                                   r["conversions"]])
 
 
 @page_route("/dashboard/payouts/history.csv")
 def payouts_history_csv(page):
     """Every payout recorded, as CSV."""
-    rows = list_payouts(page.db, page.account["id"], limit=1_000_000)
     return csv_response(f"payouts-{format_day(now_ms())}.csv",
                         ["payout_id", "paid_at", "affiliate_id", "name", "paid_to", "amount", "currency",
                          "conversions", "note"],
-                        [[r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
-                          csv_cell(r["paid_to"]), money_text(r["amount_cents"], r["currency"]), r["currency"].upper(),
-                          r["conversion_count"], csv_cell(r["note"])] for r in rows])
+                        """SELECT p.*, f.name AS affiliate_name FROM payouts p JOIN affiliates f ON f.id = p.affiliate_id
+                           WHERE p.account_id = :account ORDER BY p.id DESC""", {"account": page.account["id"]},
+                        lambda r: [r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
+                                   csv_cell(r["paid_to"]), money_text(r["amount_cents"], r["currency"]),
+                                   r["currency"].upper(), r["conversion_count"], csv_cell(r["note"])])
 
 
 @page_route("/dashboard/settings", ["GET", "POST"])

@@ -473,6 +473,177 @@ ALTER TABLE refunds ADD COLUMN ended_at INTEGER;
 ALTER TABLE conversions ADD COLUMN livemode INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX conversions_test ON conversions(account_id, seq) WHERE livemode = 0;
 
+-- migrate: 13
+-- Numbers at constant cost, found in issue 14: the overview, an affiliate's page and the payouts
+-- page summed every conversion and click of the program on every view. The sums are kept instead,
+-- by triggers, so every writer (webhook, API, dashboard, hold period, payouts) updates them in the
+-- same transaction as the row itself, and no Python code can forget to. A page then reads a few
+-- hundred rows of totals whatever the size of the program.
+--
+-- Only the live ledger is summed: test-mode conversions (livemode = 0, migration 12) never reach
+-- stats or payouts, and a conversion's livemode never changes once it is recorded.
+
+-- Conversions per UTC day (created_at / 86400000), for one affiliate or, with affiliate_id '', for
+-- the whole program; split by what the pages tell apart: currency, status, refund adjustments
+-- (adjustment = 1) and whether the conversion came through a recorded click of a link (linked = 1).
+CREATE TABLE conversion_days (
+    account_id       TEXT NOT NULL,
+    affiliate_id     TEXT NOT NULL,             -- '' for the whole program
+    day              INTEGER NOT NULL,
+    currency         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    adjustment       INTEGER NOT NULL,
+    linked           INTEGER NOT NULL,
+    conversions      INTEGER NOT NULL,
+    amount_cents     INTEGER NOT NULL,
+    commission_cents INTEGER NOT NULL,
+    PRIMARY KEY (account_id, affiliate_id, day, currency, status, adjustment, linked)
+) WITHOUT ROWID;
+
+-- Link clicks per UTC day, for one affiliate or ('') the whole program.
+CREATE TABLE click_days (
+    account_id   TEXT NOT NULL,
+    affiliate_id TEXT NOT NULL,
+    day          INTEGER NOT NULL,
+    clicks       INTEGER NOT NULL,
+    PRIMARY KEY (account_id, affiliate_id, day)
+) WITHOUT ROWID;
+
+-- What each affiliate brought in a calendar month (UTC, 202603 for March 2026), rejected
+-- conversions left out; conversions counts sales only, the money includes refund adjustments.
+-- Its index ranks a month's affiliates by revenue in one currency without reading the others.
+CREATE TABLE affiliate_months (
+    account_id       TEXT NOT NULL,
+    month            INTEGER NOT NULL,
+    currency         TEXT NOT NULL,
+    affiliate_id     TEXT NOT NULL,
+    conversions      INTEGER NOT NULL,
+    amount_cents     INTEGER NOT NULL,
+    commission_cents INTEGER NOT NULL,
+    PRIMARY KEY (account_id, month, currency, affiliate_id)
+) WITHOUT ROWID;
+CREATE INDEX affiliate_months_rank ON affiliate_months(account_id, month, currency, amount_cents);
+
+-- Each affiliate's payable commission per currency: the conversions a payout may cover (approved,
+-- not paid out, no open dispute; affilut.py's PAYABLE). version moves on every change, so a payout
+-- form that carries it is refused once what it covers has changed. Rows are kept at zero, so a
+-- version never starts over.
+CREATE TABLE payable_balances (
+    account_id       TEXT NOT NULL,
+    affiliate_id     TEXT NOT NULL,
+    currency         TEXT NOT NULL,
+    conversions      INTEGER NOT NULL,
+    commission_cents INTEGER NOT NULL,
+    version          INTEGER NOT NULL,
+    PRIMARY KEY (account_id, affiliate_id, currency)
+) WITHOUT ROWID;
+CREATE INDEX payable_owed ON payable_balances(account_id, affiliate_id, currency) WHERE conversions > 0;
+CREATE INDEX payable_currencies ON payable_balances(account_id, currency) WHERE conversions > 0;
+
+-- The overview counts the affiliates waiting for approval, and the list filters by status, on an index.
+CREATE INDEX affiliates_by_status ON affiliates(account_id, status, id);
+-- Suggestions as a person types find affiliates by the start of their name, without case.
+CREATE INDEX affiliates_by_name ON affiliates(account_id, name COLLATE NOCASE);
+
+CREATE TRIGGER conversion_totals_insert AFTER INSERT ON conversions WHEN NEW.livemode = 1
+BEGIN
+    INSERT INTO conversion_days (account_id, affiliate_id, day, currency, status, adjustment, linked,
+                                 conversions, amount_cents, commission_cents)
+    VALUES (NEW.account_id, NEW.affiliate_id, NEW.created_at / 86400000, NEW.currency, NEW.status,
+            NEW.kind = 'adjustment', NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents),
+           (NEW.account_id, '', NEW.created_at / 86400000, NEW.currency, NEW.status,
+            NEW.kind = 'adjustment', NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents)
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+    INSERT INTO affiliate_months (account_id, month, currency, affiliate_id, conversions, amount_cents, commission_cents)
+    SELECT NEW.account_id, CAST(strftime('%Y%m', NEW.created_at / 1000, 'unixepoch') AS INTEGER), NEW.currency,
+           NEW.affiliate_id, NEW.kind != 'adjustment', NEW.amount_cents, NEW.commission_cents
+    WHERE NEW.status != 'rejected'
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+    INSERT INTO payable_balances (account_id, affiliate_id, currency, conversions, commission_cents, version)
+    SELECT NEW.account_id, NEW.affiliate_id, NEW.currency, 1, NEW.commission_cents, 1
+    WHERE NEW.status = 'approved' AND NEW.payout_id IS NULL AND NEW.disputed = 0
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        commission_cents = commission_cents + excluded.commission_cents, version = version + 1;
+END;
+
+-- An update takes the old row out of every total and puts the new one in; one that changes none
+-- of the columns the totals read (most of a webhook's settling) touches nothing.
+CREATE TRIGGER conversion_totals_update AFTER UPDATE ON conversions
+WHEN NEW.livemode = 1 AND (OLD.status IS NOT NEW.status OR OLD.affiliate_id IS NOT NEW.affiliate_id
+  OR OLD.kind IS NOT NEW.kind OR OLD.click_id IS NOT NEW.click_id OR OLD.amount_cents IS NOT NEW.amount_cents
+  OR OLD.commission_cents IS NOT NEW.commission_cents OR OLD.currency IS NOT NEW.currency
+  OR OLD.created_at IS NOT NEW.created_at OR OLD.payout_id IS NOT NEW.payout_id OR OLD.disputed IS NOT NEW.disputed)
+BEGIN
+    INSERT INTO conversion_days (account_id, affiliate_id, day, currency, status, adjustment, linked,
+                                 conversions, amount_cents, commission_cents)
+    VALUES (OLD.account_id, OLD.affiliate_id, OLD.created_at / 86400000, OLD.currency, OLD.status,
+            OLD.kind = 'adjustment', OLD.click_id IS NOT NULL, -1, -OLD.amount_cents, -OLD.commission_cents),
+           (OLD.account_id, '', OLD.created_at / 86400000, OLD.currency, OLD.status,
+            OLD.kind = 'adjustment', OLD.click_id IS NOT NULL, -1, -OLD.amount_cents, -OLD.commission_cents),
+           (NEW.account_id, NEW.affiliate_id, NEW.created_at / 86400000, NEW.currency, NEW.status,
+            NEW.kind = 'adjustment', NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents),
+           (NEW.account_id, '', NEW.created_at / 86400000, NEW.currency, NEW.status,
+            NEW.kind = 'adjustment', NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents)
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+    INSERT INTO affiliate_months (account_id, month, currency, affiliate_id, conversions, amount_cents, commission_cents)
+    SELECT OLD.account_id, CAST(strftime('%Y%m', OLD.created_at / 1000, 'unixepoch') AS INTEGER), OLD.currency,
+           OLD.affiliate_id, -(OLD.kind != 'adjustment'), -OLD.amount_cents, -OLD.commission_cents
+    WHERE OLD.status != 'rejected'
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+    INSERT INTO affiliate_months (account_id, month, currency, affiliate_id, conversions, amount_cents, commission_cents)
+    SELECT NEW.account_id, CAST(strftime('%Y%m', NEW.created_at / 1000, 'unixepoch') AS INTEGER), NEW.currency,
+           NEW.affiliate_id, NEW.kind != 'adjustment', NEW.amount_cents, NEW.commission_cents
+    WHERE NEW.status != 'rejected'
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+    INSERT INTO payable_balances (account_id, affiliate_id, currency, conversions, commission_cents, version)
+    SELECT OLD.account_id, OLD.affiliate_id, OLD.currency, -1, -OLD.commission_cents, 1
+    WHERE OLD.status = 'approved' AND OLD.payout_id IS NULL AND OLD.disputed = 0
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        commission_cents = commission_cents + excluded.commission_cents, version = version + 1;
+    INSERT INTO payable_balances (account_id, affiliate_id, currency, conversions, commission_cents, version)
+    SELECT NEW.account_id, NEW.affiliate_id, NEW.currency, 1, NEW.commission_cents, 1
+    WHERE NEW.status = 'approved' AND NEW.payout_id IS NULL AND NEW.disputed = 0
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        commission_cents = commission_cents + excluded.commission_cents, version = version + 1;
+END;
+
+CREATE TRIGGER click_totals_insert AFTER INSERT ON clicks
+BEGIN
+    INSERT INTO click_days (account_id, affiliate_id, day, clicks)
+    VALUES (NEW.account_id, NEW.affiliate_id, NEW.created_at / 86400000, 1),
+           (NEW.account_id, '', NEW.created_at / 86400000, 1)
+    ON CONFLICT DO UPDATE SET clicks = clicks + 1;
+END;
+
+-- The totals of a database made before this migration, summed once from its rows.
+INSERT INTO conversion_days (account_id, affiliate_id, day, currency, status, adjustment, linked,
+                             conversions, amount_cents, commission_cents)
+    SELECT account_id, affiliate_id, created_at / 86400000, currency, status, kind = 'adjustment',
+           click_id IS NOT NULL, COUNT(*), SUM(amount_cents), SUM(commission_cents)
+    FROM conversions WHERE livemode = 1 GROUP BY 1, 2, 3, 4, 5, 6, 7;
+INSERT INTO conversion_days (account_id, affiliate_id, day, currency, status, adjustment, linked,
+                             conversions, amount_cents, commission_cents)
+    SELECT account_id, '', day, currency, status, adjustment, linked, SUM(conversions), SUM(amount_cents),
+           SUM(commission_cents)
+    FROM conversion_days GROUP BY account_id, day, currency, status, adjustment, linked;
+INSERT INTO click_days (account_id, affiliate_id, day, clicks)
+    SELECT account_id, affiliate_id, created_at / 86400000, COUNT(*) FROM clicks GROUP BY 1, 2, 3;
+INSERT INTO click_days (account_id, affiliate_id, day, clicks)
+    SELECT account_id, '', day, SUM(clicks) FROM click_days GROUP BY account_id, day;
+INSERT INTO affiliate_months (account_id, month, currency, affiliate_id, conversions, amount_cents, commission_cents)
+    SELECT account_id, CAST(strftime('%Y%m', created_at / 1000, 'unixepoch') AS INTEGER), currency, affiliate_id,
+           SUM(kind != 'adjustment'), SUM(amount_cents), SUM(commission_cents)
+    FROM conversions WHERE status != 'rejected' AND livemode = 1 GROUP BY 1, 2, 3, 4;
+INSERT INTO payable_balances (account_id, affiliate_id, currency, conversions, commission_cents, version)
+    SELECT account_id, affiliate_id, currency, COUNT(*), SUM(commission_cents), 1
+    FROM conversions WHERE status = 'approved' AND payout_id IS NULL AND disputed = 0 AND livemode = 1
+    GROUP BY 1, 2, 3;
+
 -- migrate: 14
 -- Telling people what happened (issue 15): one durable outbox of every message affilut owes, an
 -- email or a webhook delivery, written in the same transaction as the change that causes it, so a

@@ -45,6 +45,31 @@
     if (message && !window.confirm(message)) { event.preventDefault(); }
   });
 
+  // A field that picks one affiliate among thousands: suggestions fetched as the person types.
+  var suggesting = null;
+  document.addEventListener("input", function (event) {
+    var input = event.target.closest("[data-suggest]");
+    if (!input) { return; }
+    clearTimeout(suggesting);
+    suggesting = setTimeout(function () {
+      var q = input.value.trim();
+      var list = document.getElementById(input.getAttribute("list"));
+      if (!q || !list || /^aff_[0-9a-z]{26}$/.test(q)) { return; }
+      fetch(input.getAttribute("data-suggest") + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+        .then(function (res) { return res.ok ? res.json() : []; })
+        .then(function (rows) {
+          list.textContent = "";
+          rows.forEach(function (row) {
+            var option = document.createElement("option");
+            option.value = row.id;
+            option.label = row.name + " · " + row.email;
+            option.textContent = row.name + " · " + row.email;
+            list.appendChild(option);
+          });
+        }, function () { /* no suggestions: the field still takes an id or email */ });
+    }, 150);
+  });
+
   document.addEventListener("input", function (event) {
     var input = event.target.closest("[data-link-builder]");
     if (!input) { return; }

@@ -504,7 +504,8 @@ def test_a_user_only_ever_sees_their_own_account(app, db, two_tenants):
     app.post(f"/dashboard/affiliates/{t['theirs']['id']}/commission", {"csrf": csrf, "commission_override": "90"},
              status=404)
     app.post(f"/dashboard/affiliates/{t['theirs']['id']}/invite", {"csrf": csrf}, status=404)
-    app.post("/dashboard/conversions/status", {"csrf": csrf, "action": "pay", "id": t["conversion"]["id"]}, status=409)
+    app.post("/dashboard/conversions/status", {"csrf": csrf, "action": "pay", "id": t["conversion"]["id"]}, status=303)
+    app.post("/dashboard/conversions/status", {"csrf": csrf, "row_action": f"pay:{t['conversion']['id']}"}, status=409)
     app.post("/dashboard/conversions/new", {"csrf": csrf, "affiliate_id": t["theirs"]["id"], "amount": "10"},
              status=404)
     digest = affilut.due_payouts(db, t["other"])[0]["digest"]
@@ -750,16 +751,23 @@ def test_conversions_record_filter_act_in_bulk_and_export(app, db, merchant):
     res = app.get("/dashboard/conversions?status=approved")
     form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{row['id']}", status=303)
     assert db.execute("SELECT status FROM conversions WHERE id = ?", (row["id"],)).fetchone()[0] == "paid"
-    res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "action": "approve", "id": ids}, status=409)
-    assert "0 changed, 3 left as they were" in res.text
+    # A bulk action changes the rows it can, leaves the rest, and goes back to the list saying so.
+    pending = affilut.record_manual_conversion(db, account, bob["id"], 500)
+    res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "action": "approve",
+                                                     "id": ids + [pending["id"]], "back": "/dashboard/conversions"},
+                   status=303)
+    assert res.headers["Location"].endswith("/dashboard/conversions?changed=1&skipped=3&notice=conversions_partly_updated")
+    assert "1 conversion(s) changed; 3 left as they were" in res.follow().text
+    assert db.execute("SELECT status FROM conversions WHERE id = ?", (pending["id"],)).fetchone()[0] == "approved"
+    assert affilut.notice_text({"notice": "conversions_partly_updated", "changed": "1", "skipped": "<b>"}) is None
     # CSV of the current filter
     rows = list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?status=rejected").text)))
     assert len(rows) == 3 and {r["affiliate_name"] for r in rows} == {"Bob"} and {r["reason"] for r in rows} == {"Test orders"}
     assert sorted(r["amount"] for r in rows) == ["10.00", "20.00", "30.00"]
     everything = list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv").text)))
-    assert len(everything) == 4
+    assert len(everything) == 5
     today = affilut.format_day(affilut.now_ms())
-    assert len(list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?from={today}&to={today}").text)))) == 4
+    assert len(list(csv.DictReader(io.StringIO(app.get(f"/dashboard/conversions.csv?from={today}&to={today}").text)))) == 5
     assert list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv?to=2000-01-01").text))) == []
 
 
@@ -770,15 +778,19 @@ def test_overview_counts_clicks_conversions_and_money(app, db, merchant):
     for i in range(8):
         db.execute("INSERT INTO clicks (id, account_id, affiliate_id, created_at) VALUES (?, ?, ?, ?)",
                    (affilut.new_id("clk"), account["id"], jane["id"], now - (i % 2) * 40 * affilut.DAY_MS))
-    approved_conversion(db, account, jane["id"], 250000)
+    linked = approved_conversion(db, account, jane["id"], 200000)
+    db.execute("UPDATE conversions SET click_id = (SELECT MIN(id) FROM clicks) WHERE id = ?", (linked["id"],))
+    approved_conversion(db, account, jane["id"], 50000)  # a sale recorded by hand: no click to divide by
     rejected = affilut.record_manual_conversion(db, account, jane["id"], 999999)
     affilut.set_conversion_status(db, account["id"], rejected["id"], "rejected")
-    recent = affilut.program_stats(db, account["id"], now - 30 * affilut.DAY_MS)
-    assert (recent["clicks"], recent["conversions"], recent["revenue"], recent["commission"]) == \
-        (4, 1, [("usd", 250000)], [("usd", 25000)])
+    recent = affilut.program_stats(db, account["id"], now - 29 * affilut.DAY_MS)
+    assert (recent["clicks"], recent["conversions"], recent["linked"], recent["other"], recent["revenue"],
+            recent["commission"]) == (4, 2, 1, 1, [("usd", 250000)], [("usd", 25000)])
     assert affilut.program_stats(db, account["id"])["clicks"] == 8
     res = app.get("/dashboard")
+    # The rate is the link's: one conversion through a click over 4 clicks (30 days) and over 8 (all time).
     assert "$2,500.00" in res.text and "$250.00" in res.text and "25.0%" in res.text and "12.5%" in res.text
+    assert "Link conversion rate" in res.text and "1 through a link · 1 other sources" in res.text
     assert res.text.count('class="clicks"') == 30 and "<svg" in res.text and "Jane Smith" in res.text
 
 

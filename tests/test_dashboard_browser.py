@@ -106,7 +106,12 @@ def add_affiliate(page, name, email, status="active"):
 def record_conversion(page, affiliate_name, amount, external_id):
     page.goto("/dashboard/conversions")
     page.click("summary:has-text('Record a manual conversion')")
-    page.select_option("select[name=affiliate_id] >> nth=0", label=affiliate_name)
+    # The affiliate is picked by search, as among thousands: type the start of the name, take the suggestion.
+    field = page.locator("details input[name=affiliate_id]")
+    field.fill(affiliate_name[:5])
+    pick = "name => [...document.querySelectorAll('#affiliate-suggestions option')].find(o => o.label.startsWith(name))"
+    page.wait_for_function(f"name => !!({pick})(name)", arg=affiliate_name)
+    field.fill(page.evaluate(f"name => ({pick})(name).value", affiliate_name))
     page.fill("input[name=amount]", amount)
     page.fill("input[name=external_id]", external_id)
     page.click("button:has-text('Record conversion')")
@@ -317,3 +322,32 @@ def test_every_main_page_at_desktop_and_phone_width(site, db):
     expect(portal.locator("h1")).to_have_text("Hello, Jane Smith")
     shoot(portal, "portal")
     assert len([f for f in os.listdir(SCREENSHOTS) if f.endswith(".png")]) >= 24
+
+
+def test_money_status_and_actions_stay_in_view_on_a_phone(site, db):
+    page = site["open"]()
+    set_up(page, db)
+    account = affilut.get_account(db, db.execute("SELECT id FROM accounts").fetchone()[0])
+    jane = affilut.create_affiliate(db, account["id"], "Jane Smith-Featherstonehaugh", "jane.featherstonehaugh@example.com")
+    for i in range(3):
+        row = affilut.record_manual_conversion(db, account, jane["id"], 1234567 + i, f"order-with-a-long-number-{i}")
+        if i:
+            affilut.set_conversion_status(db, account["id"], row["id"], "approved")
+    due = affilut.due_payouts(db, account)[0]
+    affilut.mark_payouts_paid(db, account, [(jane["id"], "usd", due["digest"])], note="PayPal batch 12345")
+    affilut.record_manual_conversion(db, account, jane["id"], 99900, "order-after-the-payout")
+    row = affilut.record_manual_conversion(db, account, jane["id"], 5000, "order-approved")
+    affilut.set_conversion_status(db, account["id"], row["id"], "approved")
+    page.set_viewport_size(PHONE)
+    for path, table in (("/dashboard/conversions", "conversions-table"), ("/dashboard/payouts", "owed-table"),
+                        ("/dashboard/payouts", "payouts-table"), (f"/dashboard/affiliates/{jane['id']}", "conversions-table")):
+        page.goto(path)
+        cells = page.locator(f"table.{table} tbody td.num:visible, table.{table} tbody .badge:visible, "
+                             f"table.{table} tbody button:visible")
+        assert cells.count() >= 2, (path, table)
+        for i in range(cells.count()):
+            box = cells.nth(i).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (path, table, i, box)
+    page.goto("/dashboard/conversions")
+    page.locator("table.conversions-table button:has-text('Approve')").first.click()
+    expect(page.locator(".notice")).to_have_text("Conversions updated.")

@@ -1,6 +1,6 @@
 % if rows:
-<div class="table-wrap"><table>
-  <thead><tr>{{!'<th></th>' if names is not None else ''}}<th>Date (UTC)</th>{{!'<th>Affiliate</th>' if names is not None else ''}}<th class="hide-phone">Kind</th><th class="num{{' hide-phone' if names is None else ''}}">Amount</th><th class="num">Commission</th><th>Status</th></tr></thead>
+<div class="table-wrap"><table class="cards conversions-table">
+  <thead><tr>{{!'<th></th>' if names is not None else ''}}<th>Date (UTC)</th>{{!'<th>Affiliate</th>' if names is not None else ''}}<th class="hide-phone">Kind</th><th class="num">Amount</th><th class="num">Commission</th><th>Status</th></tr></thead>
   <tbody>
   % for row in rows:
   <tr>
@@ -12,8 +12,8 @@
     <td><a href="/dashboard/affiliates/{{row['affiliate_id']}}">{{names.get(row["affiliate_id"], row["affiliate_id"])}}</a></td>
     % end
     <td class="hide-phone">{{row["kind"]}}{{" · " + row["external_id"] if row["external_id"] else ""}}</td>
-    <td class="num{{' hide-phone' if names is None else ''}}">{{money(row["amount_cents"], row["currency"])}}</td>
-    <td class="num">{{money(row["commission_cents"], row["currency"])}}</td>
+    <td class="num" data-label="Amount">{{money(row["amount_cents"], row["currency"])}}</td>
+    <td class="num" data-label="Commission">{{money(row["commission_cents"], row["currency"])}}</td>
     <td>
       % if not row["livemode"]:
       <span class="badge badge-test">test</span>

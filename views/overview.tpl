@@ -16,17 +16,18 @@
 </div>
 <h2>All time</h2>
 % include("_stats", stats=total, money=money, percent=percent)
-<h2>Top affiliates, last 30 days</h2>
+<h2>Top affiliates, {{month}} (UTC)</h2>
 % if top:
-<div class="table-wrap"><table>
-  <thead><tr><th>Affiliate</th><th class="num">Conversions</th><th class="num">Revenue</th><th class="num">Commission</th></tr></thead>
+<p class="muted">Ranked by revenue within each currency.</p>
+<div class="table-wrap"><table class="top-affiliates">
+  <thead><tr><th>Affiliate</th><th>Currency</th><th class="num">Conversions</th><th class="num">Revenue</th><th class="num">Commission</th></tr></thead>
   <tbody>
   % for row in top:
-  <tr><td><a href="/dashboard/affiliates/{{row['id']}}">{{row["name"]}}</a></td><td class="num">{{row["conversions"]}}</td>
+  <tr><td><a href="/dashboard/affiliates/{{row['id']}}">{{row["name"]}}</a></td><td>{{row["currency"].upper()}}</td><td class="num">{{row["conversions"]}}</td>
       <td class="num">{{money(row["revenue"], row["currency"])}}</td><td class="num">{{money(row["commission"], row["currency"])}}</td></tr>
   % end
   </tbody>
 </table></div>
 % else:
-<p class="muted">No conversions in the last 30 days yet.</p>
+<p class="muted">No conversions in {{month}} yet.</p>
 % end

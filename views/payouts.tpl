@@ -6,7 +6,7 @@
 <h2>Owed now</h2>
 <p class="muted">Approved commission not yet paid, refund adjustments netted. Pay the affiliates (for example with a PayPal bulk upload), then mark them paid.</p>
 % if due:
-<div class="table-wrap"><table>
+<div class="table-wrap"><table class="cards owed-table">
   <thead><tr><th>Affiliate</th><th class="hide-phone">Pay to</th><th class="num hide-phone">Conversions</th><th class="num">Owed</th><th></th></tr></thead>
   <tbody>
   % for item in due:
@@ -18,7 +18,7 @@
     </td>
     <td class="hide-phone">{{item["paid_to"]}}</td>
     <td class="num hide-phone">{{item["count"]}}</td>
-    <td class="num">{{money(item["amount_cents"], item["currency"])}}</td>
+    <td class="num" data-label="Owed">{{money(item["amount_cents"], item["currency"])}}</td>
     <td>
       % if item["eligible"]:
       <form method="post" action="/dashboard/payouts" class="inline">
@@ -34,7 +34,17 @@
   % end
   </tbody>
 </table></div>
-% if currencies:
+% if not first or next_after:
+<nav class="pager" aria-label="Pages">
+  % if not first:
+  <a href="/dashboard/payouts">← First page</a>
+  % end
+  % if next_after:
+  <a href="/dashboard/payouts?after={{next_after}}">Next →</a>
+  % end
+</nav>
+% end
+% if any(item["eligible"] for item in due):
 <div class="card">
   <form method="post" action="/dashboard/payouts" class="grid-form" data-confirm="Record a payout for every affiliate over the minimum?">
     <input type="hidden" name="csrf" value="{{page.csrf}}">
@@ -44,8 +54,12 @@
     % end
     % end
     <label>Note <span class="hint">optional, e.g. the PayPal batch id</span><input name="note" maxlength="500"></label>
-    <button type="submit">Mark all over the minimum paid</button>
+    <button type="submit">Mark all over the minimum{{"" if first and not next_after else " on this page"}} paid</button>
   </form>
+</div>
+% end
+% if currencies:
+<div class="card">
   <p class="downloads">Download what is owed:
     % for currency in currencies:
     <a href="/dashboard/payouts/due.csv?format=paypal&amp;currency={{currency}}" download>PayPal Payouts CSV ({{currency.upper()}})</a> ·

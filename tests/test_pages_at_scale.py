@@ -1,0 +1,143 @@
+"""Issue 14 as a merchant sees it: exports streamed from their own cursor, numbers that read right
+(the link conversion rate, totals per currency, top affiliates with a currency, every chart label),
+affiliates picked by search, and styled error pages with a way back."""
+
+import csv
+import http.client
+import io
+import re
+import urllib.parse
+
+import pytest
+
+import affilut
+from conftest import ServerProcess
+from test_dashboard import approved_conversion, cheap_scrypt, merchant, new_affiliate, run_setup, throttle  # noqa: F401
+
+DAY = affilut.DAY_MS
+
+
+def many_conversions(db, account, affiliate_ids, count, currency="usd"):
+    """count conversions recorded the way the API records them, spread over the affiliates."""
+    for i in range(count):
+        row = affilut.record_manual_conversion(db, account, affiliate_ids[i % len(affiliate_ids)], 1000 + i,
+                                               f"order-{currency}-{i}")
+        if currency != "usd":
+            db.execute("UPDATE conversions SET currency = ? WHERE id = ?", (currency, row["id"]))
+
+
+def test_the_conversions_export_streams_exactly_what_a_direct_query_gives(app, db, merchant, monkeypatch):
+    monkeypatch.setattr(affilut, "CSV_BATCH", 7)  # many batches from a few rows
+    account = merchant["account"]
+    ids = [new_affiliate(db, account["id"], f"P{i}", f"p{i}@example.com")["id"] for i in range(3)]
+    many_conversions(db, account, ids, 40)
+    res = app.get(f"/dashboard/conversions.csv?affiliate_id={ids[1]}&status=pending")
+    assert re.fullmatch(rf'attachment; filename="conversions_\d{{4}}-\d\d-\d\d_affiliate_id-{ids[1]}_status-pending\.csv"',
+                        res.headers["Content-Disposition"])
+    got = list(csv.reader(io.StringIO(res.text)))
+    direct = db.execute("""SELECT id, amount_cents FROM conversions WHERE account_id = ? AND affiliate_id = ?
+                           AND status = 'pending' ORDER BY seq DESC""", (account["id"], ids[1])).fetchall()
+    assert [(r[0], r[7]) for r in got[1:]] == [(r[0], affilut.money_text(r[1])) for r in direct]
+    assert len(direct) == 13 and got[0][0] == "id"
+
+
+@pytest.mark.slow
+def test_a_real_server_sends_the_export_in_chunks_as_it_reads(tmp_path, db_path, db):
+    account_id = affilut.create_account(db, "Shop")
+    account = affilut.get_account(db, account_id)
+    jane = new_affiliate(db, account_id)
+    many_conversions(db, account, [jane["id"]], 30)
+    user_id = affilut.new_id("usr")
+    with affilut.transaction(db) as tx:
+        tx.execute("INSERT INTO users (id, account_id, email, created_at) VALUES (?, ?, 'o@shop.example', 0)",
+                   (user_id, account_id))
+    token = affilut.create_session(db, "user", user_id, account_id)
+    server = ServerProcess(db_path, str(tmp_path / "server.log"))
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("GET", "/dashboard/conversions.csv", headers={"Cookie": f"affilut_session={token}"})
+        res = conn.getresponse()
+        body = res.read().decode()
+        assert res.status == 200 and res.getheader("Transfer-Encoding") == "chunked"
+        assert res.getheader("Content-Length") is None and len(body.strip().split("\r\n")) == 31
+        # The body's own connection is closed when it ends: the server still writes and answers.
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+    finally:
+        server.stop()
+
+
+def test_top_affiliates_rank_each_currency_with_a_currency_column(app, db, merchant):
+    account = merchant["account"]
+    jane, bob = new_affiliate(db, account["id"]), new_affiliate(db, account["id"], "Bob", "bob@example.com")
+    approved_conversion(db, account, jane["id"], 50000)
+    approved_conversion(db, account, jane["id"], 7000, currency="eur")
+    approved_conversion(db, account, bob["id"], 9000, currency="eur")
+    res = app.get("/dashboard")
+    table = res.html.find("table", class_="top-affiliates")
+    assert [th.text for th in table.find("thead").find_all("th")][:2] == ["Affiliate", "Currency"]
+    rows = [[td.text.strip() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    assert [(r[0], r[1], r[3]) for r in rows] == [("Bob", "EUR", "€90.00"), ("Jane Smith", "EUR", "€70.00"),
+                                                  ("Jane Smith", "USD", "$500.00")]
+    # Totals per currency, each labelled with its code.
+    revenue = [s for s in res.html.find_all("div", class_="stat") if s.find(class_="label").text == "Revenue"][0]
+    assert [v.text.split() for v in revenue.find_all(class_="money-line")] == [["$500.00", "USD"], ["€160.00", "EUR"]]
+
+
+def test_every_chart_label_stays_inside_the_chart():
+    series = [(d * DAY, 3, 1) for d in range(20_000, 20_030)]
+    svg = affilut.daily_chart_svg(series, width=720)
+    labels = re.findall(r'<text class="axis" x="([\d.]+)" y="174" text-anchor="(\w+)">([^<]+)</text>', svg)
+    width_of_label = 6.5 * 6  # "Oct 12" at 11px, generously
+    for x, anchor, text in labels:
+        left = float(x) - {"start": 0, "middle": width_of_label / 2, "end": width_of_label}[anchor]
+        assert 0 <= left and left + width_of_label <= 720, (text, x, anchor)
+    assert labels[-1][2] == affilut.time.strftime("%b %d", affilut.time.gmtime(series[-1][0] // 1000))
+
+
+def test_the_affiliate_filter_is_a_search_not_a_menu_of_every_affiliate(app, db, merchant):
+    account = merchant["account"]
+    ids = [new_affiliate(db, account["id"], f"Partner {i:02d}", f"partner{i}@example.com")["id"] for i in range(30)]
+    many_conversions(db, account, ids[:2], 4)
+    res = app.get("/dashboard/conversions")
+    assert res.html.find("select", {"name": "affiliate_id"}) is None
+    assert res.text.count("Partner ") == 4  # the rows' names only, never all thirty
+    found = app.get("/dashboard/affiliates/suggest?q=partner%201").json  # by name, without case
+    assert [r["name"] for r in found] == [f"Partner {i}" for i in range(10, 20)]
+    assert [r["id"] for r in app.get("/dashboard/affiliates/suggest?q=PARTNER1@").json] == [ids[1]]  # by email
+    assert app.get("/dashboard/affiliates/suggest?q=%25").json == []  # LIKE's wildcards are literal
+    by_email = app.get("/dashboard/conversions?affiliate_id=partner1%40example.com")
+    assert by_email.text.count('name="id"') == 2 and "Partner 01" in by_email.text
+    assert "No affiliate of this program" in app.get("/dashboard/conversions?affiliate_id=nobody").text
+
+
+def test_payouts_page_through_balances(app, db, merchant, monkeypatch):
+    monkeypatch.setattr(affilut, "DASHBOARD_PAGE_SIZE", 2)
+    account = merchant["account"]
+    for i in range(5):
+        approved_conversion(db, account, new_affiliate(db, account["id"], f"A{i}", f"a{i}@example.com")["id"], 1000)
+    seen, path = [], "/dashboard/payouts"
+    while path:
+        res = app.get(path)
+        seen += [a.text for a in res.html.find("table", class_="owed-table").find_all("a")]
+        nxt = res.html.find("a", string="Next →")
+        path = nxt["href"] if nxt else None
+    assert seen == [f"A{i}" for i in range(5)]
+    assert len(list(csv.reader(io.StringIO(app.get("/dashboard/payouts/due.csv?format=generic").text)))) == 6
+
+
+@pytest.mark.parametrize("path, status, back", [
+    ("/r/no-such-code", 404, "/"), ("/dashboard/no-such-page", 404, "/dashboard"), ("/portal/nope", 404, "/portal"),
+    ("/nothing-here", 404, "/")])
+def test_dead_ends_are_styled_pages_with_a_way_back(app, path, status, back):
+    res = app.get(path, status=status)
+    assert res.content_type == "text/html"
+    assert res.html.find("link", rel="stylesheet")["href"] == "/static/app.css"
+    assert res.html.find("a", class_="button")["href"] == back
+
+
+def test_an_unknown_link_offers_the_page_the_visitor_came_from(app):
+    res = app.get("/r/gone", headers={"Referer": "https://blog.example/post"}, status=404)
+    assert res.html.find("a", class_="button")["href"] == "https://blog.example/post"
+    res = app.get("/r/gone", headers={"Referer": "javascript:alert(1)"}, status=404)
+    assert res.html.find("a", class_="button")["href"] == "/"
