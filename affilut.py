@@ -332,6 +332,11 @@ def new_id(prefix):
     return prefix + "_" + "".join(reversed(chars))
 
 
+def is_id(text, prefix):
+    """True when text is an id new_id(prefix) could have made: the prefix, "_" and 26 ULID characters."""
+    return isinstance(text, str) and re.fullmatch(prefix + r"_[0-9a-z]{26}", text) is not None
+
+
 def iso_time(ms):
     """UTC ISO 8601 with milliseconds and Z, as the API shows times; None stays None."""
     if ms is None:
@@ -2708,7 +2713,7 @@ def query_int(name, default, low, high):
 def query_id(name, prefix):
     """An optional id query parameter of the given prefix."""
     text = request.query.get(name)
-    if text is not None and not re.fullmatch(prefix + r"_[0-9a-z]{26}", text):
+    if text is not None and not is_id(text, prefix):
         raise invalid(name, f"{name} must be an id starting with {prefix}_")
     return text
 
@@ -2842,11 +2847,17 @@ def api(method, path):
     return decorate
 
 
+def as_refusal(error):
+    """What anything raised while handling a request tells the client, as an ApiError: the refusal
+    itself, 503 for a busy or full database, else a logged 500 that reveals nothing."""
+    if isinstance(error, ApiError):
+        return error
+    return (isinstance(error, sqlite3.Error) and database_error(error)) or internal_error(error)
+
+
 def error_response(error, headers=None):
-    """The JSON answer to anything raised while handling a request: the refusal itself, 503 for a
-    busy or full database, else a logged 500 that reveals nothing."""
-    if not isinstance(error, ApiError):
-        error = (isinstance(error, sqlite3.Error) and database_error(error)) or internal_error(error)
+    """The JSON answer to anything raised while handling an API request (see as_refusal)."""
+    error = as_refusal(error)
     return json_response(error.status, error.body(), {**(headers or {}), **error.headers})
 
 
@@ -3553,6 +3564,11 @@ def require_owner(page):
                        "ask an owner of the program")
 
 
+# What a page says at the top when a request is refused (as_refusal): 503 is a busy database.
+PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not work", 429: "Slow down",
+                     500: "Something went wrong", 503: "Please try again"}
+
+
 def page_route(path, method="GET", area="dashboard"):
     """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
     'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
@@ -3580,16 +3596,10 @@ def page_route(path, method="GET", area="dashboard"):
                 if not session and page.csrf != request.get_cookie(CSRF_COOKIE):
                     set_cookie(result, CSRF_COOKIE, page.csrf)
                 return result
-            except ApiError as error:
-                titles = {403: "Owners only", 404: "Not found", 409: "That did not work", 429: "Slow down"}
-                return message_page(error.status, titles.get(error.status, "That did not work"),
+            except Exception as raised:
+                error = as_refusal(raised)
+                return message_page(error.status, PAGE_ERROR_TITLES.get(error.status, "That did not work"),
                                     form_error_message(error), page)
-            except sqlite3.Error as error:
-                error = database_error(error) or internal_error(error)
-                return message_page(error.status, "Please try again", error.message, page)
-            except Exception as error:
-                error = internal_error(error)
-                return message_page(error.status, "Something went wrong", error.message, page)
         app.route(path, method, endpoint)
         return handler
     return decorate
@@ -3893,7 +3903,7 @@ def conversion_filters(query):
         filters.append("status = :status")
         params["status"] = chosen["status"] = status
     affiliate_id = (query.get("affiliate_id") or "").strip()
-    if re.fullmatch(r"aff_[0-9a-z]{26}", affiliate_id):
+    if is_id(affiliate_id, "aff"):
         filters.append("affiliate_id = :affiliate")
         params["affiliate"] = chosen["affiliate_id"] = affiliate_id
     for name, op, shift in (("from", ">=", 0), ("to", "<", DAY_MS)):
