@@ -311,8 +311,10 @@ def test_bad_bodies_get_a_clear_4xx_and_change_nothing(app, db, victim, label, m
     assert snapshot(db) == before
 
 
-def test_chunked_oversized_body_through_waitress_is_413(live_server, db, victim):
-    port = int(live_server.rsplit(":", 1)[1])
+def test_chunked_oversized_body_through_waitress_is_413(start_server, db, victim):
+    port = start_server().port
+    # The server's first request finishes its start (statistics, last_used_at): quiet from here on.
+    assert api_call(port, "GET", "/api/v1/affiliates", victim["key"])[0] == 200
     before = snapshot(db)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     chunks = [b'{"affiliate_id": "' + victim["affiliate_id"].encode() + b'", "amount_cents": 1, "external_id": "']
@@ -767,12 +769,12 @@ INJECTIONS = [
 ]
 
 
-def test_header_injection_in_to_never_reaches_a_header(live_server, tenant, db):
-    """Through the real waitress server (one for all cases: each costs a second to stop), reading the raw
-    response bytes: every header stays one line of printable ASCII, nothing is added, and the visitor
-    stays on the landing URL's origin."""
+def test_header_injection_in_to_never_reaches_a_header(start_server, tenant, db):
+    """Through `python affilut.py serve` (one server for all cases), reading the raw response bytes:
+    every header stays one line of printable ASCII, nothing is added, and the visitor stays on the
+    landing URL's origin."""
     code = db.execute("SELECT short_code FROM affiliates WHERE id = ?", (tenant["affiliate_id"],)).fetchone()[0]
-    port = int(live_server.rsplit(":", 1)[1])
+    port = start_server().port
     for label, to, path in INJECTIONS:
         try:
             follow_with_raw_bytes(port, code, to, path)

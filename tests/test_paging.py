@@ -161,14 +161,13 @@ def post(url, body, headers):
         return error.code
 
 
-def test_concurrent_recording_keeps_each_accounts_numbers_unique_and_gapless(live_server, db, monkeypatch):
-    monkeypatch.setitem(affilut.app.config, "affilut.rate_limiter",
-                        affilut.RateLimiter({"read": 10**6, "write": 10**6}))
+def test_concurrent_recording_keeps_each_accounts_numbers_unique_and_gapless(start_server, db):
     shops = []
     for name in ("Shop A", "Shop B"):
         account = make_account(db, name)
         shops.append({"account": account, "key": affilut.create_api_key(db, account["id"])[1],
                       "affiliate": affilut.create_affiliate(db, account["id"], "Racer", "racer@example.com")["id"]})
+    live_server = start_server(AFFILUT_RATE_POST="1000").url
 
     def manual(shop):
         body = json.dumps({"affiliate_id": shop["affiliate"], "amount_cents": 4900}).encode()
