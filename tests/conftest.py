@@ -3,7 +3,6 @@
 import os
 import socket
 import sys
-import threading
 
 import pytest
 import webtest
@@ -120,19 +119,10 @@ def free_port():
 
 
 @pytest.fixture
-def live_server(db_path):
-    """The real app under the real waitress server on a loopback port, in a thread."""
-    import waitress
-    # poll(), unlike select(), takes a socket closed under it in its stride, so the loop can be
-    # stopped from this thread by closing every channel it watches.
-    server = waitress.create_server(affilut.app, host="127.0.0.1", port=0, threads=8, asyncore_use_poll=True)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    for channel in list(server._map.values()):
-        channel.close()
-    thread.join(timeout=5)
-    server.task_dispatcher.shutdown()
+def live_server(start_server):
+    """The address of `python affilut.py serve` on this test's database file, for the pages a real
+    browser drives."""
+    return start_server().url
 
 
 def pytest_configure(config):
