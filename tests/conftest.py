@@ -3,7 +3,6 @@
 import os
 import socket
 import sys
-import threading
 
 import pytest
 import webtest
@@ -120,19 +119,10 @@ def free_port():
 
 
 @pytest.fixture
-def live_server(db_path):
-    """The real app under the real waitress server on a loopback port, in a thread."""
-    import waitress
-    # poll(), unlike select(), takes a socket closed under it in its stride, so the loop can be
-    # stopped from this thread by closing every channel it watches.
-    server = waitress.create_server(affilut.app, host="127.0.0.1", port=0, threads=8, asyncore_use_poll=True)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    for channel in list(server._map.values()):
-        channel.close()
-    thread.join(timeout=5)
-    server.task_dispatcher.shutdown()
+def live_server(start_server):
+    """The address of `python affilut.py serve` on this test's database file, for the pages a real
+    browser drives."""
+    return start_server().url
 
 
 def pytest_configure(config):
@@ -181,6 +171,35 @@ class ServerProcess:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.log.close()
+
+
+@pytest.fixture
+def start_server(db_path, tmp_path):
+    """start_server(**env): `python affilut.py serve` on this test's database file, as shipped (its own
+    waitress thread pool, its own rate limits unless env sets AFFILUT_RATE_GET / _POST); every server
+    started is stopped when the test ends."""
+    started = []
+
+    def start(**env):
+        server = ServerProcess(db_path, tmp_path / f"server{len(started)}.log", **{"AFFILUT_HOLD_EVERY": "0", **env})
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+def assert_written_whole(db):
+    """What every write leaves behind, however it ended (refused, raced, killed): a sound file with no
+    dangling reference, each conversion with exactly one first line of history, and the totals the
+    pages read (schema.sql, migration 13) equal to a recount of the rows."""
+    from test_totals import assert_totals_match
+    assert db.execute("PRAGMA integrity_check").fetchall()[0][0] == "ok"
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    firsts = dict(db.execute("SELECT conversion_id, COUNT(*) FROM conversion_history WHERE from_status IS NULL "
+                             "GROUP BY conversion_id").fetchall())
+    assert firsts == dict.fromkeys((r[0] for r in db.execute("SELECT id FROM conversions")), 1)
+    assert_totals_match(db)
 
 
 def api_call(port, method, path, key=None, body=None, timeout=30, connection=None, headers=None):

@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 
 import affilut
-from conftest import ServerProcess, api_call, bearer
+from conftest import ServerProcess, api_call, assert_written_whole, bearer
 from stripe_events import charge as stripe_charge
 from stripe_events import dispute as stripe_dispute
 from stripe_events import event as stripe_event
@@ -100,10 +100,10 @@ def test_sigkill_mid_load_loses_no_acknowledged_conversion(db_path, tmp_path, te
         t.join(timeout=15)
     assert odd == [] and len(acked) >= 300 and unknown
 
-    assert integrity(db_path) == "ok"
+    db = affilut.connect(db_path)
+    assert_written_whole(db)  # before anything runs on the file again: the kill left no half a write
     server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
     try:
-        db = affilut.connect(db_path)
         rows = {r["external_id"]: r["id"] for r in db.execute("SELECT id, external_id FROM conversions")}
         # Every acknowledged conversion is there under the id the client was given, and only sent ones are.
         assert all(rows.get(external_id) == cid for external_id, cid in acked.items())
@@ -116,10 +116,10 @@ def test_sigkill_mid_load_loses_no_acknowledged_conversion(db_path, tmp_path, te
             assert status == 201 or (status == 409 and body["error"]["conversionId"] == rows[external_id])
         counts = db.execute("SELECT external_id, COUNT(*) FROM conversions GROUP BY external_id").fetchall()
         assert {r[0] for r in counts} == set(acked) | unknown and {r[1] for r in counts} == {1}
-        db.close()
     finally:
         server.stop()
-    assert integrity(db_path) == "ok"
+    assert_written_whole(db)
+    db.close()
 
 
 # -- A database locked by another process -----------------------------------------------------------
@@ -311,8 +311,10 @@ def test_bad_bodies_get_a_clear_4xx_and_change_nothing(app, db, victim, label, m
     assert snapshot(db) == before
 
 
-def test_chunked_oversized_body_through_waitress_is_413(live_server, db, victim):
-    port = int(live_server.rsplit(":", 1)[1])
+def test_chunked_oversized_body_through_waitress_is_413(start_server, db, victim):
+    port = start_server().port
+    # The server's first request finishes its start (statistics, last_used_at): quiet from here on.
+    assert api_call(port, "GET", "/api/v1/affiliates", victim["key"])[0] == 200
     before = snapshot(db)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     chunks = [b'{"affiliate_id": "' + victim["affiliate_id"].encode() + b'", "amount_cents": 1, "external_id": "']
@@ -478,8 +480,8 @@ def test_sigkill_mid_webhook_and_api_load_loses_no_acknowledged_event(db_path, t
     assert odd == [] and len(acked) >= 600 and len(api_acked) >= 100
     assert len(sent) > len(acked)  # some events were in flight when the server died
 
-    assert integrity(db_path) == "ok"
     db = affilut.connect(db_path)
+    assert_written_whole(db)  # before anything runs on the file again: the kill left no half a write
     charge_of = {event_id: evt["data"]["object"]["id"] for event_id, evt in sent.items()}
     recorded = {r[0] for r in db.execute("SELECT event_id FROM stripe_events")}
     converted = charge_conversions(db)
@@ -492,13 +494,23 @@ def test_sigkill_mid_webhook_and_api_load_loses_no_acknowledged_event(db_path, t
     assert all(manual.get(external_id) == cid for external_id, cid in api_acked.items())
     assert set(manual) <= set(api_acked) | api_unknown
 
-    # Stripe redelivers every event, answered or not: each charge ends with exactly one conversion.
-    server = ServerProcess(db_path, tmp_path / "server.log")
+    # Stripe redelivers every event, answered or not: each charge ends with exactly one conversion. The
+    # API's clients retry every external_id they sent: the ones acknowledged get a 409 naming the row
+    # they were given, a lost answer a 409 naming what the kill kept, or a 201 if it kept nothing.
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_RATE_POST="1000000")
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         for event_id, evt in sent.items():
             status, _, body = webhook_call(server.port, account, evt, connection=conn)
             assert status == 200 and body["duplicate"] is (event_id in recorded), (event_id, body)
+        for external_id in sorted(set(api_acked) | api_unknown):
+            status, _, body = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                       {"affiliate_id": affiliate_id, "amount_cents": 1, "external_id": external_id},
+                                       connection=conn)
+            if external_id in manual:
+                assert (status, body["error"]["conversionId"]) == (409, manual[external_id]), (external_id, body)
+            else:
+                assert status == 201 and external_id in api_unknown, (external_id, body)
         conn.close()
     finally:
         server.stop()
@@ -507,8 +519,11 @@ def test_sigkill_mid_webhook_and_api_load_loses_no_acknowledged_event(db_path, t
                                              "WHERE kind = 'sale'")}
     assert amounts == {evt["data"]["object"]["id"]: evt["data"]["object"]["amount"] for evt in sent.values()}
     assert db.execute("SELECT COUNT(*) FROM stripe_events").fetchone()[0] == len(sent)
+    counts = db.execute("SELECT external_id, COUNT(*) FROM conversions WHERE kind = 'manual' "
+                        "GROUP BY external_id").fetchall()
+    assert {r[0] for r in counts} == set(api_acked) | api_unknown and {r[1] for r in counts} == {1}
+    assert_written_whole(db)
     db.close()
-    assert integrity(db_path) == "ok"
 
 
 @pytest.mark.slow
@@ -767,12 +782,12 @@ INJECTIONS = [
 ]
 
 
-def test_header_injection_in_to_never_reaches_a_header(live_server, tenant, db):
-    """Through the real waitress server (one for all cases: each costs a second to stop), reading the raw
-    response bytes: every header stays one line of printable ASCII, nothing is added, and the visitor
-    stays on the landing URL's origin."""
+def test_header_injection_in_to_never_reaches_a_header(start_server, tenant, db):
+    """Through `python affilut.py serve` (one server for all cases), reading the raw response bytes:
+    every header stays one line of printable ASCII, nothing is added, and the visitor stays on the
+    landing URL's origin."""
     code = db.execute("SELECT short_code FROM affiliates WHERE id = ?", (tenant["affiliate_id"],)).fetchone()[0]
-    port = int(live_server.rsplit(":", 1)[1])
+    port = start_server().port
     for label, to, path in INJECTIONS:
         try:
             follow_with_raw_bytes(port, code, to, path)

@@ -88,11 +88,10 @@ def test_the_unique_index_decides_between_racing_requests(app, db, jane, moving_
     assert len(clicks(db)) == 1
 
 
-def test_racing_clicks_through_the_real_server_make_one_row(live_server, db, jane, monkeypatch):
+def test_racing_clicks_through_the_real_server_make_one_row(start_server, db, jane):
     import concurrent.futures
-    monkeypatch.setitem(affilut.app.config, "affilut.visitor_limiter", affilut.RateLimiter(affilut.VISITOR_LIMITS))
     import http.client
-    port = int(live_server.rsplit(":", 1)[1])
+    port = start_server().port
 
     def follow(_):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -161,25 +161,24 @@ def post(url, body, headers):
         return error.code
 
 
-def test_concurrent_recording_keeps_each_accounts_numbers_unique_and_gapless(live_server, db, monkeypatch):
-    monkeypatch.setitem(affilut.app.config, "affilut.rate_limiter",
-                        affilut.RateLimiter({"read": 10**6, "write": 10**6}))
+def test_concurrent_recording_keeps_each_accounts_numbers_unique_and_gapless(start_server, db):
     shops = []
     for name in ("Shop A", "Shop B"):
         account = make_account(db, name)
         shops.append({"account": account, "key": affilut.create_api_key(db, account["id"])[1],
                       "affiliate": affilut.create_affiliate(db, account["id"], "Racer", "racer@example.com")["id"]})
+    server_url = start_server(AFFILUT_RATE_POST="1000").url
 
     def manual(shop):
         body = json.dumps({"affiliate_id": shop["affiliate"], "amount_cents": 4900}).encode()
-        return post(live_server + "/api/v1/conversions", body, {**bearer(shop["key"]),
+        return post(server_url + "/api/v1/conversions", body, {**bearer(shop["key"]),
                                                                 "Content-Type": "application/json"})
 
     def stripe_sale(shop, n):
         account = shop["account"]
         evt = event("charge.succeeded", charge(f"ch_{n}", 4900, T0, metadata={"affiliate_id": shop["affiliate"]}), T0)
         payload = json.dumps(evt).encode()
-        return post(f"{live_server}/webhooks/stripe/{account['id']}", payload,
+        return post(f"{server_url}/webhooks/stripe/{account['id']}", payload,
                     {"Stripe-Signature": sign(payload, account["webhook_secret"]), "Content-Type": "application/json"})
 
     threads, per_thread, statuses = 16, 6, []
@@ -202,7 +201,7 @@ def test_concurrent_recording_keeps_each_accounts_numbers_unique_and_gapless(liv
                           (shop["account"]["id"],)).fetchall()
         assert [r["seq"] for r in rows] == list(range(1, threads * per_thread // 2 + 1))
         newest_first = [r["id"] for r in reversed(rows)]
-        assert listed_live(live_server, shop["key"], limit=30, page=2) == (newest_first[30:48], False)
+        assert listed_live(server_url, shop["key"], limit=30, page=2) == (newest_first[30:48], False)
 
 
 def listed_live(url, key, **query):

@@ -617,8 +617,8 @@ def post_event(url, evt, secret):
         return error.code
 
 
-def test_concurrent_redelivery_and_concurrent_announcements_make_one_conversion(live_server, db, account, jane):
-    url = f"{live_server}/webhooks/stripe/{account['id']}"
+def test_concurrent_redelivery_and_concurrent_announcements_make_one_conversion(start_server, db, account, jane):
+    url = f"{start_server().url}/webhooks/stripe/{account['id']}"
     meta = {"affiliate_id": jane["id"]}
     same = event("charge.succeeded", charge("ch_1", 4900, T0, intent="pi_1", metadata=meta), T0)
     pair = [event("charge.succeeded", charge("ch_2", 3000, T0, intent="pi_2", metadata=meta), T0),
