@@ -5187,6 +5187,8 @@ def serve(args):
     except ApiError as error:
         raise SystemExit(f"affilut: error: {error.message}")
     version = init_db(args.db)
+    with _migrate_lock:  # so the first request does not migrate again
+        _migrated_paths.add(args.db)
     raise_open_file_limit(args.connection_limit)
     try:
         # poll(), unlike select(), watches descriptors numbered past 1024, which a thousand connections reach.
