@@ -3492,7 +3492,8 @@ def render(name, page, code=200, **values):
 
 
 def message_page(status, title, text, page=None, link=None):
-    """A page that only says what happened, and where to go next."""
+    """A page that only says what happened, and where to go next. text is a string, or a tuple of
+    strings whose second, fourth... are shown as code (a command to run)."""
     page = page or Page(get_db(), "public")
     return render("message", page, status, title=title, text=text, link=link)
 
@@ -3666,9 +3667,9 @@ def setup_page(page):
     token = form.get("token") if request.method == "POST" else query_data().get("token")
     if not setup_token_valid(page.db, token):
         return message_page(403, "Open the setup link",
-                            "For safety, this install is set up only through the one-time link that "
-                            "`python affilut.py serve` printed when it started: look in the server's output "
-                            "for the line with /setup?token=. Restarting the server prints a new link.", page)
+                            ("For safety, this install is set up only through the one-time link that ",
+                             "python affilut.py serve", " printed when it started: look in the server's output "
+                             "for the line with /setup?token=. Restarting the server prints a new link."), page)
     accounts = page.db.execute("SELECT id, name FROM accounts ORDER BY id").fetchall()
     error = None
     if request.method == "POST":

@@ -136,6 +136,7 @@ def test_setup_without_the_printed_token_creates_nothing_and_leaks_nothing(app, 
     affilut.new_setup_token(db)  # the server started and printed its link, which this browser lacks
     res = app.get("/setup" + (f"?token={token}" if token is not None else ""), status=403)
     assert "python affilut.py serve" in res.text and "/setup?token=" in res.text
+    assert "<code>python affilut.py serve</code>" in res.text and "`" not in res.text
     assert account["name"] not in res.text and account["id"] not in res.text and "whsec_" not in res.text
     assert res.html.find("form", {"action": "/setup"}) is None
     before = snapshot(db)
