@@ -5103,6 +5103,16 @@ def loggable_path(path):
     return _SECRET_IN_PATH.sub(r"\1…", path)
 
 
+def log_safe(text):
+    """Text from a request (WSGI hands it over as Latin-1) as one log line can hold it: read as the
+    UTF-8 it usually is, with every control or unprintable character (and the backslash that escapes
+    them) written as a Python escape, so a %-encoded CR LF cannot add lines of its own to the log nor
+    an escape sequence reach the terminal that shows it."""
+    with contextlib.suppress(UnicodeError):
+        text = text.encode("latin-1").decode("utf-8")
+    return "".join(c if c.isprintable() and c != "\\" else ascii(c)[1:-1] for c in text)
+
+
 def log_requests(wsgi_app):
     """WSGI middleware: one line per request with method, path (secrets redacted), status and milliseconds."""
     def logged(environ, start_response):
@@ -5115,7 +5125,7 @@ def log_requests(wsgi_app):
             return wsgi_app(environ, start)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            sys.stderr.write(f"{environ['REQUEST_METHOD']} {loggable_path(environ.get('PATH_INFO', ''))} "
+            sys.stderr.write(f"{log_safe(environ['REQUEST_METHOD'])} {log_safe(loggable_path(environ.get('PATH_INFO', '')))} "
                              f"{seen.get('status', '-')} {elapsed:.1f}ms\n")
     return logged
 
