@@ -1835,13 +1835,62 @@ def record_signin_ceiling(db, kind, email, account_id=None):
                          {"account": account_id, "email": email}).fetchone()
     if row is None:
         return None
+    now = now_ms()
     with transaction(db) as tx:
+        # read under the write lock: two processes reaching the ceiling together send one alert
+        before = tx.execute("SELECT last_at FROM signin_ceilings WHERE kind = :kind AND subject_id = :id",
+                            {"kind": kind, "id": row["id"]}).fetchone()
         tx.execute("""INSERT INTO signin_ceilings (kind, subject_id, account_id, email, times, first_at, last_at)
                       VALUES (:kind, :id, :account, :email, 1, :now, :now)
                       ON CONFLICT (kind, subject_id) DO UPDATE SET times = times + 1, email = excluded.email,
                                                                   last_at = excluded.last_at""",
-                   {"kind": kind, "id": row["id"], "account": row["account_id"], "email": email, "now": now_ms()})
+                   {"kind": kind, "id": row["id"], "account": row["account_id"], "email": email, "now": now})
+        if before is None or now - before["last_at"] >= SIGNIN_ALERT_EVERY_MS:
+            forgot = "/forgot" if kind == "user" else f"/portal/forgot/{row['account_id']}"
+            queue_email(tx, row["account_id"], "signin_alert", email, who=kind, forgot_url=link_base() + forgot)
     return kind, row["id"], row["account_id"]
+
+
+SIGNIN_ALERT_EVERY_MS = 3600 * 1000  # the sign-in alert email reaches one person at most once an hour
+DEVICE_COOKIE_MAX_AGE = 365 * 86400  # seconds a browser stays known to the person who signed in with it
+
+
+def device_secret(db):
+    """The install's key for signing device cookies, made on first use and kept in settings."""
+    row = db.execute("SELECT value FROM settings WHERE name = 'device_secret'").fetchone()
+    if row is None:
+        with transaction(db) as tx:
+            tx.execute("INSERT INTO settings (name, value) VALUES ('device_secret', :value) ON CONFLICT (name) DO NOTHING",
+                       {"value": secrets.token_hex(32)})
+        row = db.execute("SELECT value FROM settings WHERE name = 'device_secret'").fetchone()
+    return row["value"]
+
+
+def device_signature(db, kind, subject_id, nonce):
+    """The HMAC that makes a device cookie unforgeable: it names this person and this browser's nonce."""
+    return hmac.new(device_secret(db).encode(), f"{kind}:{subject_id}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def device_token(db, kind, subject_id):
+    """A device cookie's value for a person who just signed in: proof, later, that this browser once
+    did (OWASP, "Slow Down Online Guessing Attacks with Device Cookies")."""
+    nonce = secrets.token_urlsafe(16)
+    return f"{subject_id}.{nonce}.{device_signature(db, kind, subject_id, nonce)}"
+
+
+def known_device(db, kind, token, email, account_id=None):
+    """True when this device cookie was given to the person (kind "user", or this program's affiliate)
+    who has this email now."""
+    parts = (token or "").split(".")
+    if len(parts) != 3 or not hmac.compare_digest(parts[2], device_signature(db, kind, parts[0], parts[1])):
+        return False
+    if kind == "user":
+        row = db.execute("SELECT 1 FROM users WHERE id = :id AND email = :email",
+                         {"id": parts[0], "email": email}).fetchone()
+    else:
+        row = db.execute("SELECT 1 FROM affiliates WHERE id = :id AND account_id = :account AND email = :email",
+                         {"id": parts[0], "account": account_id, "email": email}).fetchone()
+    return row is not None
 
 
 def recent_signin_ceilings(db, account_id, days=7):
@@ -3302,6 +3351,7 @@ def snippet():
 VIEWS_DIR = os.path.join(HERE, "views")    # absolute: template lookup must not depend on the cwd
 STATIC_DIR = os.path.join(HERE, "static")
 SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
+DEVICE_COOKIES = {"user": "affilut_device", "affiliate": "affilut_portal_device"}  # kept past sign-out
 CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, join) use this token
 DASHBOARD_PAGE_SIZE = 25
 
@@ -3311,8 +3361,11 @@ class SignInThrottle:
     Failures count against one email from one address ("pair") and against one address ("ip");
     past a few, that address must wait before its next try, the wait doubling up to a cap. A right
     password from another address is never refused. Past a ceiling of failures for one email from
-    anywhere ("email"), every try for that email waits a little (the wait does not grow, so it slows
-    a guesser spread over many addresses but never locks the owner out) and the merchant is told.
+    anywhere ("email"), a try for that email waits a little after each failure (the wait does not
+    grow), the merchant is told and the person is emailed. The ceiling holds back only browsers that
+    never signed in as that person: throttled_sign_in judges a try that carries the person's device
+    cookie by the pair and address rules alone, so a guesser spread over many addresses is slowed
+    and cannot keep the owner out (OWASP, "Slow Down Online Guessing Attacks with Device Cookies").
     In memory, like the rate limits.
     """
 
@@ -3503,7 +3556,8 @@ def render(name, page, code=200, **values):
 
 
 def message_page(status, title, text, page=None, link=None):
-    """A page that only says what happened, and where to go next."""
+    """A page that only says what happened, and where to go next. text is a string, or a tuple of
+    strings whose second, fourth... are shown as code (a command to run)."""
     page = page or Page(get_db(), "public")
     return render("message", page, status, title=title, text=text, link=link)
 
@@ -3606,10 +3660,12 @@ def page_route(path, method="GET", area="dashboard"):
 
 
 def signed_in_response(kind, subject_id, account_id, target):
-    """Start a session for this person and send them on with its cookie."""
+    """Start a session for this person and send them on with its cookie, and with the device cookie
+    that keeps this browser trusted for their sign-ins when their email is under attack."""
     token = create_session(get_db(), kind, subject_id, account_id)
     result = see_other(target)
     set_cookie(result, SESSION_COOKIES[kind], token, max_age=SESSION_MAX_MS // 1000)
+    set_cookie(result, DEVICE_COOKIES[kind], device_token(get_db(), kind, subject_id), max_age=DEVICE_COOKIE_MAX_AGE)
     return result
 
 
@@ -3621,13 +3677,16 @@ def signed_out_response(kind, target):
     return result
 
 
-def throttled_sign_in(email, check, reached_ceiling):
+def throttled_sign_in(email, check, reached_ceiling, known_device=lambda: False):
     """Run a password check for `email` (as the throttle keys it) unless this address must wait:
     (row, None, 200), or (None, what to say, status). reached_ceiling() runs when this failure was
-    the one that took the email to the ceiling."""
+    the one that took the email to the ceiling; known_device() says whether this browser carries the
+    device cookie of the person with this email, which exempts it from the email's ceiling."""
     throttle, address = app.config["affilut.signin_throttle"], client_ip()
     keys = [("pair", (email, address)), ("ip", address), ("email", email)]
     wait = throttle.wait(keys)
+    if wait and known_device():
+        wait = throttle.wait(keys[:2])
     if wait:
         return None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429
     row = check()
@@ -3676,9 +3735,9 @@ def setup_page(page):
     token = form.get("token") if request.method == "POST" else query_data().get("token")
     if not setup_token_valid(page.db, token):
         return message_page(403, "Open the setup link",
-                            "For safety, this install is set up only through the one-time link that "
-                            "`python affilut.py serve` printed when it started: look in the server's output "
-                            "for the line with /setup?token=. Restarting the server prints a new link.", page)
+                            ("For safety, this install is set up only through the one-time link that ",
+                             "python affilut.py serve", " printed when it started: look in the server's output "
+                             "for the line with /setup?token=. Restarting the server prints a new link."), page)
     accounts = page.db.execute("SELECT id, name FROM accounts ORDER BY id").fetchall()
     error = None
     if request.method == "POST":
@@ -3699,16 +3758,26 @@ def signin_page(page):
     """The merchant's sign-in."""
     if merchant_user_count(page.db) == 0:
         return see_other("/setup")
+    return sign_in_form(page, "user", None, local_path(query_data().get("next"), "/dashboard"),
+                        title="Sign in to affilut", who="merchant")
+
+
+def sign_in_form(page, kind, account_id, target, **shown):
+    """The sign-in page of merchant users (kind "user") or of one program's affiliates: the form, and
+    on POST the throttled password check that signs the person in and sends them to target."""
     form, error, status = form_data(), None, 200
-    target = local_path(query_data().get("next"), "/dashboard")
     if request.method == "POST":
-        email = (form.get("email") or "").strip().lower()
-        user, error, status = throttled_sign_in(email, lambda: check_user_password(page.db, email, form.get("password")),
-                                                lambda: record_signin_ceiling(page.db, "user", email))
-        if user:
-            return signed_in_response("user", user["id"], user["account_id"], target)
-    return render("signin", page, status, form=form, error=error, action=here(),
-                  title="Sign in to affilut", who="merchant")
+        email, password = (form.get("email") or "").strip().lower(), form.get("password")
+        if kind == "user":
+            key, check = email, lambda: check_user_password(page.db, email, password)
+        else:
+            key, check = f"{account_id}:{email}", lambda: check_affiliate_password(page.db, account_id, email, password)
+        person, error, status = throttled_sign_in(
+            key, check, lambda: record_signin_ceiling(page.db, kind, email, account_id),
+            lambda: known_device(page.db, kind, request.get_cookie(DEVICE_COOKIES[kind]), email, account_id))
+        if person:
+            return signed_in_response(kind, person["id"], person["account_id"], target)
+    return render("signin", page, status, form=form, error=error, action=here(), **shown)
 
 
 @page_route("/signout", "POST")
@@ -4423,16 +4492,8 @@ def portal_signin_page(page, account_id=None):
     account = get_account(page.db, account_id)
     if account is None:
         return message_page(404, "No such program", "This sign-in link does not belong to any program.", page)
-    form, error, status = form_data(), None, 200
-    if request.method == "POST":
-        email = (form.get("email") or "").strip().lower()
-        affiliate, error, status = throttled_sign_in(
-            f"{account_id}:{email}", lambda: check_affiliate_password(page.db, account_id, email, form.get("password")),
-            lambda: record_signin_ceiling(page.db, "affiliate", email, account_id))
-        if affiliate:
-            return signed_in_response("affiliate", affiliate["id"], account_id, "/portal")
-    return render("signin", page, status, form=form, error=error, action=here(),
-                  title=f"{account['name']} affiliates", who="affiliate", account=account)
+    return sign_in_form(page, "affiliate", account_id, "/portal", title=f"{account['name']} affiliates",
+                        who="affiliate", account=account)
 
 
 @page_route("/portal/signout", "POST", area="portal")
@@ -5112,6 +5173,16 @@ def loggable_path(path):
     return _SECRET_IN_PATH.sub(r"\1…", path)
 
 
+def log_safe(text):
+    """Text from a request (WSGI hands it over as Latin-1) as one log line can hold it: read as the
+    UTF-8 it usually is, with every control or unprintable character (and the backslash that escapes
+    them) written as a Python escape, so a %-encoded CR LF cannot add lines of its own to the log nor
+    an escape sequence reach the terminal that shows it."""
+    with contextlib.suppress(UnicodeError):
+        text = text.encode("latin-1").decode("utf-8")
+    return "".join(c if c.isprintable() and c != "\\" else ascii(c)[1:-1] for c in text)
+
+
 def log_requests(wsgi_app):
     """WSGI middleware: one line per request with method, path (secrets redacted), status and milliseconds."""
     def logged(environ, start_response):
@@ -5124,7 +5195,7 @@ def log_requests(wsgi_app):
             return wsgi_app(environ, start)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            sys.stderr.write(f"{environ['REQUEST_METHOD']} {loggable_path(environ.get('PATH_INFO', ''))} "
+            sys.stderr.write(f"{log_safe(environ['REQUEST_METHOD'])} {log_safe(loggable_path(environ.get('PATH_INFO', '')))} "
                              f"{seen.get('status', '-')} {elapsed:.1f}ms\n")
     return logged
 

@@ -136,6 +136,7 @@ def test_setup_without_the_printed_token_creates_nothing_and_leaks_nothing(app, 
     affilut.new_setup_token(db)  # the server started and printed its link, which this browser lacks
     res = app.get("/setup" + (f"?token={token}" if token is not None else ""), status=403)
     assert "python affilut.py serve" in res.text and "/setup?token=" in res.text
+    assert "<code>python affilut.py serve</code>" in res.text and "`" not in res.text
     assert account["name"] not in res.text and account["id"] not in res.text and "whsec_" not in res.text
     assert res.html.find("form", {"action": "/setup"}) is None
     before = snapshot(db)
@@ -349,6 +350,57 @@ def test_the_affiliate_ceiling_is_per_program_and_shown_to_its_merchant(app, db,
     [row] = db.execute("SELECT * FROM signin_ceilings").fetchall()
     assert (row["kind"], row["account_id"], row["email"]) == ("affiliate", account["id"], "pat@example.com")
     assert "the affiliate" in app.get("/dashboard").text and "pat@example.com" in app.get("/dashboard").text
+
+
+def forget_cookie(browser, name):
+    """The browser drops one cookie, keeping the others."""
+    for kept in list(browser.cookiejar):
+        if kept.name == name:
+            browser.cookiejar.clear(kept.domain, kept.path, kept.name)
+
+
+@pytest.mark.parametrize("kind", ["user", "affiliate"])
+def test_past_the_ceiling_a_browser_that_signed_in_before_is_judged_only_by_its_own_failures(
+        app, db, merchant, clock, monkeypatch, kind):
+    account = merchant["account"]
+    if kind == "user":
+        email, path = "owner@shop.example", "/signin"
+    else:
+        email, path = "pat@example.com", f"/portal/signin/{account['id']}"
+        join(type(app)(affilut.app), account["id"])
+    throttle = affilut.SignInThrottle(clock=clock, free={"pair": 5, "ip": 20, "email": 3})
+    monkeypatch.setitem(affilut.app.config, "affilut.signin_throttle", throttle)
+    owner = type(app)(affilut.app)  # the person's own browser signs in once and is remembered
+    sign_in_from(owner, "192.0.2.1", email, status=303, path=path)
+    device = affilut.DEVICE_COOKIES[kind]
+    assert owner.cookies[device]
+    forget_cookie(owner, affilut.SESSION_COOKIES[kind])  # the session ended; the device cookie stays
+    attacker = type(app)(affilut.app)
+    for i in range(3):  # a guesser spread over many addresses takes the email past its ceiling
+        sign_in_from(attacker, f"10.3.0.{i}", email, "wrong password", status=401, path=path)
+    stranger = type(app)(affilut.app)  # the right password from a browser that never signed in as them waits
+    assert "Try again in 30 seconds" in sign_in_from(stranger, "198.51.100.7", email, status=429, path=path).text
+    # A device cookie given to someone else, or forged, counts for nothing.
+    if kind == "user":
+        add_user(db, account["id"], "member@shop.example")
+    else:
+        join(type(app)(affilut.app), account["id"], "Max Member", "member@shop.example")
+    sign_in_from(stranger, "198.51.100.7", "member@shop.example", status=303, path=path)
+    sign_in_from(stranger, "198.51.100.7", email, status=429, path=path)
+    owners = owner.cookies[device]
+    for forged in ["nonsense", owners.replace(owners.split(".")[0], stranger.cookies[device].split(".")[0], 1)]:
+        stranger.set_cookie(device, forged)
+        sign_in_from(stranger, "198.51.100.7", email, status=429, path=path)
+    # The owner's browser, from a new address, right after the guesser's last failure: signed in.
+    sign_in_from(owner, "203.0.113.5", email, status=303, path=path)
+    # It is still held to the pair rule: five wrong passwords from one address make it wait there.
+    forget_cookie(owner, affilut.SESSION_COOKIES[kind])
+    for _ in range(5):
+        sign_in_from(owner, "203.0.113.6", email, "wrong password", status=401, path=path)
+    sign_in_from(owner, "203.0.113.6", email, status=429, path=path)
+    [row] = db.execute("SELECT * FROM signin_ceilings").fetchall()  # the merchant is still told
+    assert (row["kind"], row["email"]) == (kind, email)
+    assert "Someone tried many wrong passwords" in app.get("/dashboard").text
 
 
 # -- CSRF and headers -------------------------------------------------------------------------------------

@@ -197,3 +197,31 @@ def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_read(db_path
         assert status == 400 and body["error"]["code"] == "invalid_signature"
     finally:
         live.stop()
+
+
+def test_a_guesser_at_the_ceiling_cannot_keep_the_owner_out_of_a_browser_they_used_before(db_path, db, tmp_path,
+                                                                                         merchant):
+    proxied = server(db_path, tmp_path, AFFILUT_TRUSTED_PROXY="127.0.0.1")
+    try:
+        def attempt(address, password=PASSWORD, device=None):
+            csrf = secrets.token_urlsafe(32)
+            cookies = {"affilut_csrf": csrf, **({"affilut_device": device} if device else {})}
+            return http_request(proxied.port, "POST", "/signin", {**FORWARDED, "X-Forwarded-For": address},
+                                cookies=cookies, form={"csrf": csrf, "email": EMAIL, "password": password})
+        status, set_cookies, _ = attempt("198.51.100.7")  # the owner signs in at the office
+        assert status == 303
+        device = cookie(set_cookies, "affilut_device")
+        assert "HttpOnly" in device and "Secure" in device and "Max-Age=31536000" in device
+        device = device.split(";")[0].split("=", 1)[1].strip('"')
+        # A guesser spread over 100 addresses, one wrong password from each, reaches the email's ceiling...
+        assert {attempt(f"10.9.{i // 250}.{i % 250}", "wrong password")[0] for i in range(100)} == {401}
+        # ...and keeps trying: right after its failure, a browser new to this email waits,
+        assert attempt("10.9.1.1", "wrong password")[0] == 429
+        status, _, text = attempt("203.0.113.20")
+        assert status == 429 and "Try again in 30 seconds" in text
+        # while the owner's own browser, from home, signs in.
+        assert attempt("203.0.113.21", device=device)[0] == 303
+        [row] = db.execute("SELECT kind, email FROM signin_ceilings").fetchall()
+        assert tuple(row) == ("user", EMAIL)
+    finally:
+        proxied.stop()

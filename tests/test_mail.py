@@ -199,3 +199,45 @@ def test_serve_refuses_a_malformed_mail_setup_in_one_line(url, sender, tmp_path)
                             env={"PATH": "/usr/bin:/bin", "AFFILUT_SMTP_URL": url, "AFFILUT_MAIL_FROM": sender})
     assert result.returncode != 0
     assert re.fullmatch(r"affilut: error: AFFILUT_(SMTP_URL|MAIL_FROM) [^\n]+\n", result.stderr)
+
+
+def guess(browser, path, email, address):
+    """One wrong password for this email from this address, through the sign-in form."""
+    form = [f for f in browser.get(path, extra_environ={"REMOTE_ADDR": address}).forms.values()
+            if f.action == path][0]
+    form["email"], form["password"] = email, "wrong password"
+    form.submit(status=401, extra_environ={"REMOTE_ADDR": address})
+
+
+def test_reaching_the_sign_in_ceiling_emails_the_person_at_most_once_an_hour(app, db, team, mailbox, clock,
+                                                                            monkeypatch):
+    account = team
+    monkeypatch.setattr(affilut, "SCRYPT_N", 2**10)
+    db.execute("UPDATE users SET password_hash = :hash", {"hash": affilut.hash_password("a long password")})
+    affilut.create_affiliate(db, account["id"], "Ivy", "ivy@example.com")
+
+    def reach_ceiling(email, path="/signin"):
+        # a fresh throttle each time, as after a restart: only the database remembers the alert
+        throttle = affilut.SignInThrottle(clock=clock, free={"pair": 5, "ip": 20, "email": 3})
+        monkeypatch.setitem(affilut.app.config, "affilut.signin_throttle", throttle)
+        for i in range(3):
+            guess(app, path, email, f"10.4.0.{i}")
+        affilut.deliver_due(db)
+
+    reach_ceiling(OWNER)
+    alert = only(mailbox.to(OWNER))
+    assert alert["subject"] == "Many failed sign-ins to your Shop dashboard"
+    assert "You can still sign in as usual from a browser you have signed in with before." in alert["text"]
+    assert "(\"Forgot password?\"):\r\nhttps://affiliates.shop.example/forgot\r\n" in alert["text"]
+    assert 'href="https://affiliates.shop.example/forgot"' in alert["html"]
+    reach_ceiling(OWNER)  # again within the hour: the merchant's banner counts it, no second email
+    assert len(mailbox.to(OWNER)) == 1
+    assert db.execute("SELECT times FROM signin_ceilings").fetchone()[0] == 2
+    db.execute("UPDATE signin_ceilings SET last_at = last_at - 61 * 60 * 1000")
+    reach_ceiling(OWNER)
+    assert len(mailbox.to(OWNER)) == 2
+    reach_ceiling("ivy@example.com", f"/portal/signin/{account['id']}")
+    portal = only(mailbox.to("ivy@example.com"))
+    assert portal["subject"] == "Many failed sign-ins to your Shop affiliate portal"
+    assert f"https://affiliates.shop.example/portal/forgot/{account['id']}" in portal["text"]
+    assert mailbox.to(MEMBER) == []

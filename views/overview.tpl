@@ -6,7 +6,7 @@
 % for ceiling in ceilings:
 <p class="callout">Someone tried many wrong passwords for {{"your team member" if ceiling["kind"] == "user" else "the affiliate"}}
   <strong>{{ceiling["email"]}}</strong> (last {{when(ceiling["last_at"])}} UTC), so sign-ins for that email are slowed down
-  for a while. The right password still works; if this was not them, make sure their password is long and not used elsewhere.</p>
+  for a while in browsers that never signed in as them, and they were emailed. Their own browsers still sign in; if this was not them, make sure their password is long and not used elsewhere.</p>
 % end
 <h2>Last 30 days</h2>
 % include("_stats", stats=recent, money=money, percent=percent)
