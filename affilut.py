@@ -4590,17 +4590,17 @@ def claim_due(db, now=None):
     One UPDATE under BEGIN IMMEDIATE picks and leases the row, so two processes never claim one
     attempt. Emails are left waiting while no way to send them is configured."""
     now = now_ms() if now is None else now
-    token = secrets.token_hex(12)
+    params = {"token": secrets.token_hex(12), "now": now, "email_lease": LEASE_MS["email"],
+              "hook_lease": LEASE_MS["webhook"], "mail": int(mail_mode() is not None)}
+    due = """SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now
+                AND (kind = 'webhook' OR :mail) ORDER BY next_attempt_at LIMIT 1"""
+    if db.execute(due, params).fetchone() is None:  # the idle worker's poll takes no write lock
+        return None
     with transaction(db) as tx:
-        row = tx.execute("""UPDATE outbox SET claim_token = :token, attempts = attempts + 1,
-                                next_attempt_at = :now + CASE kind WHEN 'email' THEN :email_lease ELSE :hook_lease END
-                            WHERE id = (SELECT id FROM outbox INDEXED BY outbox_due
-                                        WHERE status = 'pending' AND next_attempt_at <= :now
-                                          AND (kind = 'webhook' OR :mail)
-                                        ORDER BY next_attempt_at LIMIT 1)
-                            RETURNING *""",
-                         {"token": token, "now": now, "email_lease": LEASE_MS["email"],
-                          "hook_lease": LEASE_MS["webhook"], "mail": int(mail_mode() is not None)}).fetchone()
+        row = tx.execute(f"""UPDATE outbox SET claim_token = :token, attempts = attempts + 1,
+                                 next_attempt_at = :now + CASE kind WHEN 'email' THEN :email_lease ELSE :hook_lease END
+                             WHERE id = ({due})
+                             RETURNING *""", params).fetchone()
         if row is None:
             return None
         tx.execute("""INSERT INTO outbox_attempts (message_id, attempt, started_at) VALUES (:id, :attempt, :now)""",
