@@ -3303,6 +3303,9 @@ def snippet():
 # a little CSS and JS from static/, no CDN and no build step.
 
 VIEWS_DIR = os.path.join(HERE, "views")    # absolute: template lookup must not depend on the cwd
+# One list for every page: Bottle keeps a compiled template under its lookup list's identity, so a
+# new list per call would read, parse and compile the template (and its includes) on every request.
+VIEWS_LOOKUP = [VIEWS_DIR]
 STATIC_DIR = os.path.join(HERE, "static")
 SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
 CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, join) use this token
@@ -3500,7 +3503,7 @@ def notice_text(query):
 
 def render(name, page, code=200, **values):
     """A template from views/ as an HTML response (HTTP status `code`) that no cache keeps."""
-    body = bottle.template(name, template_lookup=[VIEWS_DIR], page=page, money=format_money,
+    body = bottle.template(name, template_lookup=VIEWS_LOOKUP, page=page, money=format_money,
                            day=format_day, when=format_when, percent=format_rate, **values)
     return HTTPResponse(body, code, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
