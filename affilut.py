@@ -344,6 +344,12 @@ def iso_time(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
+def iso_time_sql(column):
+    """iso_time as an SQL expression over a column of milliseconds, for exports SQLite formats as it
+    reads (times are never negative, so SQL's / and % agree with Python's // and %)."""
+    return f"(strftime('%Y-%m-%dT%H:%M:%S', {column} / 1000, 'unixepoch') || printf('.%03dZ', {column} % 1000))"
+
+
 # -- Validation -------------------------------------------------------------------
 
 
@@ -1977,6 +1983,14 @@ def money_text(cents, currency="usd"):
     return f"{'-' if cents < 0 else ''}{whole}{decimals}"
 
 
+def money_text_sql(cents, currency):
+    """money_text as an SQL expression over a column of minor units and a column (or parameter) of currency."""
+    zero_decimal = ", ".join(f"'{code}'" for code in sorted(ZERO_DECIMAL_CURRENCIES))
+    return (f"(CASE WHEN lower(COALESCE({currency}, 'usd')) IN ({zero_decimal}) THEN printf('%d', {cents}) "
+            f"ELSE printf('%s%d.%02d', CASE WHEN {cents} < 0 THEN '-' ELSE '' END, abs({cents}) / 100, "
+            f"abs({cents}) % 100) END)")
+
+
 def format_money(cents, currency="usd"):
     """Minor units for people: 123456 usd → "$1,234.56", -300 eur → "−€3.00"."""
     currency = (currency or "usd").lower()
@@ -3349,6 +3363,9 @@ def snippet():
 # a little CSS and JS from static/, no CDN and no build step.
 
 VIEWS_DIR = os.path.join(HERE, "views")    # absolute: template lookup must not depend on the cwd
+# One list for every page: Bottle keeps a compiled template under its lookup list's identity, so a
+# new list per call would read, parse and compile the template (and its includes) on every request.
+VIEWS_LOOKUP = [VIEWS_DIR]
 STATIC_DIR = os.path.join(HERE, "static")
 SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
 DEVICE_COOKIES = {"user": "affilut_device", "affiliate": "affilut_portal_device"}  # kept past sign-out
@@ -3550,7 +3567,7 @@ def notice_text(query):
 
 def render(name, page, code=200, **values):
     """A template from views/ as an HTML response (HTTP status `code`) that no cache keeps."""
-    body = bottle.template(name, template_lookup=[VIEWS_DIR], page=page, money=format_money,
+    body = bottle.template(name, template_lookup=VIEWS_LOOKUP, page=page, money=format_money,
                            day=format_day, when=format_when, percent=format_rate, **values)
     return HTTPResponse(body, code, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
@@ -4108,12 +4125,19 @@ def csv_cell(value):
     return value
 
 
-def csv_response(filename, header, query, params, to_row):
+def csv_cell_sql(column):
+    """csv_cell as an SQL expression over a column, for exports SQLite formats as it reads."""
+    return (f"(CASE WHEN typeof({column}) = 'text' AND substr({column}, 1, 1) IN "
+            f"('=', '+', '-', '@', char(9), char(13)) THEN '''' || {column} ELSE {column} END)")
+
+
+def csv_response(filename, header, query, params, to_row=None):
     """A CSV download streamed row by row: the header goes out at once, then each batch of the
     query's rows as to_row writes them, so memory stays flat whatever the size. The rows are read on
     a connection of the body's own, opened when the first batch is wanted and closed when the last
     is sent or the client goes away (the request's connection may serve another request meanwhile).
-    Header None writes no header row."""
+    Header None writes no header row. Without to_row the query's columns are the cells, already
+    formatted by SQLite (iso_time_sql, money_text_sql, csv_cell_sql), and Python only joins them."""
     path = app.config["affilut.db"]
 
     def body():
@@ -4124,13 +4148,15 @@ def csv_response(filename, header, query, params, to_row):
             yield out.getvalue().encode()
             out.seek(0), out.truncate()
         db = connect(path)
+        if to_row is None:
+            db.row_factory = None  # plain tuples, handed to the csv writer as they are
         try:
             cursor = db.execute(query, params)
             # A small first batch, so the first rows leave at once; then larger ones.
             batch = 100
             while rows := cursor.fetchmany(batch):
                 batch = CSV_BATCH
-                writer.writerows(map(to_row, rows))
+                writer.writerows(rows if to_row is None else map(to_row, rows))
                 yield out.getvalue().encode()
                 out.seek(0), out.truncate()
         finally:
@@ -4158,16 +4184,16 @@ def conversions_csv(page):
                         ["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
                          "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
                          "reason", "payout_id"],
-                        f"""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email
+                        # SQLite formats every cell as it reads: a million rows leave at its pace, not Python's.
+                        f"""SELECT c.id, {iso_time_sql("c.created_at")}, c.affiliate_id, {csv_cell_sql("f.name")},
+                                   {csv_cell_sql("f.email")}, c.kind, c.status,
+                                   {money_text_sql("c.amount_cents", "c.currency")},
+                                   {money_text_sql("c.commission_cents", "c.currency")}, upper(c.currency),
+                                   c.commission_rate, {csv_cell_sql("c.external_id")},
+                                   {csv_cell_sql("c.stripe_charge_id")}, {csv_cell_sql("c.reason")}, c.payout_id
                             FROM conversions c JOIN affiliates f ON f.id = c.affiliate_id
                             WHERE {where} ORDER BY c.seq DESC""",
-                        {"account": page.account["id"], **params},
-                        lambda r: [r["id"], iso_time(r["created_at"]), r["affiliate_id"], csv_cell(r["affiliate_name"]),
-                                   csv_cell(r["affiliate_email"]), r["kind"], r["status"],
-                                   money_text(r["amount_cents"], r["currency"]),
-                                   money_text(r["commission_cents"], r["currency"]), r["currency"].upper(),
-                                   r["commission_rate"], csv_cell(r["external_id"]), csv_cell(r["stripe_charge_id"]),
-                                   csv_cell(r["reason"]), r["payout_id"]])
+                        {"account": page.account["id"], **params})
 
 
 @page_route("/dashboard/payouts", ["GET", "POST"])

@@ -9,7 +9,8 @@ clicks and 500 payouts over the last 365 days, and the same at 1/100 of that. Ro
 schema version 12 (kept as bench/out/pages-N-v12.db) and each run migrates a copy with the real
 affilut.init_db, whose migration 13 builds the totals as it would on a merchant's database. Then, for each program, it starts `python affilut.py serve`, signs in as the
 merchant and as the biggest affiliate, and prints per page and CSV the p50 at both sizes and their
-ratio (for a CSV, the time to its first byte); the full conversions export's rows/s beside
+ratio (for a CSV, the time to its first byte, each sample taken once the server has stopped
+streaming the body the previous sample left after its first byte); the full conversions export's rows/s beside
 `sqlite3 -csv` running the same query on the same file, and the server's RSS growth during it; and
 the p99 of a Stripe webhook and of /r/ while four clients load the heaviest page, as a ratio to
 their idle p99. Results go to bench/out/pages.json; bench/RESULTS.md is written by hand from them.
@@ -322,6 +323,17 @@ def starvation(server, facts, heavy_path, merchant, code, seconds):
                       "statuses": busy_heavy["statuses"]}}
 
 
+def settle(server, quiet=0.05, longest=10.0):
+    """Wait until the server has stopped working on a body its client left after the first byte: a
+    first-byte sample must not share the CPU with the rest of the export before it."""
+    deadline = time.perf_counter() + longest
+    while time.perf_counter() < deadline:
+        before = server.usage()[0]
+        time.sleep(quiet)
+        if server.usage()[0] == before:
+            return
+
+
 def measure(path, facts, repeats):
     """Every page's p50 in ms on one program (and the server it ran on, still running)."""
     merchant, portal, code = sign_in(path, facts)
@@ -331,6 +343,8 @@ def measure(path, facts, repeats):
         samples = []
         for i in range(repeats + 1):
             elapsed, size, status = timed_get(server.port, page_path, headers, first_byte)
+            if first_byte:
+                settle(server)
             if status != 200:
                 raise SystemExit(f"{name}: {page_path} answered {status}")
             if i:  # the first warms the caches

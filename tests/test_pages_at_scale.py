@@ -41,6 +41,68 @@ def test_the_conversions_export_streams_exactly_what_a_direct_query_gives(app, d
     assert len(direct) == 13 and got[0][0] == "id"
 
 
+TRICKY_TEXT = ["=SUM(A1)", "+1", "-2", "@cmd", "\tx", "\rx", "plain", "a,b", 'say "hi"', "two\nlines", "é ü 漢",
+               "'quoted", " =space first", "", None]
+
+
+def test_the_sql_twins_of_the_formatting_rules_agree_with_the_rules(db):
+    amounts = [0, 1, 5, 9, 10, 99, 100, 101, 1234, -1, -5, -99, -100, -1234, 123456789, -123456789, 2**40]
+    currencies = ["usd", "eur", "jpy", "krw", "JPY", "USD", "vnd", "gbp", None]
+    for cents in amounts:
+        for currency in currencies:
+            got = db.execute(f"SELECT {affilut.money_text_sql(':cents', ':currency')}",
+                             {"cents": cents, "currency": currency}).fetchone()[0]
+            assert got == affilut.money_text(cents, currency), (cents, currency)
+    for ms in [0, 1, 999, 1000, 1001, 86_399_999, 951_782_400_000, 1_767_225_599_999, 1_767_225_600_000,
+               1_764_590_000_123, 4_102_444_800_007]:
+        assert db.execute(f"SELECT {affilut.iso_time_sql(':ms')}", {"ms": ms}).fetchone()[0] == affilut.iso_time(ms)
+    for value in TRICKY_TEXT + [0, -3, 4.5]:
+        assert db.execute(f"SELECT {affilut.csv_cell_sql(':v')}", {"v": value}).fetchone()[0] == affilut.csv_cell(value)
+
+
+def test_the_conversions_export_formats_every_cell_by_the_rules(app, db, merchant, monkeypatch):
+    """Byte for byte what the Python rules (iso_time, money_text, csv_cell) and csv.writer make of the rows."""
+    monkeypatch.setattr(affilut, "CSV_BATCH", 3)
+    account = merchant["account"]
+    affiliates = [new_affiliate(db, account["id"], f"P{i}", f"p{i}@example.com")["id"] for i in range(3)]
+    for i, text in enumerate(TRICKY_TEXT):
+        db.execute("UPDATE affiliates SET name = ?, email = ? WHERE id = ?",
+                   (text or "x", f"{text or ''}{i}@example.com", affiliates[i % 3]))
+        row = affilut.record_manual_conversion(db, account, affiliates[i % 3], 1000 + i, f"order-{i}")
+        currency = ["usd", "jpy", "eur", "krw", "gbp"][i % 5]
+        cents = -(137 * i + 5) if i % 4 == 1 else 137 * i  # negative adjustments among them
+        db.execute("""UPDATE conversions SET currency = ?, amount_cents = ?, commission_cents = ?, created_at = ?,
+                          reason = ?, external_id = ?, stripe_charge_id = ?, kind = ? WHERE id = ?""",
+                   (currency, cents, cents // 10, 1_764_590_000_000 + i * 86_400_001 + i, text,
+                    text if text else None, f"{text}ch_{i}", "adjustment" if cents < 0 else "manual", row["id"]))
+    res = app.get("/dashboard/conversions.csv")
+    direct = db.execute("""SELECT c.*, f.name AS affiliate_name, f.email AS affiliate_email FROM conversions c
+                           JOIN affiliates f ON f.id = c.affiliate_id WHERE c.account_id = ? ORDER BY c.seq DESC""",
+                        (account["id"],)).fetchall()
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(["id", "created_at", "affiliate_id", "affiliate_name", "affiliate_email", "kind", "status",
+                     "amount", "commission", "currency", "commission_rate", "external_id", "stripe_charge_id",
+                     "reason", "payout_id"])
+    for r in direct:
+        writer.writerow([r["id"], affilut.iso_time(r["created_at"]), r["affiliate_id"], affilut.csv_cell(r["affiliate_name"]),
+                         affilut.csv_cell(r["affiliate_email"]), r["kind"], r["status"],
+                         affilut.money_text(r["amount_cents"], r["currency"]),
+                         affilut.money_text(r["commission_cents"], r["currency"]), r["currency"].upper(),
+                         r["commission_rate"], affilut.csv_cell(r["external_id"]), affilut.csv_cell(r["stripe_charge_id"]),
+                         affilut.csv_cell(r["reason"]), r["payout_id"]])
+    assert len(direct) == len(TRICKY_TEXT)
+    assert res.body.decode() == expected.getvalue()
+    # A few cells as a spreadsheet user reads them, so the rules themselves are pinned too.
+    rows = {r[11]: r for r in csv.reader(io.StringIO(res.text))}
+    assert rows["'=SUM(A1)"][7:10] == ["0.00", "0.00", "USD"]
+    assert rows["'+1"][7:10] == ["-142", "-15", "JPY"]  # a zero-decimal currency, a negative adjustment
+    assert rows["'-2"][7:10] == ["2.74", "0.27", "EUR"]
+    assert rows["'@cmd"][1] == "2025-12-04T11:53:20.006Z"
+    assert rows["'\tx"][7:10] == ["5.48", "0.54", "GBP"] and rows["'\rx"][7] == "-6.90"
+    assert rows["a,b"][13] == "a,b" and rows['say "hi"'][13] == 'say "hi"' and rows["two\nlines"][13] == "two\nlines"
+
+
 @pytest.mark.slow
 def test_a_real_server_sends_the_export_in_chunks_as_it_reads(tmp_path, db_path, db):
     account_id = affilut.create_account(db, "Shop")

@@ -19,17 +19,18 @@ DAY = 86_400_000
 if not os.path.isdir(stripe_events.FIXTURES):
     stripe_events.FIXTURES = "/work/shared/stripe-fixtures"
 
-# Each total as the pages mean it, summed from the rows themselves.
+# Each total as the pages mean it, summed from the live rows themselves: test-mode conversions
+# (livemode 0) are never in a total.
 RECOUNTS = {
     "conversion_days": """
         SELECT account_id, affiliate_id, day, currency, status, adjustment, linked,
                SUM(conversions), SUM(amount_cents), SUM(commission_cents) FROM (
             SELECT account_id, affiliate_id, created_at / 86400000 AS day, currency, status,
                    kind = 'adjustment' AS adjustment, click_id IS NOT NULL AS linked, 1 AS conversions,
-                   amount_cents, commission_cents FROM conversions
+                   amount_cents, commission_cents FROM conversions WHERE livemode = 1
             UNION ALL
             SELECT account_id, '', created_at / 86400000, currency, status, kind = 'adjustment',
-                   click_id IS NOT NULL, 1, amount_cents, commission_cents FROM conversions)
+                   click_id IS NOT NULL, 1, amount_cents, commission_cents FROM conversions WHERE livemode = 1)
         GROUP BY 1, 2, 3, 4, 5, 6, 7""",
     "click_days": """
         SELECT account_id, affiliate_id, day, COUNT(*) FROM (
@@ -39,10 +40,10 @@ RECOUNTS = {
     "affiliate_months": """
         SELECT account_id, CAST(strftime('%Y%m', created_at / 1000, 'unixepoch') AS INTEGER), currency, affiliate_id,
                SUM(kind != 'adjustment'), SUM(amount_cents), SUM(commission_cents)
-        FROM conversions WHERE status != 'rejected' GROUP BY 1, 2, 3, 4""",
+        FROM conversions WHERE status != 'rejected' AND livemode = 1 GROUP BY 1, 2, 3, 4""",
     "payable_balances": """
         SELECT account_id, affiliate_id, currency, COUNT(*), SUM(commission_cents) FROM conversions
-        WHERE status = 'approved' AND payout_id IS NULL AND disputed = 0 GROUP BY 1, 2, 3""",
+        WHERE status = 'approved' AND payout_id IS NULL AND disputed = 0 AND livemode = 1 GROUP BY 1, 2, 3""",
 }
 # What is kept of each total: the same columns, rows that sum to nothing left out (a total may stay at zero).
 KEPT = {
@@ -70,8 +71,8 @@ def test_totals_equal_a_recount_after_random_writes_of_every_kind(app, db, accou
     charges, clicks = [], []
     now = affilut.now_ms()
     for step in range(240):
-        move = rng.choice(["click", "click", "manual", "charge", "charge", "refund", "dispute", "status", "hold",
-                           "payout"])
+        move = rng.choice(["click", "click", "manual", "charge", "charge", "test charge", "refund", "dispute",
+                           "status", "hold", "payout"])
         affiliate = rng.choice(affiliates)
         if move == "click":
             app.get(f"/r/{affiliate['short_code']}", headers={"User-Agent": "Mozilla/5.0"}, status=302)
@@ -79,25 +80,28 @@ def test_totals_equal_a_recount_after_random_writes_of_every_kind(app, db, accou
         elif move == "manual":
             app.post_json("/api/v1/conversions", {"affiliate_id": affiliate["id"], "amount_cents": rng.randrange(100, 9000)},
                           headers=bearer(api_key), status=201)
-        elif move == "charge":
+        elif move in ("charge", "test charge"):  # a test charge: an event from Stripe's test mode
             charge_id, created = f"ch_{step}", (now - rng.randrange(0, 90) * DAY) // 1000
             metadata = {"affiliate_id": affiliate["id"]}
             linked = [c for c in clicks if c["affiliate_id"] == affiliate["id"]]
             if linked and rng.random() < 0.6:
                 metadata["affiliate_session_id"] = rng.choice(linked)["id"]
             amount = rng.randrange(500, 20000)
+            live = move == "charge"
             deliver(app, account, event("charge.succeeded", charge(charge_id, amount, created, metadata=metadata,
-                                                                   currency=rng.choice(["usd", "eur"])), created))
-            charges.append((charge_id, amount, created))
+                                                                   currency=rng.choice(["usd", "eur"])), created,
+                                        livemode=live))
+            charges.append((charge_id, amount, created, live))
         elif move == "refund" and charges:
-            charge_id, amount, created = rng.choice(charges)
+            charge_id, amount, created, live = rng.choice(charges)
             deliver(app, account, event("refund.created", refund(f"re_{step}", charge_id, rng.randrange(1, amount + 1)),
-                                        created + 60))
+                                        created + 60, livemode=live))
         elif move == "dispute" and charges:
-            charge_id, amount, created = rng.choice(charges)
+            charge_id, amount, created, live = rng.choice(charges)
             deliver(app, account, event("charge.dispute.created",
                                         dispute(f"dp_{step}", charge_id, amount,
-                                                rng.choice(["needs_response", "lost", "won"])), created + 120))
+                                                rng.choice(["needs_response", "lost", "won"])), created + 120,
+                                        livemode=live))
         elif move == "status":
             rows = db.execute("""SELECT id, status FROM conversions WHERE status IN ('pending', 'approved')
                                  AND kind != 'adjustment' ORDER BY id""").fetchall()
@@ -120,6 +124,9 @@ def test_totals_equal_a_recount_after_random_writes_of_every_kind(app, db, accou
     kinds = {r[0] for r in db.execute("SELECT DISTINCT status || ':' || kind FROM conversions")}
     assert {"paid:sale", "approved:adjustment", "rejected:sale", "pending:manual"} <= kinds  # every writer ran
     assert db.execute("SELECT COUNT(*) FROM conversions WHERE click_id IS NOT NULL").fetchone()[0] > 0
+    # Test-mode rows moved through the same writers, and none of them reached a total.
+    test_kinds = {r[0] for r in db.execute("SELECT DISTINCT status FROM conversions WHERE livemode = 0")}
+    assert {"pending", "approved", "rejected"} <= test_kinds
     assert_totals_match(db)
 
 
