@@ -4,7 +4,38 @@ Affiliates share links; affilut follows a referred visitor from the link to the 
 credits the right affiliate with the right commission, and lets the merchant approve, pay and
 export those commissions by REST API and from the Stripe webhook.
 
-One module on Bottle, served by waitress, with SQLite as the embedded database.
+One module on Bottle, served by waitress, with SQLite as the embedded database. It reads top to
+bottom in this order, and each section uses only the sections above it:
+
+    Configuration       paths, the environment, the install's public address (base URL, client
+                        address, HTTPS), the templates' folder
+    Database            schema migrations, connections, the one write path (transaction), statistics
+    Values              ids and times, input validation (ApiError), money: the commission rounding
+                        rule, formatting and parsing amounts, times and rates for people
+    Accounts and keys   program settings and their one validation, API keys, the webhook secret
+    Messages            the outbox (enqueue), outbound webhook endpoints and events, emails
+    Affiliates          short codes, creating and changing affiliates, the one status rule, listing
+    Conversions and commission
+                        the lifecycle and its transitions, manual conversions, test mode (LIVE_LEDGER),
+                        the hold period, listing
+    Stripe attribution  facts from Stripe's events (charges, captures, refunds, disputes, referrals)
+                        and settling them into conversions: credit, verdict, apply
+    Payouts and stats   payable balances, paying out, the per-day totals, the daily digest
+    People, sessions and throttles
+                        passwords, users and roles, first-run setup, invites, sign-up, password
+                        resets, sessions, sign-in throttling, rate limits
+    HTTP helpers        security headers, JSON bodies and errors, API authentication; pages: sessions,
+                        CSRF, rendering, redirects, CSV downloads
+    API                 the /api/v1 routes
+    Stripe webhook      signature checks and the intake of events
+    Links and snippet   /r/<code>: clicks and redirects; snippet.js
+    Dashboard           the merchant's pages
+    Portal              the affiliate's pages
+    Outbox delivery     sending emails (SMTP) and webhooks (HTTP), retries, the delivery worker
+    Serving             waitress's settings, trusted proxies, the request log, background duties
+    Command line        the commands, and main()
+
+Running it:
 
     python affilut.py                      # serve on http://127.0.0.1:8080 with ./affilut.db; on a fresh
                                            # install it prints the one-time setup link
@@ -71,12 +102,15 @@ import stripe
 import waitress
 from bottle import Bottle, HTTPResponse, request, response
 
+
 ###############################################################################
 # Configuration ###############################################################
 ###############################################################################
 
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_PATH = os.path.join(HERE, "schema.sql")
+
 
 __version__ = "0.9.0"
 
@@ -103,8 +137,6 @@ def env_seconds(name, default, high=3600):
     if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,6})?", value) or float(value) > high:
         raise ConfigError(f"{name} must be a number of seconds from 0 to {high}, not {value!r}")
     return float(value)
-
-
 # How long a request waits for a busy database before 503; tests shorten it with AFFILUT_BUSY_TIMEOUT.
 BUSY_TIMEOUT_SECONDS = at_start(env_seconds, "AFFILUT_BUSY_TIMEOUT", 5.0)
 MAX_API_BODY = 64 * 1024            # the largest JSON body the API accepts
@@ -121,8 +153,6 @@ def env_int(name, default):
     if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
         raise ConfigError(f"{name} must be a whole number from 1 to 999999999, not {value!r}")
     return int(value)
-
-
 # A Stripe webhook signing secret as Stripe hands it out: "whsec_" and its key (letters and digits
 # from the Dashboard and the Stripe CLI); anything else pasted in would only fail every signature.
 WEBHOOK_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=_-]{1,249}")
@@ -148,11 +178,56 @@ def env_webhook_secret():
 at_start(env_base_url)
 at_start(env_webhook_secret)
 
+
 app = Bottle()
 app.config["affilut.db"] = os.environ.get("AFFILUT_DB", "affilut.db")
 # Seconds between the hold period's runs in a serving process (0: none; cron runs approve-held instead).
 _HOLD_EVERY = os.environ.get("AFFILUT_HOLD_EVERY", "").strip()
 app.config["affilut.hold_every"] = int(_HOLD_EVERY) if re.fullmatch(r"[0-9]{1,9}", _HOLD_EVERY) else 60
+
+
+# Pages and emails are rendered on the server from views/, with a little CSS and JS from static/:
+# no CDN and no build step.
+
+VIEWS_DIR = os.path.join(HERE, "views")    # absolute: template lookup must not depend on the cwd
+# One list for every page: Bottle keeps a compiled template under its lookup list's identity, so a
+# new list per call would read, parse and compile the template (and its includes) on every request.
+VIEWS_LOOKUP = [VIEWS_DIR]
+STATIC_DIR = os.path.join(HERE, "static")
+
+
+# The server decides what a request's address, scheme and host are (behind_proxies believes a
+# trusted proxy's X-Forwarded-* and drops them from anyone else); the app reads only its verdict,
+# never a forwarded header itself.
+
+
+def client_ip():
+    """The client's address, as the server determined it."""
+    return request.environ.get("REMOTE_ADDR") or ""
+
+
+def is_https():
+    """True when the browser reached us over HTTPS, directly or through a trusted proxy."""
+    return request.environ.get("wsgi.url_scheme") == "https"
+
+
+def base_url():
+    """This install's public address: AFFILUT_BASE_URL, else the address the browser used."""
+    configured = env_base_url()
+    if configured:
+        return configured
+    environ = request.environ
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return f"{'https' if is_https() else 'http'}://{host}"
+
+
+def link_base():
+    """Where links in emails point: this install's public address (base_url) while a request is
+    served, AFFILUT_BASE_URL or the default local address otherwise (the CLI, background duties)."""
+    if request.environ.get("bottle.app") is not None:
+        return base_url()
+    return os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/") or "http://127.0.0.1:8080"
+
 
 ###############################################################################
 # Database ####################################################################
@@ -245,19 +320,8 @@ def get_db():
             if path not in _migrated_paths:
                 init_db(path)
                 _migrated_paths.add(path)
-                start_background_duties(path)
         _thread_state.db, _thread_state.path = connect(path), path
     return _thread_state.db
-
-
-def start_background_duties(path):
-    """What runs beside the requests, once per process and database, however the app is served
-    (`python affilut.py serve` or `waitress-serve affilut:app`): the hold period's approvals
-    (every affilut.hold_every seconds; 0 leaves them to `approve-held`) and the outbox's delivery
-    thread (app.config["affilut.background"] = False keeps it off: tests drive delivery themselves)."""
-    start_hold_period(path, app.config["affilut.hold_every"])
-    if app.config.get("affilut.background", True):
-        start_outbox_worker(path)
 
 
 # One way to write, as datasette's writer does: a write is BEGIN IMMEDIATE ... COMMIT on the
@@ -297,10 +361,9 @@ def unique_violation(error, *columns):
 
 
 ###############################################################################
-# Domain rules ################################################################
+# Values: ids, time, validation and money #####################################
 ###############################################################################
 
-# -- Ids and time --------------------------------------------------------------
 
 DAY_MS = 24 * 3600 * 1000  # times are integer milliseconds since the epoch, UTC
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -348,9 +411,6 @@ def iso_time_sql(column):
     """iso_time as an SQL expression over a column of milliseconds, for exports SQLite formats as it
     reads (times are never negative, so SQL's / and % agree with Python's // and %)."""
     return f"(strftime('%Y-%m-%dT%H:%M:%S', {column} / 1000, 'unixepoch') || printf('.%03dZ', {column} % 1000))"
-
-
-# -- Validation -------------------------------------------------------------------
 
 
 class ApiError(Exception):
@@ -458,9 +518,6 @@ def reject_unknown(body, allowed):
             raise ApiError(400, "unknown_parameter", f"unknown field {name!r}", name)
 
 
-# -- Money -----------------------------------------------------------------------
-
-
 def commission_cents(amount_cents, percent):
     """amount × percent / 100 in exact decimal, rounded half away from zero to a whole cent.
 
@@ -472,7 +529,80 @@ def commission_cents(amount_cents, percent):
         return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-# -- Accounts and API keys ------------------------------------------------------------
+# Stripe's zero-decimal currencies: their minor unit is the whole unit.
+ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹"}
+
+
+def currency_digits(currency):
+    """How many decimals the currency shows."""
+    return 0 if (currency or "usd").lower() in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def money_parts(cents, currency):
+    """The size of an amount in minor units, as whole units and the decimals shown after them:
+    123456 usd → (1234, ".56"), 123456 jpy → (123456, "")."""
+    digits = currency_digits(currency)
+    whole, part = divmod(abs(cents), 10 ** digits)
+    return whole, f".{part:0{digits}d}" if digits else ""
+
+
+def money_text(cents, currency="usd"):
+    """Minor units as a plain decimal string for files: 1234 → "12.34"."""
+    whole, decimals = money_parts(cents, currency)
+    return f"{'-' if cents < 0 else ''}{whole}{decimals}"
+
+
+def money_text_sql(cents, currency):
+    """money_text as an SQL expression over a column of minor units and a column (or parameter) of currency."""
+    zero_decimal = ", ".join(f"'{code}'" for code in sorted(ZERO_DECIMAL_CURRENCIES))
+    return (f"(CASE WHEN lower(COALESCE({currency}, 'usd')) IN ({zero_decimal}) THEN printf('%d', {cents}) "
+            f"ELSE printf('%s%d.%02d', CASE WHEN {cents} < 0 THEN '-' ELSE '' END, abs({cents}) / 100, "
+            f"abs({cents}) % 100) END)")
+
+
+def format_money(cents, currency="usd"):
+    """Minor units for people: 123456 usd → "$1,234.56", -300 eur → "−€3.00"."""
+    currency = (currency or "usd").lower()
+    whole, decimals = money_parts(cents or 0, currency)
+    number = f"{whole:,}{decimals}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    text = f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+    return ("−" + text) if (cents or 0) < 0 else text
+
+
+def parse_money(value, param, currency="usd", allow_zero=False):
+    """A decimal amount typed by a person ("49", "1,049.50") in minor units, exactly."""
+    text = (value or "").strip().replace(",", "").lstrip("$€£¥").strip()
+    digits = currency_digits(currency)
+    pattern = r"\d{1,12}" + (rf"(\.\d{{1,{digits}}})?" if digits else "")
+    if not re.fullmatch(pattern, text):
+        raise invalid(param, f"{param.replace('_', ' ')} must be an amount like " + ("49.00" if digits else "4900"))
+    cents = int(Decimal(text) * 10 ** digits)
+    if cents == 0 and allow_zero:
+        return 0
+    return clean_amount(cents, param)
+
+
+def format_day(ms):
+    """A UTC date: 2026-01-15."""
+    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000)) if ms else ""
+
+
+def format_when(ms):
+    """A UTC date and minute: 2026-01-15 09:00 (the tables say UTC in their heading)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms // 1000)) if ms else "—"
+
+
+def format_rate(rate):
+    """A conversion rate as a percent with one decimal, or a dash with no clicks."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+###############################################################################
+# Accounts and keys ###########################################################
+###############################################################################
+
 
 API_KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 API_KEY_PATTERN = re.compile(r"aff_[a-z0-9]{32,128}")
@@ -490,8 +620,6 @@ def clean_webhook_secret(value, param="webhook_secret"):
     if not isinstance(value, str) or not WEBHOOK_SECRET_PATTERN.fullmatch(value.strip()):
         raise invalid(param, f"{param} must be a Stripe webhook signing secret: whsec_ and the rest of it")
     return value.strip()
-
-
 # Every program setting's rule, stated once: create-account, update-account, /setup and the Settings
 # page all clean their values here, so one value is accepted or refused alike everywhere. The
 # snippet keeps a click for 1..3650 days (snippet.js), which bounds the attribution window. A renewal
@@ -586,7 +714,337 @@ def revoke_api_key(db, account_id, key_id):
     return cursor.rowcount == 1
 
 
-# -- Affiliates -------------------------------------------------------------------------
+# The fields of Settings → Program, which every user may save.
+PROGRAM_FORM_FIELDS = ("name", "default_commission", "landing_url", "attribution_window_days", "hold_days",
+                       "renewal_months", "payout_minimum")
+
+
+def update_program(db, account_id, form):
+    """Save Settings → Program from the form's strings; return the account row. The webhook secret
+    is not among them: only an owner replaces it, with rotate_webhook_secret."""
+    return update_account(db, account_id, {name: form[name] for name in PROGRAM_FORM_FIELDS if name in form})
+
+
+def rotate_webhook_secret(db, account_id, secret):
+    """Replace the Stripe webhook signing secret: events signed with the old one are refused from now on."""
+    return update_account(db, account_id, {"webhook_secret": secret})
+
+
+###############################################################################
+# Messages: the outbox, emails and outbound webhooks ##########################
+###############################################################################
+
+
+# Every message affilut owes, an email or a webhook delivery, is a row of the outbox written by
+# enqueue() inside the transaction of the change that causes it: committed with the change or not
+# at all. The delivery worker (section "Outbox delivery") sends due rows and retries failures.
+
+OUTBOX_RETRY_WINDOW_MS = 3 * DAY_MS   # a message that has failed for this long is given up
+OUTBOX_MAX_DELAY_MS = DAY_MS          # the doubling retry delay stops growing here
+WEBHOOK_EVENTS = ("affiliate.created", "affiliate.updated", "conversion.created", "conversion.updated",
+                  "payout.created")
+MAX_WEBHOOK_ENDPOINTS = 16            # per account
+MAIL_TOPICS_DEFAULT_ON = {"new_commission": True, "daily_digest": True}
+# One list for every email template: Bottle caches a compiled template by the identity of its lookup list.
+MAIL_TEMPLATE_LOOKUP = [os.path.join(HERE, "views")]
+_outbox_wake = threading.Event()      # set by enqueue so this process's worker looks soon
+
+
+def outbox_retry_seconds():
+    """The first retry delay: AFFILUT_OUTBOX_RETRY_SECONDS (default 30), doubling after each failure."""
+    return env_int("AFFILUT_OUTBOX_RETRY_SECONDS", 30)
+
+
+def retry_delay_ms(attempts):
+    """How long to wait after the attempts-th failure: doubling from the first delay, with up to
+    20% jitter either way so that many failures at once do not all retry at the same instant."""
+    delay = min(OUTBOX_MAX_DELAY_MS, outbox_retry_seconds() * 1000 * 2 ** min(attempts - 1, 30))
+    return int(delay * random.uniform(0.8, 1.2))
+
+
+def enqueue(db, kind, topic, recipient, body, account_id=None, subject="", event_id=None, endpoint_id=None,
+            sensitive=False, dedupe_key=None):
+    """Inside the transaction of the change that causes it: queue one message; return its id, or
+    None when a message with this dedupe_key was queued before."""
+    message_id, now = new_id("msg" if kind == "email" else "dlv"), now_ms()
+    cursor = db.execute("""INSERT INTO outbox (id, account_id, kind, topic, event_id, endpoint_id, recipient, subject,
+                               body, sensitive, dedupe_key, created_at, next_attempt_at)
+                           VALUES (:id, :account, :kind, :topic, :event, :endpoint, :recipient, :subject, :body,
+                               :sensitive, :dedupe, :now, :now)
+                           ON CONFLICT (dedupe_key) DO NOTHING""",
+                        {"id": message_id, "account": account_id, "kind": kind, "topic": topic,
+                         "event": event_id or message_id, "endpoint": endpoint_id, "recipient": recipient,
+                         "subject": subject, "body": body, "sensitive": int(sensitive), "dedupe": dedupe_key,
+                         "now": now})
+    _outbox_wake.set()
+    return message_id if cursor.rowcount == 1 else None
+
+
+def webhook_endpoint_json(row, secret=None):
+    """A webhook endpoint as the API shows it; the secret only when it was just made."""
+    body = {"id": row["id"], "url": row["url"], "events": json.loads(row["events"]),
+            "createdAt": iso_time(row["created_at"]),
+            "status": "disabled" if row["disabled_at"] else "enabled",
+            "disabledAt": iso_time(row["disabled_at"]), "disabledReason": row["disabled_reason"]}
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def forbidden_address(address):
+    """True for an address a webhook must not reach unless AFFILUT_WEBHOOK_ALLOW_PRIVATE=1: loopback,
+    private, link-local, multicast, reserved or unspecified (an IPv4-mapped IPv6 address as its IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved \
+        or ip.is_unspecified
+
+
+def webhook_allows(name):
+    """AFFILUT_WEBHOOK_ALLOW_HTTP or AFFILUT_WEBHOOK_ALLOW_PRIVATE, read when used."""
+    return os.environ.get(f"AFFILUT_WEBHOOK_ALLOW_{name}", "").strip() == "1"
+
+
+def clean_webhook_url(value, param="url"):
+    """An https:// URL (http:// with AFFILUT_WEBHOOK_ALLOW_HTTP=1) whose host is not a private address.
+    A host name is resolved and checked again each time a delivery connects (see webhook_address)."""
+    value = clean_url(value, param)
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise invalid(param, f"{param} must be a URL with a valid host and port")
+    if parts.scheme != "https" and not (parts.scheme == "http" and webhook_allows("HTTP")):
+        raise invalid(param, f"{param} must start with https:// (set AFFILUT_WEBHOOK_ALLOW_HTTP=1 to allow http://)")
+    host = parts.hostname or ""
+    if not host or parts.username is not None or parts.fragment or port == 0:
+        raise invalid(param, f"{param} must be a URL with a host, without credentials or a #fragment")
+    if not webhook_allows("PRIVATE"):
+        try:
+            private = forbidden_address(host)
+        except ValueError:  # a name, not an address: checked when a delivery connects
+            private = host.rstrip(".").lower() == "localhost" or host.lower().endswith(".localhost")
+        if private:
+            raise invalid(param, f"{param} must not point at a loopback, private or link-local address")
+    return value
+
+
+def clean_webhook_events(value, param="events"):
+    """A non-empty list of distinct event types, in the order of WEBHOOK_EVENTS."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise invalid(param, f"{param} must be a non-empty list of event types: {', '.join(WEBHOOK_EVENTS)}")
+    for name in value:
+        clean_choice(name, param, WEBHOOK_EVENTS)
+    return [name for name in WEBHOOK_EVENTS if name in value]
+
+
+def get_webhook_endpoint(db, account_id, endpoint_id):
+    """This account's webhook endpoint, or None."""
+    return db.execute("SELECT * FROM webhook_endpoints WHERE id = :id AND account_id = :account",
+                      {"id": endpoint_id, "account": account_id}).fetchone()
+
+
+def create_webhook_endpoint(db, account_id, url, events):
+    """Add an endpoint; return (its row, the signing secret, shown this once)."""
+    fields = {"id": new_id("we"), "account": account_id, "url": clean_webhook_url(url),
+              "events": json.dumps(clean_webhook_events(events)), "secret": "whsec_" + secrets.token_hex(24),
+              "now": now_ms(), "max": MAX_WEBHOOK_ENDPOINTS}
+    with transaction(db) as tx:
+        cursor = tx.execute("""INSERT INTO webhook_endpoints (id, account_id, url, events, secret, created_at)
+                               SELECT :id, :account, :url, :events, :secret, :now
+                               WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = :account) < :max""",
+                            fields)
+        if cursor.rowcount != 1:
+            raise ApiError(409, "too_many_endpoints", f"an account has at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints")
+    return get_webhook_endpoint(db, account_id, fields["id"]), fields["secret"]
+
+
+def update_webhook_endpoint(db, account_id, endpoint_id, changes):
+    """Change an endpoint's url, events or status; enabling it again clears why it was disabled."""
+    fields = {"id": endpoint_id, "account": account_id, "now": now_ms()}
+    assignments = []
+    if "url" in changes:
+        fields["url"] = clean_webhook_url(changes["url"])
+        assignments.append("url = :url")
+    if "events" in changes:
+        fields["events"] = json.dumps(clean_webhook_events(changes["events"]))
+        assignments.append("events = :events")
+    if "status" in changes:
+        status = clean_choice(changes["status"], "status", ("enabled", "disabled"))
+        assignments.append("disabled_at = NULL, disabled_reason = NULL" if status == "enabled" else
+                           "disabled_at = COALESCE(disabled_at, :now), "
+                           "disabled_reason = COALESCE(disabled_reason, 'disabled by the merchant')")
+    with transaction(db) as tx:
+        if get_webhook_endpoint(tx, account_id, endpoint_id) is None:
+            raise not_found("webhook endpoint", endpoint_id)
+        if assignments:
+            tx.execute(f"UPDATE webhook_endpoints SET {', '.join(assignments)} WHERE id = :id", fields)
+        if changes.get("status") == "disabled":
+            cancel_deliveries(tx, endpoint_id)
+    return get_webhook_endpoint(db, account_id, endpoint_id)
+
+
+def delete_webhook_endpoint(db, account_id, endpoint_id):
+    """Remove an endpoint; what was queued for it is cancelled."""
+    with transaction(db) as tx:
+        cursor = tx.execute("DELETE FROM webhook_endpoints WHERE id = :id AND account_id = :account",
+                            {"id": endpoint_id, "account": account_id})
+        if cursor.rowcount != 1:
+            raise not_found("webhook endpoint", endpoint_id)
+        cancel_deliveries(tx, endpoint_id)
+
+
+def cancel_deliveries(db, endpoint_id):
+    """Inside a transaction: an endpoint that is disabled or gone gets nothing more."""
+    db.execute("""UPDATE outbox SET status = 'cancelled', last_error = 'endpoint disabled'
+                  WHERE endpoint_id = :id AND status = 'pending'""", {"id": endpoint_id})
+
+
+def resend_delivery(db, account_id, delivery_id):
+    """Queue a delivery's event again to its endpoint: a new delivery with the same event id and body."""
+    with transaction(db) as tx:
+        row = tx.execute("""SELECT o.* FROM outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id
+                            WHERE o.id = :id AND o.account_id = :account AND o.kind = 'webhook'
+                              AND e.disabled_at IS NULL""", {"id": delivery_id, "account": account_id}).fetchone()
+        if row is None:
+            raise not_found("delivery to an enabled endpoint", delivery_id)
+        return enqueue(tx, "webhook", row["topic"], row["recipient"], row["body"], account_id,
+                       event_id=row["event_id"], endpoint_id=row["endpoint_id"])
+
+
+def emit_event(db, account_id, event_type, data, livemode=True):
+    """Inside the transaction of the change: queue one event (one id) for every enabled endpoint of
+    the account that takes its type; return the event id, or None when no endpoint takes it.
+
+    data is the API's object, or a function that makes it (or the pair (object, livemode), or None
+    for nothing to say), called only when some endpoint listens: most changes have no listener."""
+    endpoints = [e for e in db.execute("""SELECT id, url, events FROM webhook_endpoints
+                                          WHERE account_id = :account AND disabled_at IS NULL""",
+                                       {"account": account_id}) if event_type in json.loads(e["events"])]
+    if not endpoints:
+        return None
+    if callable(data):
+        data = data()
+        if data is None:
+            return None
+        if isinstance(data, tuple):
+            data, livemode = data
+    event_id, now = new_id("evt"), now_ms()
+    body = json.dumps({"id": event_id, "type": event_type, "createdAt": iso_time(now), "livemode": bool(livemode),
+                       "data": data}, separators=(",", ":"))
+    for endpoint in endpoints:
+        enqueue(db, "webhook", event_type, endpoint["url"], body, account_id, event_id=event_id,
+                endpoint_id=endpoint["id"])
+    return event_id
+
+
+def mail_wanted(db, subject_id, topic):
+    """Whether this person wants emails of this topic (new_commission, daily_digest): on unless turned off."""
+    row = db.execute("SELECT enabled FROM mail_preferences WHERE subject_id = :subject AND topic = :topic",
+                     {"subject": subject_id, "topic": topic}).fetchone()
+    return MAIL_TOPICS_DEFAULT_ON.get(topic, True) if row is None else bool(row["enabled"])
+
+
+def set_mail_preference(db, subject_id, topic, enabled):
+    """Turn one topic of emails on or off for this person."""
+    clean_choice(topic, "topic", tuple(MAIL_TOPICS_DEFAULT_ON))
+    with transaction(db) as tx:
+        tx.execute("""INSERT INTO mail_preferences (subject_id, topic, enabled) VALUES (:subject, :topic, :enabled)
+                      ON CONFLICT (subject_id, topic) DO UPDATE SET enabled = excluded.enabled""",
+                   {"subject": subject_id, "topic": topic, "enabled": int(bool(enabled))})
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"]+")
+
+
+def paragraph_html(text):
+    """One paragraph of an email's text as HTML: escaped, its links clickable, its line breaks kept."""
+    escaped = html.escape(text)
+    return _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped).replace("\n", "<br>\n")
+
+
+def render_email(topic, program, **values):
+    """(subject, text, html) of an email from views/mail_<topic>.tpl, whose first line is "Subject: ...".
+
+    The text template is plain text (nothing escaped); the HTML part is views/mail_layout.tpl around
+    the same paragraphs, escaped there."""
+    text = bottle.template(f"mail_{topic}", template_lookup=MAIL_TEMPLATE_LOOKUP, template_settings={"noescape": True},
+                           program=program, money=format_money, day=format_day, **values)
+    first, _, rest = text.strip().partition("\n")
+    subject, text = first.removeprefix("Subject:").strip(), rest.strip() + "\n"
+    paragraphs = [paragraph_html(p.strip()) for p in re.split(r"\n\s*\n", text.strip())]
+    body = bottle.template("mail_layout", template_lookup=MAIL_TEMPLATE_LOOKUP, program=program, subject=subject,
+                           paragraphs=paragraphs)
+    return subject, text, body
+
+
+def queue_email(db, account_id, topic, to, sensitive=False, dedupe_key=None, **values):
+    """Inside the transaction of the change: render an email of this program and queue it."""
+    account = get_account(db, account_id)
+    subject, text, body = render_email(topic, account["name"], account=account, **values)
+    return enqueue(db, "email", topic, to, json.dumps({"text": text, "html": body}), account_id, subject=subject,
+                   sensitive=sensitive, dedupe_key=dedupe_key)
+
+
+def merchant_emails(db, account_id):
+    """The addresses of the program's users who can sign in."""
+    return [r["email"] for r in db.execute("""SELECT email FROM users WHERE account_id = :a
+                                              AND password_hash IS NOT NULL ORDER BY id""", {"a": account_id})]
+
+
+def endpoint_disabled(db, account_id, endpoint_id, reason):
+    """Inside a transaction: disable an endpoint that kept failing, cancel what waits for it, and tell
+    the merchant's users (the dashboard shows a banner too)."""
+    cursor = db.execute("""UPDATE webhook_endpoints SET disabled_at = :now, disabled_reason = :reason
+                           WHERE id = :id AND disabled_at IS NULL""",
+                        {"now": now_ms(), "reason": reason, "id": endpoint_id})
+    if cursor.rowcount != 1:
+        return
+    cancel_deliveries(db, endpoint_id)
+    endpoint = get_webhook_endpoint(db, account_id, endpoint_id)
+    for email in merchant_emails(db, account_id):
+        queue_email(db, account_id, "webhook_disabled", email, endpoint=endpoint, reason=reason,
+                    settings_url=link_base() + "/dashboard/settings/webhooks")
+
+
+def mail_settings():
+    """How to send email, from AFFILUT_SMTP_URL and AFFILUT_MAIL_FROM; None when SMTP is not configured.
+
+    smtp://user:pass@host:587 signs in after STARTTLS; smtp://host:port sends without TLS or sign-in
+    (a local catcher); smtps://user:pass@host:465 is TLS from the first byte."""
+    url = os.environ.get("AFFILUT_SMTP_URL", "").strip()
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ApiError(400, "invalid_smtp_url", "AFFILUT_SMTP_URL has an invalid port")
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ApiError(400, "invalid_smtp_url", "AFFILUT_SMTP_URL must look like smtp://user:pass@host:587 "
+                                                "or smtps://user:pass@host:465")
+    sender = os.environ.get("AFFILUT_MAIL_FROM", "").strip()
+    if not _EMAIL.fullmatch(email.utils.parseaddr(sender)[1] or ""):
+        raise ApiError(400, "invalid_mail_from", "AFFILUT_MAIL_FROM must be the address emails come from, "
+                                                 "like affiliates@shop.example")
+    return {"tls": parts.scheme == "smtps", "host": parts.hostname,
+            "port": port or (465 if parts.scheme == "smtps" else 587 if parts.username else 25),
+            "user": urllib.parse.unquote(parts.username) if parts.username else None,
+            "password": urllib.parse.unquote(parts.password or ""), "sender": email.utils.parseaddr(sender)[1]}
+
+
+def mail_mode():
+    """'smtp' when email is configured, 'print' under serve --print-mail, else None: emails wait."""
+    if os.environ.get("AFFILUT_SMTP_URL", "").strip():
+        return "smtp"
+    return "print" if app.config.get("affilut.print_mail") else None
+
+
+###############################################################################
+# Affiliates ##################################################################
+###############################################################################
+
 
 AFFILIATE_STATUSES = ("pending", "active", "paused", "banned")
 # In an UPDATE that sets :status: activatedAt records the first activation and never moves after it.
@@ -691,7 +1149,50 @@ def change_affiliate_status(db, account_id, affiliate_id, status, reason=None):
     return cursor.rowcount == 1
 
 
-# -- Conversions and their lifecycle -------------------------------------------------------
+def list_affiliates(db, filters, params, page, limit, starting_after=None):
+    """One page of an account's affiliates, newest first, plus whether more follow.
+
+    Ids are ULIDs, so ordering by id is creation order with a unique, stable tie-break. The ids of
+    the page are found on a covering index first, so a deep OFFSET walks the index, not the rows.
+    """
+    where = ["account_id = :account"] + filters
+    if starting_after is not None:
+        where.append("id < :starting_after")
+        params = {**params, "starting_after": starting_after}
+    rows = db.execute(f"""SELECT a.* FROM (SELECT id FROM affiliates WHERE {' AND '.join(where)}
+                                          ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page
+                          JOIN affiliates AS a ON a.id = page.id ORDER BY a.id DESC""",
+                      {**params, "limit": limit + 1, "offset": (page - 1) * limit}).fetchall()
+    return rows[:limit], len(rows) > limit
+
+
+def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
+    """Approve, pause, ban or reactivate; the reason for a pause or ban is shown to the affiliate."""
+    with transaction(db) as tx:
+        before = get_affiliate(tx, account_id, affiliate_id)
+        found = change_affiliate_status(tx, account_id, affiliate_id, status, reason)
+        affiliate_changed(tx, account_id, affiliate_id, before)
+    if not found:
+        raise not_found("affiliate", affiliate_id)
+    return get_affiliate(db, account_id, affiliate_id)
+
+
+def affiliate_changed(db, account_id, affiliate_id, before):
+    """Inside a transaction, after an affiliate changed: affiliate.updated when what the API shows
+    changed, and the approval email when a pending applicant became active."""
+    row = get_affiliate(db, account_id, affiliate_id)
+    if row is None or before is None or affiliate_json(before) == affiliate_json(row):
+        return
+    emit_event(db, account_id, "affiliate.updated", lambda: affiliate_json(row))
+    if before["status"] == "pending" and row["status"] == "active":
+        queue_email(db, account_id, "affiliate_approved", row["email"], affiliate=row,
+                    portal_url=link_base() + f"/portal/signin/{account_id}")
+
+
+###############################################################################
+# Conversions and commission ##################################################
+###############################################################################
+
 
 CONVERSION_STATUSES = ("pending", "approved", "paid", "rejected")
 # pending → approved → paid; pending or approved → rejected. Paid and rejected are final.
@@ -814,15 +1315,116 @@ def set_conversion_status(db, account_id, conversion_id, new_status, reason=None
     return get_conversion(db, account_id, conversion_id)
 
 
-# -- Attribution: facts from Stripe, settled into conversions -------------------------------
-#
-# A webhook event only adds facts: what a charge is, who referred a payment intent or a
-# customer, how much was refunded, how a dispute ended. Facts merge so that arrival order does
-# not matter (first non-empty value, maximum refunded, a final dispute status wins, bindings are
-# kept per event). Then every charge the event touches is settled: its conversion is made to
-# agree with the facts. Any permutation or repetition of the same events settles the same way.
+HOLD_BATCH = 500  # conversions approved per transaction, so the duty never holds up requests for long
 
-# Customer-level bindings in order of precedence (the issue's rule 3); the customer's first
+
+def approve_held_conversions(db, now=None):
+    """Approve pending conversions whose hold period has passed; return how many.
+
+    Never one with an open dispute or fully refunded (those are not pending anyway), never an
+    adjustment (those are approved when made), and never test-mode data. Runs account by account,
+    in small batches, so a large backlog (a first start on an old database) never blocks writers for long.
+    """
+    now = now_ms() if now is None else now
+    approved = 0
+    for account in db.execute("SELECT id, hold_days FROM accounts").fetchall():
+        params = {"account": account["id"], "cutoff": now - account["hold_days"] * DAY_MS, "now": now,
+                  "batch": HOLD_BATCH}
+        while True:
+            with transaction(db) as tx:
+                due = tx.execute(f"""SELECT id FROM conversions
+                                     WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
+                                       AND disputed = 0 AND refunded_cents < amount_cents AND {LIVE_LEDGER}
+                                     LIMIT :batch""", params).fetchall()
+                for row in due:
+                    # The status it expects is checked again, and history written only for a row changed:
+                    # another process on the same database never approves one conversion twice.
+                    cursor = tx.execute("""UPDATE conversions SET status = 'approved', updated_at = :now
+                                           WHERE id = :id AND status = 'pending'""", {"now": now, "id": row["id"]})
+                    if cursor.rowcount == 1:
+                        record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
+                        conversion_event(tx, account["id"], row["id"], "conversion.updated")
+                        approved += 1
+            if len(due) < HOLD_BATCH:
+                break
+    return approved
+
+
+def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True):
+    """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
+
+    starting_after keeps the conversions recorded before that one. The page's rows are found on an
+    index ending in seq (their rowids are in it) before any row is read. livemode=False lists the
+    test-mode conversions instead of the live ones.
+    """
+    where, below = ["account_id = :account"] + filters, None
+    params = {**params, "starting_after": starting_after}
+    if not livemode:
+        where.append("livemode = 0")
+    elif db.execute("SELECT 1 FROM conversions WHERE account_id = :account "
+                    "AND livemode = 0 LIMIT 1", params).fetchone() is not None:
+        where.append(LIVE_LEDGER)  # only then: an account without test data keeps the one-seek pages
+    if starting_after is not None:
+        cursor = db.execute("SELECT seq FROM conversions WHERE id = :starting_after AND account_id = :account",
+                            params).fetchone()
+        if cursor is None:  # not one of this account's: as before seq, the conversions whose id sorts below it
+            where.append("id < :starting_after")
+        else:
+            below = cursor["seq"]
+    # Unfiltered, the numbers under the top (the newest, or the cursor) are gapless, so the page
+    # starts `offset` numbers down: one seek at any depth. A filter's rows are spread out, so its
+    # index is walked past `offset` of them.
+    offset = (page - 1) * limit
+    seek, skip = (offset, 0) if len(where) == 1 else (0, offset)
+    rows = db.execute(f"""SELECT c.* FROM (SELECT rowid FROM conversions WHERE {' AND '.join(where)}
+                                             AND seq < COALESCE(:below, (SELECT MAX(seq) + 1 FROM conversions
+                                                                         WHERE account_id = :account)) - :seek
+                                           ORDER BY seq DESC LIMIT :limit OFFSET :skip) AS page
+                          JOIN conversions AS c ON c.rowid = page.rowid ORDER BY c.seq DESC""",
+                      {**params, "below": below, "seek": seek, "skip": skip, "limit": limit + 1}).fetchall()
+    return rows[:limit], len(rows) > limit
+
+
+def conversion_livemode(row):
+    """Whether a conversion came from live payments: its livemode column where the schema has one."""
+    return bool(row["livemode"]) if "livemode" in row.keys() and row["livemode"] is not None else True
+
+
+def conversion_event(db, account_id, conversion_id, event_type, before=None):
+    """Inside a transaction: conversion.created, or conversion.updated when what the API shows of it
+    changed since `before` (its row before the change)."""
+    def data():
+        row = get_conversion(db, account_id, conversion_id)
+        if row is None or (before is not None and conversion_json(before) == conversion_json(row)):
+            return None
+        return conversion_json(row), conversion_livemode(row)
+    emit_event(db, account_id, event_type, data)
+
+
+def conversion_recorded(db, row):
+    """Inside the transaction that inserts a conversion: conversion.created, and the new-commission
+    email when it earns something (not a rejected one, not an adjustment) and the affiliate wants it."""
+    conversion_event(db, row["account_id"], row["id"], "conversion.created")
+    if row["status"] in ("pending", "approved") and row.get("kind") != "adjustment" and row["commission_cents"] > 0:
+        affiliate = get_affiliate(db, row["account_id"], row["affiliate_id"])
+        if mail_wanted(db, affiliate["id"], "new_commission"):
+            queue_email(db, row["account_id"], "new_commission", affiliate["email"], affiliate=affiliate,
+                        conversion=row, portal_url=link_base() + f"/portal/signin/{row['account_id']}")
+
+
+###############################################################################
+# Stripe attribution ##########################################################
+###############################################################################
+
+
+# A webhook event only adds facts: what a charge is, who referred a payment intent or a
+# customer, how much was captured and refunded, how a dispute ended. Facts merge so that arrival
+# order does not matter (first non-empty value, the newest charge snapshot by Stripe's time, a
+# final dispute status wins, bindings are kept per event). Then every charge the event touches is
+# settled: its conversion is made to agree with the facts. Any permutation or repetition of the
+# same events settles the same way.
+
+# Customer-level bindings in order of precedence (README, "Attribution"); the customer's first
 # attributed payment comes after all of them.
 CUSTOMER_SOURCES = ("checkout_session", "subscription_metadata", "customer_metadata")
 # A binding credits payments made before it was learned by at most this much: the checkout
@@ -870,8 +1472,6 @@ def stripe_amount(value):
     The bound keeps a hostile number from overflowing SQLite's 64-bit INTEGER (a 500)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT_CENTS \
         else None
-
-
 # Stripe's times are Unix seconds; anything outside 1970..2100 is not a real payment's time, and a far
 # future one would overflow SQLite or the calendar arithmetic of the renewal period.
 STRIPE_TIME_MAX = 4102444800  # 2100-01-01
@@ -966,8 +1566,6 @@ def learn_payer_email(db, account_id, subject_kind, subject_id, email):
         db.execute("""INSERT OR IGNORE INTO payer_emails (account_id, subject_kind, subject_id, email)
                       VALUES (:account, :kind, :subject, :email)""",
                    {"account": account_id, "kind": subject_kind, "subject": subject_id, "email": email})
-
-
 # The API version from which partially capturing or canceling a payment no longer creates a Refund
 # nor counts the released amount in the charge's amount_refunded (Stripe changelog, 2025-03-31.basil:
 # "Partially capturing or canceling payments no longer creates a Refund"). Before it, a capture of
@@ -1176,8 +1774,6 @@ def charges_of(db, account_id, intents=(), customers=()):
                 found |= {r[0] for r in db.execute(f"SELECT charge_id FROM charges WHERE account_id = :account "
                                                    f"AND {column} = :value", {"account": account_id, "value": value})}
     return found
-
-
 # A charge with every fact settling it needs, read in one statement: its refunds (the total of those
 # that stand, and the total its newest snapshot counted: made by then and not yet failed or canceled),
 # its disputes' statuses and every email its payer had (JSON arrays). The caller adds which charges:
@@ -1481,100 +2077,264 @@ def process_stripe_event(db, account, event):
     return True
 
 
-# -- Hold period ---------------------------------------------------------------------------------
+###############################################################################
+# Payouts and stats ###########################################################
+###############################################################################
 
 
-HOLD_BATCH = 500  # conversions approved per transaction, so the duty never holds up requests for long
+# The conversions a payout may cover: approved, not yet paid out, and not held by an open dispute.
+PAYABLE = f"c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0 AND c.{LIVE_LEDGER}"
 
 
-def approve_held_conversions(db, now=None):
-    """Approve pending conversions whose hold period has passed; return how many.
+def reaches_minimum(account, total_cents):
+    """True when an affiliate owed this much may be paid: more than zero and at least the program's minimum."""
+    return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
 
-    Never one with an open dispute or fully refunded (those are not pending anyway), never an
-    adjustment (those are approved when made), and never test-mode data. Runs account by account,
-    in small batches, so a large backlog (a first start on an old database) never blocks writers for long.
+
+def due_payouts(db, account, after=None, limit=None):
+    """Per affiliate and currency: approved, unpaid commission with adjustments netted, in affiliate
+    order, from the balances schema.sql's triggers keep; `after` ((affiliate id, currency)) and
+    `limit` page through them.
+
+    Each item says whether it reaches the program's payout minimum (and is above zero), and carries
+    the balance's version as its digest: the payout form sends it back, and any change since refuses it.
     """
+    after = after or ("", "")
+    rows = db.execute("""SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, b.version,
+                                f.name, f.email, f.payout_email, f.status
+                         FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
+                         WHERE b.account_id = :account AND b.conversions > 0
+                           AND (b.affiliate_id, b.currency) > (:after_affiliate, :after_currency)
+                         ORDER BY b.affiliate_id, b.currency LIMIT :limit""",
+                      {"account": account["id"], "after_affiliate": after[0], "after_currency": after[1],
+                       "limit": -1 if limit is None else limit}).fetchall()
+    return [{"affiliate_id": r["affiliate_id"], "currency": r["currency"], "name": r["name"], "email": r["email"],
+             "paid_to": r["payout_email"] or r["email"], "status": r["status"], "amount_cents": r["commission_cents"],
+             "count": r["conversions"], "digest": str(r["version"]),
+             "eligible": reaches_minimum(account, r["commission_cents"])} for r in rows]
+
+
+def owed_currencies(db, account_id):
+    """The currencies in which some affiliate of the program is owed anything."""
+    return distinct_values(db, "payable_balances", "currency", "account_id = :account AND conversions > 0",
+                           {"account": account_id})
+
+
+def mark_payouts_paid(db, account, items, user_id=None, note=None):
+    """Record one payout per (affiliate, currency, digest) item and flip exactly its conversions to paid.
+
+    All items share one transaction: when any affiliate's due commission changed since the page
+    was shown (the digest differs), nothing is paid and a 409 says to look again.
+    """
+    note = clean_text(note or None, "note", max_length=500, required=False)
+    payout_ids, now = [], now_ms()
+    with transaction(db) as tx:
+        for affiliate_id, currency, digest in items:
+            affiliate = get_affiliate(tx, account["id"], affiliate_id)
+            if affiliate is None:
+                raise not_found("affiliate", affiliate_id)
+            params = {"account": account["id"], "affiliate": affiliate_id, "currency": currency}
+            balance = tx.execute("""SELECT conversions, commission_cents, version FROM payable_balances
+                                    WHERE account_id = :account AND affiliate_id = :affiliate AND currency = :currency""",
+                                 params).fetchone()
+            if balance is None or balance["conversions"] <= 0 or str(balance["version"]) != digest:
+                raise ApiError(409, "payout_changed",
+                               f"what {affiliate['name']} is owed changed since the page was shown; review it again")
+            total = balance["commission_cents"]
+            if not reaches_minimum(account, total):
+                raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
+            payout_id = new_id("pay")
+            tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
+                              paid_to, note, created_by, created_at)
+                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
+                              :now)""",
+                       {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
+                        "currency": currency, "count": balance["conversions"],
+                        "paid_to": affiliate["payout_email"] or affiliate["email"],
+                        "note": note, "user": user_id, "now": now})
+            # Under the write lock the balance is exactly these rows (the triggers keep it so).
+            cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
+                                        decided_by = 'merchant'
+                                    WHERE c.account_id = :account AND c.affiliate_id = :affiliate
+                                      AND c.currency = :currency AND {PAYABLE}""",
+                                {**params, "payout": payout_id, "now": now})
+            if cursor.rowcount != balance["conversions"]:  # the totals disagree with the rows: never pay a partial set
+                raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
+            tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+                          SELECT id, :now, 'approved', 'paid', 'dashboard', 'payout ' || :payout FROM conversions
+                          WHERE account_id = :account AND payout_id = :payout""",
+                       {"account": account["id"], "payout": payout_id, "now": now})
+            for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
+                                  {"account": account["id"], "payout": payout_id}).fetchall():
+                conversion_event(tx, account["id"], row["id"], "conversion.updated")
+            payout_recorded(tx, account["id"], payout_id)
+            payout_ids.append(payout_id)
+    return payout_ids
+
+
+def list_payouts(db, account_id, affiliate_id=None, limit=200):
+    """Payout history, newest first, with each affiliate's name."""
+    return db.execute("""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
+                         JOIN affiliates f ON f.id = p.affiliate_id
+                         WHERE p.account_id = :account AND (:affiliate IS NULL OR p.affiliate_id = :affiliate)
+                         ORDER BY p.id DESC LIMIT :limit""",
+                      {"account": account_id, "affiliate": affiliate_id, "limit": limit}).fetchall()
+
+
+# Every number is read from the totals schema.sql's triggers keep (migration 13), never summed from
+# the program's conversions and clicks, so a page costs the same for ten affiliates or ten thousand.
+
+RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
+# What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
+COUNTED = "adjustment = 0 AND status != 'rejected'"
+
+
+def recent_since(now=None):
+    """The first moment of the last RECENT_DAYS UTC days."""
+    return ((now or now_ms()) // DAY_MS - RECENT_DAYS + 1) * DAY_MS
+
+
+def month_of(ms):
+    """The calendar month (UTC) of a time as affiliate_months keys it: 202603 for March 2026."""
+    moment = time.gmtime(ms // 1000)
+    return moment.tm_year * 100 + moment.tm_mon
+
+
+def distinct_values(db, table, column, where, params):
+    """The distinct values of an indexed column among the rows `where` selects, by one index seek
+    per value (SQLite would otherwise read every row)."""
+    return [r[0] for r in db.execute(f"""
+        WITH RECURSIVE found(value) AS (
+            SELECT MIN({column}) FROM {table} WHERE {where}
+            UNION ALL
+            SELECT (SELECT MIN({column}) FROM {table} WHERE {where} AND {column} > found.value)
+            FROM found WHERE found.value IS NOT NULL)
+        SELECT value FROM found WHERE value IS NOT NULL""", params)]
+
+
+def program_stats(db, account_id, since_ms=None, affiliate_id=None):
+    """Clicks; conversions, and how many came through a link's click; the links' conversion rate
+    (those over clicks: payments credited another way, such as subscriptions, Payment Links or
+    manual sales, have no click to divide by); revenue and commission per currency, net of
+    adjustments. For the program, or one affiliate of it, since a UTC day."""
+    params = {"account": account_id, "affiliate": affiliate_id or "", "since": (since_ms or 0) // DAY_MS}
+    clicks = db.execute("""SELECT COALESCE(SUM(clicks), 0) FROM click_days
+                           WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since""",
+                        params).fetchone()[0]
+    money = db.execute("""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
+                                 SUM(CASE WHEN adjustment = 0 AND linked = 1 THEN conversions ELSE 0 END) AS linked,
+                                 SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
+                          FROM conversion_days
+                          WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                            AND status != 'rejected'
+                          GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
+                       params).fetchall()
+    conversions, linked = sum(r["conversions"] for r in money), sum(r["linked"] for r in money)
+    return {
+        "clicks": clicks, "conversions": conversions, "linked": linked, "other": conversions - linked,
+        "rate": (linked / clicks) if clicks else None,
+        "revenue": [(r["currency"], r["revenue"]) for r in money] or [("usd", 0)],
+        "commission": [(r["currency"], r["commission"]) for r in money] or [("usd", 0)],
+    }
+
+
+def daily_series(db, account_id, days=RECENT_DAYS, now=None, affiliate_id=None):
+    """Clicks and conversions per UTC day for the last `days` days, oldest first: [(day ms, clicks, conversions)]."""
+    today = (now or now_ms()) // DAY_MS
+    first = today - days + 1
+    params = {"account": account_id, "since": first, "affiliate": affiliate_id or ""}
+    clicks = dict(db.execute("""SELECT day, SUM(clicks) FROM click_days
+                                WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                                GROUP BY day""", params).fetchall())
+    conversions = dict(db.execute(f"""SELECT day, SUM(conversions) FROM conversion_days
+                                      WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                                        AND {COUNTED} GROUP BY day""", params).fetchall())
+    return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
+
+
+def top_affiliates(db, account_id, month=None, limit=5):
+    """Per currency, the affiliates who brought the most revenue in a calendar month (UTC), with
+    their conversions and commission: one ranked walk of an index per currency."""
+    params = {"account": account_id, "month": month or month_of(now_ms()), "limit": limit}
+    rows = []
+    for currency in distinct_values(db, "affiliate_months", "currency", "account_id = :account AND month = :month",
+                                    params):
+        rows += db.execute("""SELECT f.id, f.name, f.status, m.currency, m.conversions, m.amount_cents AS revenue,
+                                     m.commission_cents AS commission
+                              FROM affiliate_months m JOIN affiliates f ON f.id = m.affiliate_id
+                              WHERE m.account_id = :account AND m.month = :month AND m.currency = :currency
+                                AND m.conversions != 0
+                              ORDER BY m.amount_cents DESC LIMIT :limit""", {**params, "currency": currency}).fetchall()
+    return rows
+
+
+def earnings_by_status(db, account_id, affiliate_id):
+    """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
+    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents,
+                                SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS count
+                         FROM conversion_days WHERE account_id = :account AND affiliate_id = :affiliate
+                         GROUP BY status, currency HAVING SUM(conversions) != 0 ORDER BY status, currency""",
+                      {"account": account_id, "affiliate": affiliate_id}).fetchall()
+    earnings = {status: [] for status in CONVERSION_STATUSES}
+    for row in rows:
+        earnings[row["status"]].append((row["currency"], row["cents"], row["count"]))
+    return earnings
+
+
+def payout_json(row):
+    """A payout as webhooks show it."""
+    return {"id": row["id"], "affiliateId": row["affiliate_id"], "amountCents": row["amount_cents"],
+            "currency": row["currency"], "conversionCount": row["conversion_count"], "paidTo": row["paid_to"],
+            "note": row["note"], "createdAt": iso_time(row["created_at"])}
+
+
+def payout_recorded(db, account_id, payout_id):
+    """Inside the transaction that records a payout: payout.created, and the affiliate's email."""
+    row = db.execute("SELECT * FROM payouts WHERE id = :id", {"id": payout_id}).fetchone()
+    emit_event(db, account_id, "payout.created", lambda: payout_json(row))
+    affiliate = get_affiliate(db, account_id, row["affiliate_id"])
+    queue_email(db, account_id, "payout_sent", affiliate["email"], affiliate=affiliate, payout=row,
+                portal_url=link_base() + f"/portal/signin/{account_id}")
+
+
+def queue_digests(db, now=None):
+    """Queue yesterday's (UTC) conversions digest for each merchant user who wants it, in programs
+    that had conversions that day; once per user and day, whichever process gets there first."""
     now = now_ms() if now is None else now
-    approved = 0
-    for account in db.execute("SELECT id, hold_days FROM accounts").fetchall():
-        params = {"account": account["id"], "cutoff": now - account["hold_days"] * DAY_MS, "now": now,
-                  "batch": HOLD_BATCH}
-        while True:
+    day = now // DAY_MS - 1
+    params = {"since": day * DAY_MS, "until": (day + 1) * DAY_MS}
+    queued = 0
+    for account in db.execute("""SELECT DISTINCT account_id FROM conversions
+                                 WHERE created_at >= :since AND created_at < :until""", params).fetchall():
+        account_id = account["account_id"]
+        rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
+                              JOIN affiliates f ON f.id = c.affiliate_id
+                              WHERE c.account_id = :account AND c.created_at >= :since AND c.created_at < :until
+                                AND c.kind != 'adjustment' AND c.status != 'rejected' AND c.{LIVE_LEDGER}
+                              ORDER BY c.seq""", {**params, "account": account_id}).fetchall()
+        if not rows:
+            continue
+        totals = {}
+        for row in rows:
+            revenue, commission = totals.get(row["currency"], (0, 0))
+            totals[row["currency"]] = (revenue + row["amount_cents"], commission + row["commission_cents"])
+        users = db.execute("SELECT id, email FROM users WHERE account_id = :a AND password_hash IS NOT NULL",
+                           {"a": account_id}).fetchall()
+        for user in users:
+            if not mail_wanted(db, user["id"], "daily_digest"):
+                continue
             with transaction(db) as tx:
-                due = tx.execute(f"""SELECT id FROM conversions
-                                     WHERE status = 'pending' AND created_at <= :cutoff AND account_id = :account
-                                       AND disputed = 0 AND refunded_cents < amount_cents AND {LIVE_LEDGER}
-                                     LIMIT :batch""", params).fetchall()
-                for row in due:
-                    # The status it expects is checked again, and history written only for a row changed:
-                    # another process on the same database never approves one conversion twice.
-                    cursor = tx.execute("""UPDATE conversions SET status = 'approved', updated_at = :now
-                                           WHERE id = :id AND status = 'pending'""", {"now": now, "id": row["id"]})
-                    if cursor.rowcount == 1:
-                        record_history(tx, row["id"], "pending", "approved", "hold", "hold period passed")
-                        conversion_event(tx, account["id"], row["id"], "conversion.updated")
-                        approved += 1
-            if len(due) < HOLD_BATCH:
-                break
-    return approved
+                if queue_email(tx, account_id, "daily_digest", user["email"], dedupe_key=f"digest:{user['id']}:{day}",
+                               rows=rows[:50], count=len(rows), totals=totals, digest_day=day * DAY_MS,
+                               dashboard_url=link_base() + "/dashboard/conversions"):
+                    queued += 1
+    return queued
 
 
-# -- Listing ---------------------------------------------------------------------------------
+###############################################################################
+# People, sessions and throttles ##############################################
+###############################################################################
 
-
-def list_affiliates(db, filters, params, page, limit, starting_after=None):
-    """One page of an account's affiliates, newest first, plus whether more follow.
-
-    Ids are ULIDs, so ordering by id is creation order with a unique, stable tie-break. The ids of
-    the page are found on a covering index first, so a deep OFFSET walks the index, not the rows.
-    """
-    where = ["account_id = :account"] + filters
-    if starting_after is not None:
-        where.append("id < :starting_after")
-        params = {**params, "starting_after": starting_after}
-    rows = db.execute(f"""SELECT a.* FROM (SELECT id FROM affiliates WHERE {' AND '.join(where)}
-                                          ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page
-                          JOIN affiliates AS a ON a.id = page.id ORDER BY a.id DESC""",
-                      {**params, "limit": limit + 1, "offset": (page - 1) * limit}).fetchall()
-    return rows[:limit], len(rows) > limit
-
-
-def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True):
-    """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
-
-    starting_after keeps the conversions recorded before that one. The page's rows are found on an
-    index ending in seq (their rowids are in it) before any row is read. livemode=False lists the
-    test-mode conversions instead of the live ones.
-    """
-    where, below = ["account_id = :account"] + filters, None
-    params = {**params, "starting_after": starting_after}
-    if not livemode:
-        where.append("livemode = 0")
-    elif db.execute("SELECT 1 FROM conversions WHERE account_id = :account "
-                    "AND livemode = 0 LIMIT 1", params).fetchone() is not None:
-        where.append(LIVE_LEDGER)  # only then: an account without test data keeps the one-seek pages
-    if starting_after is not None:
-        cursor = db.execute("SELECT seq FROM conversions WHERE id = :starting_after AND account_id = :account",
-                            params).fetchone()
-        if cursor is None:  # not one of this account's: as before seq, the conversions whose id sorts below it
-            where.append("id < :starting_after")
-        else:
-            below = cursor["seq"]
-    # Unfiltered, the numbers under the top (the newest, or the cursor) are gapless, so the page
-    # starts `offset` numbers down: one seek at any depth. A filter's rows are spread out, so its
-    # index is walked past `offset` of them.
-    offset = (page - 1) * limit
-    seek, skip = (offset, 0) if len(where) == 1 else (0, offset)
-    rows = db.execute(f"""SELECT c.* FROM (SELECT rowid FROM conversions WHERE {' AND '.join(where)}
-                                             AND seq < COALESCE(:below, (SELECT MAX(seq) + 1 FROM conversions
-                                                                         WHERE account_id = :account)) - :seek
-                                           ORDER BY seq DESC LIMIT :limit OFFSET :skip) AS page
-                          JOIN conversions AS c ON c.rowid = page.rowid ORDER BY c.seq DESC""",
-                      {**params, "below": below, "seek": seek, "skip": skip, "limit": limit + 1}).fetchall()
-    return rows[:limit], len(rows) > limit
-
-
-# -- People who sign in: passwords, sessions and invites -------------------------------------
 
 # scrypt's cost is stored with every hash, so raising it later only affects new passwords.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1   # 32 MiB and a few hundred ms per guess
@@ -1945,616 +2705,6 @@ def end_session(db, token):
         tx.execute("DELETE FROM sessions WHERE token_hash = :hash", {"hash": token_hash(token)})
 
 
-# -- Dashboard rules: affiliate status, program settings, money on screen ---------------------------
-
-
-def set_affiliate_status(db, account_id, affiliate_id, status, reason=None):
-    """Approve, pause, ban or reactivate; the reason for a pause or ban is shown to the affiliate."""
-    with transaction(db) as tx:
-        before = get_affiliate(tx, account_id, affiliate_id)
-        found = change_affiliate_status(tx, account_id, affiliate_id, status, reason)
-        affiliate_changed(tx, account_id, affiliate_id, before)
-    if not found:
-        raise not_found("affiliate", affiliate_id)
-    return get_affiliate(db, account_id, affiliate_id)
-
-
-# Stripe's zero-decimal currencies: their minor unit is the whole unit.
-ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹"}
-
-
-def currency_digits(currency):
-    """How many decimals the currency shows."""
-    return 0 if (currency or "usd").lower() in ZERO_DECIMAL_CURRENCIES else 2
-
-
-def money_parts(cents, currency):
-    """The size of an amount in minor units, as whole units and the decimals shown after them:
-    123456 usd → (1234, ".56"), 123456 jpy → (123456, "")."""
-    digits = currency_digits(currency)
-    whole, part = divmod(abs(cents), 10 ** digits)
-    return whole, f".{part:0{digits}d}" if digits else ""
-
-
-def money_text(cents, currency="usd"):
-    """Minor units as a plain decimal string for files: 1234 → "12.34"."""
-    whole, decimals = money_parts(cents, currency)
-    return f"{'-' if cents < 0 else ''}{whole}{decimals}"
-
-
-def money_text_sql(cents, currency):
-    """money_text as an SQL expression over a column of minor units and a column (or parameter) of currency."""
-    zero_decimal = ", ".join(f"'{code}'" for code in sorted(ZERO_DECIMAL_CURRENCIES))
-    return (f"(CASE WHEN lower(COALESCE({currency}, 'usd')) IN ({zero_decimal}) THEN printf('%d', {cents}) "
-            f"ELSE printf('%s%d.%02d', CASE WHEN {cents} < 0 THEN '-' ELSE '' END, abs({cents}) / 100, "
-            f"abs({cents}) % 100) END)")
-
-
-def format_money(cents, currency="usd"):
-    """Minor units for people: 123456 usd → "$1,234.56", -300 eur → "−€3.00"."""
-    currency = (currency or "usd").lower()
-    whole, decimals = money_parts(cents or 0, currency)
-    number = f"{whole:,}{decimals}"
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    text = f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
-    return ("−" + text) if (cents or 0) < 0 else text
-
-
-def parse_money(value, param, currency="usd", allow_zero=False):
-    """A decimal amount typed by a person ("49", "1,049.50") in minor units, exactly."""
-    text = (value or "").strip().replace(",", "").lstrip("$€£¥").strip()
-    digits = currency_digits(currency)
-    pattern = r"\d{1,12}" + (rf"(\.\d{{1,{digits}}})?" if digits else "")
-    if not re.fullmatch(pattern, text):
-        raise invalid(param, f"{param.replace('_', ' ')} must be an amount like " + ("49.00" if digits else "4900"))
-    cents = int(Decimal(text) * 10 ** digits)
-    if cents == 0 and allow_zero:
-        return 0
-    return clean_amount(cents, param)
-
-
-# The fields of Settings → Program, which every user may save.
-PROGRAM_FORM_FIELDS = ("name", "default_commission", "landing_url", "attribution_window_days", "hold_days",
-                       "renewal_months", "payout_minimum")
-
-
-def update_program(db, account_id, form):
-    """Save Settings → Program from the form's strings; return the account row. The webhook secret
-    is not among them: only an owner replaces it, with rotate_webhook_secret."""
-    return update_account(db, account_id, {name: form[name] for name in PROGRAM_FORM_FIELDS if name in form})
-
-
-def rotate_webhook_secret(db, account_id, secret):
-    """Replace the Stripe webhook signing secret: events signed with the old one are refused from now on."""
-    return update_account(db, account_id, {"webhook_secret": secret})
-
-
-# -- Payouts ----------------------------------------------------------------------------------
-
-
-# The conversions a payout may cover: approved, not yet paid out, and not held by an open dispute.
-PAYABLE = f"c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0 AND c.{LIVE_LEDGER}"
-
-
-def reaches_minimum(account, total_cents):
-    """True when an affiliate owed this much may be paid: more than zero and at least the program's minimum."""
-    return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
-
-
-def due_payouts(db, account, after=None, limit=None):
-    """Per affiliate and currency: approved, unpaid commission with adjustments netted, in affiliate
-    order, from the balances schema.sql's triggers keep; `after` ((affiliate id, currency)) and
-    `limit` page through them.
-
-    Each item says whether it reaches the program's payout minimum (and is above zero), and carries
-    the balance's version as its digest: the payout form sends it back, and any change since refuses it.
-    """
-    after = after or ("", "")
-    rows = db.execute("""SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, b.version,
-                                f.name, f.email, f.payout_email, f.status
-                         FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
-                         WHERE b.account_id = :account AND b.conversions > 0
-                           AND (b.affiliate_id, b.currency) > (:after_affiliate, :after_currency)
-                         ORDER BY b.affiliate_id, b.currency LIMIT :limit""",
-                      {"account": account["id"], "after_affiliate": after[0], "after_currency": after[1],
-                       "limit": -1 if limit is None else limit}).fetchall()
-    return [{"affiliate_id": r["affiliate_id"], "currency": r["currency"], "name": r["name"], "email": r["email"],
-             "paid_to": r["payout_email"] or r["email"], "status": r["status"], "amount_cents": r["commission_cents"],
-             "count": r["conversions"], "digest": str(r["version"]),
-             "eligible": reaches_minimum(account, r["commission_cents"])} for r in rows]
-
-
-def owed_currencies(db, account_id):
-    """The currencies in which some affiliate of the program is owed anything."""
-    return distinct_values(db, "payable_balances", "currency", "account_id = :account AND conversions > 0",
-                           {"account": account_id})
-
-
-def mark_payouts_paid(db, account, items, user_id=None, note=None):
-    """Record one payout per (affiliate, currency, digest) item and flip exactly its conversions to paid.
-
-    All items share one transaction: when any affiliate's due commission changed since the page
-    was shown (the digest differs), nothing is paid and a 409 says to look again.
-    """
-    note = clean_text(note or None, "note", max_length=500, required=False)
-    payout_ids, now = [], now_ms()
-    with transaction(db) as tx:
-        for affiliate_id, currency, digest in items:
-            affiliate = get_affiliate(tx, account["id"], affiliate_id)
-            if affiliate is None:
-                raise not_found("affiliate", affiliate_id)
-            params = {"account": account["id"], "affiliate": affiliate_id, "currency": currency}
-            balance = tx.execute("""SELECT conversions, commission_cents, version FROM payable_balances
-                                    WHERE account_id = :account AND affiliate_id = :affiliate AND currency = :currency""",
-                                 params).fetchone()
-            if balance is None or balance["conversions"] <= 0 or str(balance["version"]) != digest:
-                raise ApiError(409, "payout_changed",
-                               f"what {affiliate['name']} is owed changed since the page was shown; review it again")
-            total = balance["commission_cents"]
-            if not reaches_minimum(account, total):
-                raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
-            payout_id = new_id("pay")
-            tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
-                              paid_to, note, created_by, created_at)
-                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
-                              :now)""",
-                       {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
-                        "currency": currency, "count": balance["conversions"],
-                        "paid_to": affiliate["payout_email"] or affiliate["email"],
-                        "note": note, "user": user_id, "now": now})
-            # Under the write lock the balance is exactly these rows (the triggers keep it so).
-            cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
-                                        decided_by = 'merchant'
-                                    WHERE c.account_id = :account AND c.affiliate_id = :affiliate
-                                      AND c.currency = :currency AND {PAYABLE}""",
-                                {**params, "payout": payout_id, "now": now})
-            if cursor.rowcount != balance["conversions"]:  # the totals disagree with the rows: never pay a partial set
-                raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
-            tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
-                          SELECT id, :now, 'approved', 'paid', 'dashboard', 'payout ' || :payout FROM conversions
-                          WHERE account_id = :account AND payout_id = :payout""",
-                       {"account": account["id"], "payout": payout_id, "now": now})
-            for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
-                                  {"account": account["id"], "payout": payout_id}).fetchall():
-                conversion_event(tx, account["id"], row["id"], "conversion.updated")
-            payout_recorded(tx, account["id"], payout_id)
-            payout_ids.append(payout_id)
-    return payout_ids
-
-
-def list_payouts(db, account_id, affiliate_id=None, limit=200):
-    """Payout history, newest first, with each affiliate's name."""
-    return db.execute("""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
-                         JOIN affiliates f ON f.id = p.affiliate_id
-                         WHERE p.account_id = :account AND (:affiliate IS NULL OR p.affiliate_id = :affiliate)
-                         ORDER BY p.id DESC LIMIT :limit""",
-                      {"account": account_id, "affiliate": affiliate_id, "limit": limit}).fetchall()
-
-
-# -- Stats ---------------------------------------------------------------------------------------
-#
-# Every number is read from the totals schema.sql's triggers keep (migration 13), never summed from
-# the program's conversions and clicks, so a page costs the same for ten affiliates or ten thousand.
-
-RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
-# What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
-COUNTED = "adjustment = 0 AND status != 'rejected'"
-
-
-def recent_since(now=None):
-    """The first moment of the last RECENT_DAYS UTC days."""
-    return ((now or now_ms()) // DAY_MS - RECENT_DAYS + 1) * DAY_MS
-
-
-def month_of(ms):
-    """The calendar month (UTC) of a time as affiliate_months keys it: 202603 for March 2026."""
-    moment = time.gmtime(ms // 1000)
-    return moment.tm_year * 100 + moment.tm_mon
-
-
-def distinct_values(db, table, column, where, params):
-    """The distinct values of an indexed column among the rows `where` selects, by one index seek
-    per value (SQLite would otherwise read every row)."""
-    return [r[0] for r in db.execute(f"""
-        WITH RECURSIVE found(value) AS (
-            SELECT MIN({column}) FROM {table} WHERE {where}
-            UNION ALL
-            SELECT (SELECT MIN({column}) FROM {table} WHERE {where} AND {column} > found.value)
-            FROM found WHERE found.value IS NOT NULL)
-        SELECT value FROM found WHERE value IS NOT NULL""", params)]
-
-
-def program_stats(db, account_id, since_ms=None, affiliate_id=None):
-    """Clicks; conversions, and how many came through a link's click; the links' conversion rate
-    (those over clicks: payments credited another way, such as subscriptions, Payment Links or
-    manual sales, have no click to divide by); revenue and commission per currency, net of
-    adjustments. For the program, or one affiliate of it, since a UTC day."""
-    params = {"account": account_id, "affiliate": affiliate_id or "", "since": (since_ms or 0) // DAY_MS}
-    clicks = db.execute("""SELECT COALESCE(SUM(clicks), 0) FROM click_days
-                           WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since""",
-                        params).fetchone()[0]
-    money = db.execute("""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
-                                 SUM(CASE WHEN adjustment = 0 AND linked = 1 THEN conversions ELSE 0 END) AS linked,
-                                 SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                          FROM conversion_days
-                          WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
-                            AND status != 'rejected'
-                          GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
-                       params).fetchall()
-    conversions, linked = sum(r["conversions"] for r in money), sum(r["linked"] for r in money)
-    return {
-        "clicks": clicks, "conversions": conversions, "linked": linked, "other": conversions - linked,
-        "rate": (linked / clicks) if clicks else None,
-        "revenue": [(r["currency"], r["revenue"]) for r in money] or [("usd", 0)],
-        "commission": [(r["currency"], r["commission"]) for r in money] or [("usd", 0)],
-    }
-
-
-def daily_series(db, account_id, days=RECENT_DAYS, now=None, affiliate_id=None):
-    """Clicks and conversions per UTC day for the last `days` days, oldest first: [(day ms, clicks, conversions)]."""
-    today = (now or now_ms()) // DAY_MS
-    first = today - days + 1
-    params = {"account": account_id, "since": first, "affiliate": affiliate_id or ""}
-    clicks = dict(db.execute("""SELECT day, SUM(clicks) FROM click_days
-                                WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
-                                GROUP BY day""", params).fetchall())
-    conversions = dict(db.execute(f"""SELECT day, SUM(conversions) FROM conversion_days
-                                      WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
-                                        AND {COUNTED} GROUP BY day""", params).fetchall())
-    return [(day * DAY_MS, clicks.get(day, 0), conversions.get(day, 0)) for day in range(first, today + 1)]
-
-
-def top_affiliates(db, account_id, month=None, limit=5):
-    """Per currency, the affiliates who brought the most revenue in a calendar month (UTC), with
-    their conversions and commission: one ranked walk of an index per currency."""
-    params = {"account": account_id, "month": month or month_of(now_ms()), "limit": limit}
-    rows = []
-    for currency in distinct_values(db, "affiliate_months", "currency", "account_id = :account AND month = :month",
-                                    params):
-        rows += db.execute("""SELECT f.id, f.name, f.status, m.currency, m.conversions, m.amount_cents AS revenue,
-                                     m.commission_cents AS commission
-                              FROM affiliate_months m JOIN affiliates f ON f.id = m.affiliate_id
-                              WHERE m.account_id = :account AND m.month = :month AND m.currency = :currency
-                                AND m.conversions != 0
-                              ORDER BY m.amount_cents DESC LIMIT :limit""", {**params, "currency": currency}).fetchall()
-    return rows
-
-
-def earnings_by_status(db, account_id, affiliate_id):
-    """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
-    rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents,
-                                SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS count
-                         FROM conversion_days WHERE account_id = :account AND affiliate_id = :affiliate
-                         GROUP BY status, currency HAVING SUM(conversions) != 0 ORDER BY status, currency""",
-                      {"account": account_id, "affiliate": affiliate_id}).fetchall()
-    earnings = {status: [] for status in CONVERSION_STATUSES}
-    for row in rows:
-        earnings[row["status"]].append((row["currency"], row["cents"], row["count"]))
-    return earnings
-
-
-# -- Messages: the outbox, outbound webhooks and emails -------------------------------------------
-#
-# Every message affilut owes, an email or a webhook delivery, is a row of the outbox written by
-# enqueue() inside the transaction of the change that causes it: committed with the change or not
-# at all. The delivery worker (section "Outbox delivery") sends due rows and retries failures.
-
-OUTBOX_RETRY_WINDOW_MS = 3 * DAY_MS   # a message that has failed for this long is given up
-OUTBOX_MAX_DELAY_MS = DAY_MS          # the doubling retry delay stops growing here
-WEBHOOK_EVENTS = ("affiliate.created", "affiliate.updated", "conversion.created", "conversion.updated",
-                  "payout.created")
-MAX_WEBHOOK_ENDPOINTS = 16            # per account
-MAIL_TOPICS_DEFAULT_ON = {"new_commission": True, "daily_digest": True}
-# One list for every email template: Bottle caches a compiled template by the identity of its lookup list.
-MAIL_TEMPLATE_LOOKUP = [os.path.join(HERE, "views")]
-_outbox_wake = threading.Event()      # set by enqueue so this process's worker looks soon
-
-
-def outbox_retry_seconds():
-    """The first retry delay: AFFILUT_OUTBOX_RETRY_SECONDS (default 30), doubling after each failure."""
-    return env_int("AFFILUT_OUTBOX_RETRY_SECONDS", 30)
-
-
-def retry_delay_ms(attempts):
-    """How long to wait after the attempts-th failure: doubling from the first delay, with up to
-    20% jitter either way so that many failures at once do not all retry at the same instant."""
-    delay = min(OUTBOX_MAX_DELAY_MS, outbox_retry_seconds() * 1000 * 2 ** min(attempts - 1, 30))
-    return int(delay * random.uniform(0.8, 1.2))
-
-
-def enqueue(db, kind, topic, recipient, body, account_id=None, subject="", event_id=None, endpoint_id=None,
-            sensitive=False, dedupe_key=None):
-    """Inside the transaction of the change that causes it: queue one message; return its id, or
-    None when a message with this dedupe_key was queued before."""
-    message_id, now = new_id("msg" if kind == "email" else "dlv"), now_ms()
-    cursor = db.execute("""INSERT INTO outbox (id, account_id, kind, topic, event_id, endpoint_id, recipient, subject,
-                               body, sensitive, dedupe_key, created_at, next_attempt_at)
-                           VALUES (:id, :account, :kind, :topic, :event, :endpoint, :recipient, :subject, :body,
-                               :sensitive, :dedupe, :now, :now)
-                           ON CONFLICT (dedupe_key) DO NOTHING""",
-                        {"id": message_id, "account": account_id, "kind": kind, "topic": topic,
-                         "event": event_id or message_id, "endpoint": endpoint_id, "recipient": recipient,
-                         "subject": subject, "body": body, "sensitive": int(sensitive), "dedupe": dedupe_key,
-                         "now": now})
-    _outbox_wake.set()
-    return message_id if cursor.rowcount == 1 else None
-
-
-# -- Outbound webhooks -------------------------------------------------------------------------------
-
-
-def webhook_endpoint_json(row, secret=None):
-    """A webhook endpoint as the API shows it; the secret only when it was just made."""
-    body = {"id": row["id"], "url": row["url"], "events": json.loads(row["events"]),
-            "createdAt": iso_time(row["created_at"]),
-            "status": "disabled" if row["disabled_at"] else "enabled",
-            "disabledAt": iso_time(row["disabled_at"]), "disabledReason": row["disabled_reason"]}
-    if secret is not None:
-        body["secret"] = secret
-    return body
-
-
-def forbidden_address(address):
-    """True for an address a webhook must not reach unless AFFILUT_WEBHOOK_ALLOW_PRIVATE=1: loopback,
-    private, link-local, multicast, reserved or unspecified (an IPv4-mapped IPv6 address as its IPv4)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved \
-        or ip.is_unspecified
-
-
-def webhook_allows(name):
-    """AFFILUT_WEBHOOK_ALLOW_HTTP or AFFILUT_WEBHOOK_ALLOW_PRIVATE, read when used."""
-    return os.environ.get(f"AFFILUT_WEBHOOK_ALLOW_{name}", "").strip() == "1"
-
-
-def clean_webhook_url(value, param="url"):
-    """An https:// URL (http:// with AFFILUT_WEBHOOK_ALLOW_HTTP=1) whose host is not a private address.
-    A host name is resolved and checked again each time a delivery connects (see webhook_address)."""
-    value = clean_url(value, param)
-    try:
-        parts = urllib.parse.urlsplit(value)
-        port = parts.port
-    except ValueError:
-        raise invalid(param, f"{param} must be a URL with a valid host and port")
-    if parts.scheme != "https" and not (parts.scheme == "http" and webhook_allows("HTTP")):
-        raise invalid(param, f"{param} must start with https:// (set AFFILUT_WEBHOOK_ALLOW_HTTP=1 to allow http://)")
-    host = parts.hostname or ""
-    if not host or parts.username is not None or parts.fragment or port == 0:
-        raise invalid(param, f"{param} must be a URL with a host, without credentials or a #fragment")
-    if not webhook_allows("PRIVATE"):
-        try:
-            private = forbidden_address(host)
-        except ValueError:  # a name, not an address: checked when a delivery connects
-            private = host.rstrip(".").lower() == "localhost" or host.lower().endswith(".localhost")
-        if private:
-            raise invalid(param, f"{param} must not point at a loopback, private or link-local address")
-    return value
-
-
-def clean_webhook_events(value, param="events"):
-    """A non-empty list of distinct event types, in the order of WEBHOOK_EVENTS."""
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise invalid(param, f"{param} must be a non-empty list of event types: {', '.join(WEBHOOK_EVENTS)}")
-    for name in value:
-        clean_choice(name, param, WEBHOOK_EVENTS)
-    return [name for name in WEBHOOK_EVENTS if name in value]
-
-
-def get_webhook_endpoint(db, account_id, endpoint_id):
-    """This account's webhook endpoint, or None."""
-    return db.execute("SELECT * FROM webhook_endpoints WHERE id = :id AND account_id = :account",
-                      {"id": endpoint_id, "account": account_id}).fetchone()
-
-
-def create_webhook_endpoint(db, account_id, url, events):
-    """Add an endpoint; return (its row, the signing secret, shown this once)."""
-    fields = {"id": new_id("we"), "account": account_id, "url": clean_webhook_url(url),
-              "events": json.dumps(clean_webhook_events(events)), "secret": "whsec_" + secrets.token_hex(24),
-              "now": now_ms(), "max": MAX_WEBHOOK_ENDPOINTS}
-    with transaction(db) as tx:
-        cursor = tx.execute("""INSERT INTO webhook_endpoints (id, account_id, url, events, secret, created_at)
-                               SELECT :id, :account, :url, :events, :secret, :now
-                               WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = :account) < :max""",
-                            fields)
-        if cursor.rowcount != 1:
-            raise ApiError(409, "too_many_endpoints", f"an account has at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints")
-    return get_webhook_endpoint(db, account_id, fields["id"]), fields["secret"]
-
-
-def update_webhook_endpoint(db, account_id, endpoint_id, changes):
-    """Change an endpoint's url, events or status; enabling it again clears why it was disabled."""
-    fields = {"id": endpoint_id, "account": account_id, "now": now_ms()}
-    assignments = []
-    if "url" in changes:
-        fields["url"] = clean_webhook_url(changes["url"])
-        assignments.append("url = :url")
-    if "events" in changes:
-        fields["events"] = json.dumps(clean_webhook_events(changes["events"]))
-        assignments.append("events = :events")
-    if "status" in changes:
-        status = clean_choice(changes["status"], "status", ("enabled", "disabled"))
-        assignments.append("disabled_at = NULL, disabled_reason = NULL" if status == "enabled" else
-                           "disabled_at = COALESCE(disabled_at, :now), "
-                           "disabled_reason = COALESCE(disabled_reason, 'disabled by the merchant')")
-    with transaction(db) as tx:
-        if get_webhook_endpoint(tx, account_id, endpoint_id) is None:
-            raise not_found("webhook endpoint", endpoint_id)
-        if assignments:
-            tx.execute(f"UPDATE webhook_endpoints SET {', '.join(assignments)} WHERE id = :id", fields)
-        if changes.get("status") == "disabled":
-            cancel_deliveries(tx, endpoint_id)
-    return get_webhook_endpoint(db, account_id, endpoint_id)
-
-
-def delete_webhook_endpoint(db, account_id, endpoint_id):
-    """Remove an endpoint; what was queued for it is cancelled."""
-    with transaction(db) as tx:
-        cursor = tx.execute("DELETE FROM webhook_endpoints WHERE id = :id AND account_id = :account",
-                            {"id": endpoint_id, "account": account_id})
-        if cursor.rowcount != 1:
-            raise not_found("webhook endpoint", endpoint_id)
-        cancel_deliveries(tx, endpoint_id)
-
-
-def cancel_deliveries(db, endpoint_id):
-    """Inside a transaction: an endpoint that is disabled or gone gets nothing more."""
-    db.execute("""UPDATE outbox SET status = 'cancelled', last_error = 'endpoint disabled'
-                  WHERE endpoint_id = :id AND status = 'pending'""", {"id": endpoint_id})
-
-
-def resend_delivery(db, account_id, delivery_id):
-    """Queue a delivery's event again to its endpoint: a new delivery with the same event id and body."""
-    with transaction(db) as tx:
-        row = tx.execute("""SELECT o.* FROM outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id
-                            WHERE o.id = :id AND o.account_id = :account AND o.kind = 'webhook'
-                              AND e.disabled_at IS NULL""", {"id": delivery_id, "account": account_id}).fetchone()
-        if row is None:
-            raise not_found("delivery to an enabled endpoint", delivery_id)
-        return enqueue(tx, "webhook", row["topic"], row["recipient"], row["body"], account_id,
-                       event_id=row["event_id"], endpoint_id=row["endpoint_id"])
-
-
-def emit_event(db, account_id, event_type, data, livemode=True):
-    """Inside the transaction of the change: queue one event (one id) for every enabled endpoint of
-    the account that takes its type; return the event id, or None when no endpoint takes it.
-
-    data is the API's object, or a function that makes it (or the pair (object, livemode), or None
-    for nothing to say), called only when some endpoint listens: most changes have no listener."""
-    endpoints = [e for e in db.execute("""SELECT id, url, events FROM webhook_endpoints
-                                          WHERE account_id = :account AND disabled_at IS NULL""",
-                                       {"account": account_id}) if event_type in json.loads(e["events"])]
-    if not endpoints:
-        return None
-    if callable(data):
-        data = data()
-        if data is None:
-            return None
-        if isinstance(data, tuple):
-            data, livemode = data
-    event_id, now = new_id("evt"), now_ms()
-    body = json.dumps({"id": event_id, "type": event_type, "createdAt": iso_time(now), "livemode": bool(livemode),
-                       "data": data}, separators=(",", ":"))
-    for endpoint in endpoints:
-        enqueue(db, "webhook", event_type, endpoint["url"], body, account_id, event_id=event_id,
-                endpoint_id=endpoint["id"])
-    return event_id
-
-
-def conversion_livemode(row):
-    """Whether a conversion came from live payments: its livemode column where the schema has one."""
-    return bool(row["livemode"]) if "livemode" in row.keys() and row["livemode"] is not None else True
-
-
-def conversion_event(db, account_id, conversion_id, event_type, before=None):
-    """Inside a transaction: conversion.created, or conversion.updated when what the API shows of it
-    changed since `before` (its row before the change)."""
-    def data():
-        row = get_conversion(db, account_id, conversion_id)
-        if row is None or (before is not None and conversion_json(before) == conversion_json(row)):
-            return None
-        return conversion_json(row), conversion_livemode(row)
-    emit_event(db, account_id, event_type, data)
-
-
-def affiliate_changed(db, account_id, affiliate_id, before):
-    """Inside a transaction, after an affiliate changed: affiliate.updated when what the API shows
-    changed, and the approval email when a pending applicant became active."""
-    row = get_affiliate(db, account_id, affiliate_id)
-    if row is None or before is None or affiliate_json(before) == affiliate_json(row):
-        return
-    emit_event(db, account_id, "affiliate.updated", lambda: affiliate_json(row))
-    if before["status"] == "pending" and row["status"] == "active":
-        queue_email(db, account_id, "affiliate_approved", row["email"], affiliate=row,
-                    portal_url=link_base() + f"/portal/signin/{account_id}")
-
-
-def payout_json(row):
-    """A payout as webhooks show it."""
-    return {"id": row["id"], "affiliateId": row["affiliate_id"], "amountCents": row["amount_cents"],
-            "currency": row["currency"], "conversionCount": row["conversion_count"], "paidTo": row["paid_to"],
-            "note": row["note"], "createdAt": iso_time(row["created_at"])}
-
-
-def payout_recorded(db, account_id, payout_id):
-    """Inside the transaction that records a payout: payout.created, and the affiliate's email."""
-    row = db.execute("SELECT * FROM payouts WHERE id = :id", {"id": payout_id}).fetchone()
-    emit_event(db, account_id, "payout.created", lambda: payout_json(row))
-    affiliate = get_affiliate(db, account_id, row["affiliate_id"])
-    queue_email(db, account_id, "payout_sent", affiliate["email"], affiliate=affiliate, payout=row,
-                portal_url=link_base() + f"/portal/signin/{account_id}")
-
-
-def conversion_recorded(db, row):
-    """Inside the transaction that inserts a conversion: conversion.created, and the new-commission
-    email when it earns something (not a rejected one, not an adjustment) and the affiliate wants it."""
-    conversion_event(db, row["account_id"], row["id"], "conversion.created")
-    if row["status"] in ("pending", "approved") and row.get("kind") != "adjustment" and row["commission_cents"] > 0:
-        affiliate = get_affiliate(db, row["account_id"], row["affiliate_id"])
-        if mail_wanted(db, affiliate["id"], "new_commission"):
-            queue_email(db, row["account_id"], "new_commission", affiliate["email"], affiliate=affiliate,
-                        conversion=row, portal_url=link_base() + f"/portal/signin/{row['account_id']}")
-
-
-# -- Emails ----------------------------------------------------------------------------------------
-
-
-def mail_wanted(db, subject_id, topic):
-    """Whether this person wants emails of this topic (new_commission, daily_digest): on unless turned off."""
-    row = db.execute("SELECT enabled FROM mail_preferences WHERE subject_id = :subject AND topic = :topic",
-                     {"subject": subject_id, "topic": topic}).fetchone()
-    return MAIL_TOPICS_DEFAULT_ON.get(topic, True) if row is None else bool(row["enabled"])
-
-
-def set_mail_preference(db, subject_id, topic, enabled):
-    """Turn one topic of emails on or off for this person."""
-    clean_choice(topic, "topic", tuple(MAIL_TOPICS_DEFAULT_ON))
-    with transaction(db) as tx:
-        tx.execute("""INSERT INTO mail_preferences (subject_id, topic, enabled) VALUES (:subject, :topic, :enabled)
-                      ON CONFLICT (subject_id, topic) DO UPDATE SET enabled = excluded.enabled""",
-                   {"subject": subject_id, "topic": topic, "enabled": int(bool(enabled))})
-
-
-_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"]+")
-
-
-def paragraph_html(text):
-    """One paragraph of an email's text as HTML: escaped, its links clickable, its line breaks kept."""
-    escaped = html.escape(text)
-    return _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped).replace("\n", "<br>\n")
-
-
-def render_email(topic, program, **values):
-    """(subject, text, html) of an email from views/mail_<topic>.tpl, whose first line is "Subject: ...".
-
-    The text template is plain text (nothing escaped); the HTML part is views/mail_layout.tpl around
-    the same paragraphs, escaped there."""
-    text = bottle.template(f"mail_{topic}", template_lookup=MAIL_TEMPLATE_LOOKUP, template_settings={"noescape": True},
-                           program=program, money=format_money, day=format_day, **values)
-    first, _, rest = text.strip().partition("\n")
-    subject, text = first.removeprefix("Subject:").strip(), rest.strip() + "\n"
-    paragraphs = [paragraph_html(p.strip()) for p in re.split(r"\n\s*\n", text.strip())]
-    body = bottle.template("mail_layout", template_lookup=MAIL_TEMPLATE_LOOKUP, program=program, subject=subject,
-                           paragraphs=paragraphs)
-    return subject, text, body
-
-
-def queue_email(db, account_id, topic, to, sensitive=False, dedupe_key=None, **values):
-    """Inside the transaction of the change: render an email of this program and queue it."""
-    account = get_account(db, account_id)
-    subject, text, body = render_email(topic, account["name"], account=account, **values)
-    return enqueue(db, "email", topic, to, json.dumps({"text": text, "html": body}), account_id, subject=subject,
-                   sensitive=sensitive, dedupe_key=dedupe_key)
-
-
-def merchant_emails(db, account_id):
-    """The addresses of the program's users who can sign in."""
-    return [r["email"] for r in db.execute("""SELECT email FROM users WHERE account_id = :a
-                                              AND password_hash IS NOT NULL ORDER BY id""", {"a": account_id})]
-
-
 def application_received(db, account_id, affiliate):
     """Inside the transaction of a sign-up: tell the applicant it arrived and the merchant's users
     that someone applied."""
@@ -2563,57 +2713,6 @@ def application_received(db, account_id, affiliate):
         queue_email(db, account_id, "new_application", email, affiliate=affiliate,
                     review_url=link_base() + f"/dashboard/affiliates/{affiliate['id']}")
 
-
-def endpoint_disabled(db, account_id, endpoint_id, reason):
-    """Inside a transaction: disable an endpoint that kept failing, cancel what waits for it, and tell
-    the merchant's users (the dashboard shows a banner too)."""
-    cursor = db.execute("""UPDATE webhook_endpoints SET disabled_at = :now, disabled_reason = :reason
-                           WHERE id = :id AND disabled_at IS NULL""",
-                        {"now": now_ms(), "reason": reason, "id": endpoint_id})
-    if cursor.rowcount != 1:
-        return
-    cancel_deliveries(db, endpoint_id)
-    endpoint = get_webhook_endpoint(db, account_id, endpoint_id)
-    for email in merchant_emails(db, account_id):
-        queue_email(db, account_id, "webhook_disabled", email, endpoint=endpoint, reason=reason,
-                    settings_url=link_base() + "/dashboard/settings/webhooks")
-
-
-def queue_digests(db, now=None):
-    """Queue yesterday's (UTC) conversions digest for each merchant user who wants it, in programs
-    that had conversions that day; once per user and day, whichever process gets there first."""
-    now = now_ms() if now is None else now
-    day = now // DAY_MS - 1
-    params = {"since": day * DAY_MS, "until": (day + 1) * DAY_MS}
-    queued = 0
-    for account in db.execute("""SELECT DISTINCT account_id FROM conversions
-                                 WHERE created_at >= :since AND created_at < :until""", params).fetchall():
-        account_id = account["account_id"]
-        rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
-                              JOIN affiliates f ON f.id = c.affiliate_id
-                              WHERE c.account_id = :account AND c.created_at >= :since AND c.created_at < :until
-                                AND c.kind != 'adjustment' AND c.status != 'rejected' AND c.{LIVE_LEDGER}
-                              ORDER BY c.seq""", {**params, "account": account_id}).fetchall()
-        if not rows:
-            continue
-        totals = {}
-        for row in rows:
-            revenue, commission = totals.get(row["currency"], (0, 0))
-            totals[row["currency"]] = (revenue + row["amount_cents"], commission + row["commission_cents"])
-        users = db.execute("SELECT id, email FROM users WHERE account_id = :a AND password_hash IS NOT NULL",
-                           {"a": account_id}).fetchall()
-        for user in users:
-            if not mail_wanted(db, user["id"], "daily_digest"):
-                continue
-            with transaction(db) as tx:
-                if queue_email(tx, account_id, "daily_digest", user["email"], dedupe_key=f"digest:{user['id']}:{day}",
-                               rows=rows[:50], count=len(rows), totals=totals, digest_day=day * DAY_MS,
-                               dashboard_url=link_base() + "/dashboard/conversions"):
-                    queued += 1
-    return queued
-
-
-# -- Password resets ---------------------------------------------------------------------------------
 
 RESET_TTL_MS = 3600 * 1000  # a reset link works once, for one hour
 RESETS_PER_HOUR = 5         # reset emails one person can be sent in an hour
@@ -2686,6 +2785,120 @@ def complete_password_reset(db, token, password):
     return reset
 
 
+class RateLimiter:
+    """Token buckets per API key and budget: `limit` requests a minute, refilled continuously.
+
+    A bucket untouched for a minute is full again, so dropping it loses nothing: a sweep once a
+    minute keeps memory bounded by the keys used in the last minute.
+    """
+
+    def __init__(self, limits, clock=time.time):
+        self.limits, self.clock = limits, clock
+        self.buckets = {}  # (key id, budget) -> (tokens, time of last update)
+        self.lock = threading.Lock()
+        self.last_sweep = clock()
+
+    def take(self, key_id, budget):
+        """Spend one token; return (allowed, headers)."""
+        limit = self.limits[budget]
+        per_second = limit / 60.0
+        with self.lock:
+            now = self.clock()
+            tokens, stamp = self.buckets.get((key_id, budget), (limit, now))
+            tokens = min(limit, tokens + (now - stamp) * per_second)
+            allowed = tokens >= 1
+            if allowed:
+                tokens -= 1
+            self.buckets[(key_id, budget)] = (tokens, now)
+            if now - self.last_sweep >= 60:
+                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 60}
+                self.last_sweep = now
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(int(tokens)),
+            "X-RateLimit-Reset": str(math.ceil(now + (limit - tokens) / per_second)),
+        }
+        if not allowed:
+            headers["Retry-After"] = str(max(1, math.ceil((1 - tokens) / per_second)))
+        return allowed, headers
+
+
+def make_rate_limiter():
+    """The limiter with the limits this install was started with."""
+    return RateLimiter({"read": env_int("AFFILUT_RATE_GET", 120), "write": env_int("AFFILUT_RATE_POST", 30)})
+
+
+app.config["affilut.rate_limiter"] = at_start(make_rate_limiter)
+# The public routes anyone may call, limited per client address with the same token buckets: past
+# the rate a link still redirects but stores no click, and a sign-up is refused before its costly hash.
+VISITOR_LIMITS = {"click": 30, "join": 3}  # a minute, per address
+app.config["affilut.visitor_limiter"] = RateLimiter(VISITOR_LIMITS)
+
+
+class SignInThrottle:
+    """Slows password guessing without letting a guesser lock anyone out.
+
+    Failures count against one email from one address ("pair") and against one address ("ip");
+    past a few, that address must wait before its next try, the wait doubling up to a cap. A right
+    password from another address is never refused. Past a ceiling of failures for one email from
+    anywhere ("email"), a try for that email waits a little after each failure (the wait does not
+    grow), the merchant is told and the person is emailed. The ceiling holds back only browsers that
+    never signed in as that person: throttled_sign_in judges a try that carries the person's device
+    cookie by the pair and address rules alone, so a guesser spread over many addresses is slowed
+    and cannot keep the owner out (OWASP, "Slow Down Online Guessing Attacks with Device Cookies").
+    In memory, like the rate limits.
+    """
+
+    def __init__(self, clock=time.time, free=None, first_wait=30, max_wait=900, forget_after=3600):
+        self.clock, self.first_wait, self.max_wait = clock, first_wait, max_wait
+        # Failures before waits begin; one address may be many people, and the ceiling is about an hour's worth.
+        self.free = free or {"pair": 5, "ip": 20, "email": 100}
+        self.forget_after = forget_after
+        self.failures = {}  # (kind, value) -> (count, time of the last failure)
+        self.lock = threading.Lock()
+
+    def delay(self, kind, count):
+        """Seconds to wait after `count` failures of this kind."""
+        if count < self.free[kind]:
+            return 0
+        if kind == "email":
+            return self.first_wait
+        return min(self.max_wait, self.first_wait * 2 ** (count - self.free[kind]))
+
+    def wait(self, keys):
+        """Seconds until these keys may try again; 0 when they may now."""
+        now, longest = self.clock(), 0
+        with self.lock:
+            for key in keys:
+                count, last = self.failures.get(key, (0, 0))
+                if now - last < self.forget_after:
+                    longest = max(longest, math.ceil(last + self.delay(key[0], count) - now))
+        return max(0, longest)
+
+    def failed(self, keys):
+        """Count a failed attempt against every key; return True when an email key just reached the ceiling."""
+        now, reached = self.clock(), False
+        with self.lock:
+            if len(self.failures) > 10_000:  # keep memory bounded: drop what is forgotten anyway
+                self.failures = {k: v for k, v in self.failures.items() if now - v[1] < self.forget_after}
+            for key in keys:
+                count, last = self.failures.get(key, (0, 0))
+                count = 1 if now - last >= self.forget_after else count + 1
+                self.failures[key] = (count, now)
+                reached = reached or (key[0] == "email" and count == self.free["email"])
+        return reached
+
+    def succeeded(self, keys):
+        """A right password clears the failures of its email from its address (not the address's, nor the email's)."""
+        with self.lock:
+            for key in keys:
+                if key[0] == "pair":
+                    self.failures.pop(key, None)
+
+
+app.config["affilut.signin_throttle"] = SignInThrottle()
+
+
 ###############################################################################
 # HTTP helpers ################################################################
 ###############################################################################
@@ -2709,8 +2922,6 @@ def security_headers():
     for name, value in SECURITY_HEADERS.items():
         if name not in response.headers:
             response.set_header(name, value)
-
-
 # Set whole when the response is made: cheaper than the hook adding them one by one.
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store", **SECURITY_HEADERS}
 
@@ -2718,8 +2929,6 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store",
 def json_response(status, body, headers=None):
     """A JSON HTTPResponse that is never cached."""
     return HTTPResponse(json.dumps(body, separators=(",", ":")), status, {**JSON_HEADERS, **(headers or {})})
-
-
 # A \u escape of a UTF-16 surrogate: the only way JSON text can carry a lone one.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -2791,63 +3000,6 @@ def paging():
 def page_envelope(data, page, limit, has_more):
     """The reference's page envelope, with hasMore added."""
     return {"data": data, "page": page, "limit": limit, "hasMore": has_more}
-
-
-# -- Rate limits ------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Token buckets per API key and budget: `limit` requests a minute, refilled continuously.
-
-    A bucket untouched for a minute is full again, so dropping it loses nothing: a sweep once a
-    minute keeps memory bounded by the keys used in the last minute.
-    """
-
-    def __init__(self, limits, clock=time.time):
-        self.limits, self.clock = limits, clock
-        self.buckets = {}  # (key id, budget) -> (tokens, time of last update)
-        self.lock = threading.Lock()
-        self.last_sweep = clock()
-
-    def take(self, key_id, budget):
-        """Spend one token; return (allowed, headers)."""
-        limit = self.limits[budget]
-        per_second = limit / 60.0
-        with self.lock:
-            now = self.clock()
-            tokens, stamp = self.buckets.get((key_id, budget), (limit, now))
-            tokens = min(limit, tokens + (now - stamp) * per_second)
-            allowed = tokens >= 1
-            if allowed:
-                tokens -= 1
-            self.buckets[(key_id, budget)] = (tokens, now)
-            if now - self.last_sweep >= 60:
-                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 60}
-                self.last_sweep = now
-        headers = {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(int(tokens)),
-            "X-RateLimit-Reset": str(math.ceil(now + (limit - tokens) / per_second)),
-        }
-        if not allowed:
-            headers["Retry-After"] = str(max(1, math.ceil((1 - tokens) / per_second)))
-        return allowed, headers
-
-
-def make_rate_limiter():
-    """The limiter with the limits this install was started with."""
-    return RateLimiter({"read": env_int("AFFILUT_RATE_GET", 120), "write": env_int("AFFILUT_RATE_POST", 30)})
-
-
-app.config["affilut.rate_limiter"] = at_start(make_rate_limiter)
-
-# The public routes anyone may call, limited per client address with the same token buckets: past
-# the rate a link still redirects but stores no click, and a sign-up is refused before its costly hash.
-VISITOR_LIMITS = {"click": 30, "join": 3}  # a minute, per address
-app.config["affilut.visitor_limiter"] = RateLimiter(VISITOR_LIMITS)
-
-
-# -- Authentication ---------------------------------------------------------------------------
 
 
 def authenticate(db):
@@ -2975,8 +3127,327 @@ def error_page(error):
 app.default_error_handler = error_page
 
 
+SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
+DEVICE_COOKIES = {"user": "affilut_device", "affiliate": "affilut_portal_device"}  # kept past sign-out
+CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, join) use this token
+DASHBOARD_PAGE_SIZE = 25
+
+
+def set_cookie(result, name, value, max_age=None):
+    """On a response: a cookie scripts cannot read, sent only to us, only over HTTPS when we are behind it."""
+    extra = {"max_age": max_age} if max_age is not None else {}  # Bottle would write "Max-Age=None"
+    result.set_cookie(name, value, path="/", httponly=True, samesite="lax", secure=is_https(), **extra)
+
+
+def browser_csrf_token():
+    """The signed-out form token: one per browser, kept in its own cookie."""
+    token = request.environ.get("affilut.csrf") or request.get_cookie(CSRF_COOKIE)
+    if not token or not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token):
+        token = secrets.token_urlsafe(32)
+    request.environ["affilut.csrf"] = token
+    return token
+
+
+def form_data():
+    """The posted form, decoded as UTF-8 (Bottle's .get() alone gives Latin-1 mojibake)."""
+    if "affilut.form" not in request.environ:
+        request.environ["affilut.form"] = request.forms.decode()
+    return request.environ["affilut.form"]
+
+
+def query_data():
+    """The query string, decoded as UTF-8."""
+    if "affilut.query" not in request.environ:
+        request.environ["affilut.query"] = request.query.decode()
+    return request.environ["affilut.query"]
+
+
+def csrf_valid(session):
+    """True when the posted form carries the token of this session (or of this browser)."""
+    sent = form_data().get("csrf") or ""
+    expected = session["csrf_token"] if session else (request.get_cookie(CSRF_COOKIE) or "")
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+class Page:
+    """What a page handler knows of its request: the database, who is signed in, and their account."""
+
+    def __init__(self, db, area, session=None):
+        self.db, self.area, self.session = db, area, session
+        self.account = get_account(db, session["account_id"]) if session else None
+        self.user = get_user(db, session["account_id"], session["subject_id"]) \
+            if session and session["kind"] == "user" else None
+        self.affiliate = get_affiliate(db, session["account_id"], session["subject_id"]) \
+            if session and session["kind"] == "affiliate" else None
+        self.csrf = session["csrf_token"] if session else browser_csrf_token()
+        self.notice = notice_text(query_data())
+        self.path = request.path
+        self.base = base_url()
+        self.banners = dashboard_banners(db, self.account["id"]) if self.area == "dashboard" and self.account else []
+# Messages after a redirect are chosen by code, so a link can never make us say something else.
+NOTICES = {
+    "affiliate_added": "Affiliate added.", "status_changed": "Status changed.", "commission_saved": "Commission saved.",
+    "conversions_updated": "Conversions updated.", "conversion_recorded": "Conversion recorded.",
+    "paid": "Payout recorded; those conversions are now paid.", "settings_saved": "Settings saved.",
+    "key_revoked": "API key revoked.", "user_removed": "User removed.", "payout_email_saved": "Payout email saved.",
+    "owner_removed": "Owner removed. They have seen the webhook secret and the API keys: roll the secret in Stripe "
+                     "and put the new one in Settings → Program, and revoke the keys they may have kept.",
+    "webhook_secret_saved": "Webhook signing secret saved. Events signed with the previous one are refused from now "
+                            "on: make sure your Stripe endpoint signs with this one.",
+    "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
+    "delivery_resent": "The event is queued to be sent again.",
+    "conversions_partly_updated": "{changed} conversion(s) changed; {skipped} left as they were, as their status "
+                                  "does not allow that action.",
+}
+
+
+def dashboard_banners(db, account_id):
+    """What every dashboard page warns of: emails waiting because email is not configured, and
+    webhook endpoints that were disabled after failing."""
+    banners = []
+    if mail_mode() is None:
+        waiting = db.execute("""SELECT COUNT(*) FROM outbox WHERE account_id = :a AND kind = 'email'
+                                AND status = 'pending'""", {"a": account_id}).fetchone()[0]
+        banners.append(f"Email is not configured (AFFILUT_SMTP_URL): {waiting} "
+                       f"{'email waits' if waiting == 1 else 'emails wait'} in the outbox. See Settings → Notifications.")
+    for row in db.execute("""SELECT url FROM webhook_endpoints WHERE account_id = :a AND disabled_at IS NOT NULL
+                             ORDER BY id""", {"a": account_id}):
+        banners.append(f"The webhook endpoint {row['url']} is disabled after failing deliveries. See Settings → Webhooks.")
+    return banners
+
+
+def notice_text(query):
+    """The message a redirect asked for by code; its counts, if any, are whole numbers from the query."""
+    text = NOTICES.get(query.get("notice") or "")
+    if text and "{" in text:
+        counts = {name: query.get(name) or "" for name in ("changed", "skipped")}
+        if not all(re.fullmatch(r"\d{1,6}", value) for value in counts.values()):
+            return None
+        text = text.format(**counts)
+    return text
+
+
+def render(name, page, code=200, **values):
+    """A template from views/ as an HTML response (HTTP status `code`) that no cache keeps."""
+    body = bottle.template(name, template_lookup=VIEWS_LOOKUP, page=page, money=format_money,
+                           day=format_day, when=format_when, percent=format_rate, **values)
+    return HTTPResponse(body, code, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+
+def message_page(status, title, text, page=None, link=None):
+    """A page that only says what happened, and where to go next. text is a string, or a tuple of
+    strings whose second, fourth... are shown as code (a command to run)."""
+    page = page or Page(get_db(), "public")
+    return render("message", page, status, title=title, text=text, link=link)
+
+
+def see_other(path, notice=None, **query):
+    """Redirect after a form: 303 to a path of ours, with a notice code."""
+    if notice:
+        query["notice"] = notice
+    query = {k: v for k, v in query.items() if v not in (None, "")}
+    separator = "&" if "?" in path else "?"
+    location = path + (separator + urllib.parse.urlencode(query) if query else "")
+    return HTTPResponse(status=303, headers={"Location": location})
+
+
+def here():
+    """This request's path and query, for a form that posts back to where it was shown."""
+    return request.fullpath + ("?" + request.query_string if request.query_string else "")
+
+
+def local_path(target, default):
+    """A `next` path only if it stays on this site: "/x" yes, "//evil" or "https://evil" no."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target \
+            and not _CONTROL_CHARS.search(target):
+        return target
+    return default
+
+
+def form_error_message(error):
+    """What a person reads when a form field is refused."""
+    return error.message[:1].upper() + error.message[1:] + ("" if error.message.endswith(".") else ".")
+
+
+def is_owner(page):
+    """True when the signed-in merchant user is an owner of the program."""
+    return page.user is not None and page.user["role"] == "owner"
+
+
+def require_owner(page):
+    """Refuse a member what only an owner may see or do: the webhook secret, API keys, the team,
+    outbound webhooks."""
+    if not is_owner(page):
+        raise ApiError(403, "owner_only", "only an owner of this program can open this page or do this; "
+                       "ask an owner of the program")
+# What a page says at the top when a request is refused (as_refusal): 503 is a busy database.
+PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not work", 429: "Slow down",
+                     500: "Something went wrong", 503: "Please try again"}
+
+
+def page_route(path, method="GET", area="dashboard"):
+    """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
+    'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
+    The handler gets (page, **url_args).
+    """
+    kind = {"dashboard": "user", "portal": "affiliate"}.get(area)
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def endpoint(**url_args):
+            page = None
+            try:
+                db = get_db()
+                session = load_session(db, kind, request.get_cookie(SESSION_COOKIES[kind])) if kind else None
+                page = Page(db, area if session or not kind else "public", session)
+                if kind and (session is None or (page.user or page.affiliate) is None):
+                    target = "/signin" if kind == "user" else portal_signin_path()
+                    next_path = here() if request.method == "GET" else None
+                    return see_other(target, next=next_path if kind == "user" else None)
+                if request.method == "POST" and not csrf_valid(session):
+                    return message_page(403, "This form has expired",
+                                        "The form was missing its security token or it no longer matches. "
+                                        "Go back, reload the page and try again.", page)
+                result = handler(page, **url_args)
+                if not session and page.csrf != request.get_cookie(CSRF_COOKIE):
+                    set_cookie(result, CSRF_COOKIE, page.csrf)
+                return result
+            except Exception as raised:
+                error = as_refusal(raised)
+                return message_page(error.status, PAGE_ERROR_TITLES.get(error.status, "That did not work"),
+                                    form_error_message(error), page)
+        app.route(path, method, endpoint)
+        return handler
+    return decorate
+
+
+def signed_in_response(kind, subject_id, account_id, target):
+    """Start a session for this person and send them on with its cookie, and with the device cookie
+    that keeps this browser trusted for their sign-ins when their email is under attack."""
+    token = create_session(get_db(), kind, subject_id, account_id)
+    result = see_other(target)
+    set_cookie(result, SESSION_COOKIES[kind], token, max_age=SESSION_MAX_MS // 1000)
+    set_cookie(result, DEVICE_COOKIES[kind], device_token(get_db(), kind, subject_id), max_age=DEVICE_COOKIE_MAX_AGE)
+    return result
+
+
+def signed_out_response(kind, target):
+    """End this person's session and send them on with its cookie cleared."""
+    end_session(get_db(), request.get_cookie(SESSION_COOKIES[kind]))
+    result = see_other(target, "signed_out")
+    set_cookie(result, SESSION_COOKIES[kind], "", max_age=0)
+    return result
+
+
+def throttled_sign_in(email, check, reached_ceiling, known_device=lambda: False):
+    """Run a password check for `email` (as the throttle keys it) unless this address must wait:
+    (row, None, 200), or (None, what to say, status). reached_ceiling() runs when this failure was
+    the one that took the email to the ceiling; known_device() says whether this browser carries the
+    device cookie of the person with this email, which exempts it from the email's ceiling."""
+    throttle, address = app.config["affilut.signin_throttle"], client_ip()
+    keys = [("pair", (email, address)), ("ip", address), ("email", email)]
+    wait = throttle.wait(keys)
+    if wait and known_device():
+        wait = throttle.wait(keys[:2])
+    if wait:
+        return None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429
+    row = check()
+    if row is None:
+        if throttle.failed(keys):
+            reached_ceiling()
+        return None, "That email and password do not match.", 401
+    throttle.succeeded(keys)
+    return row, None, 200
+
+
+def posted_password(form):
+    """The password a form posted twice, or a 400 when the two copies differ."""
+    if form.get("password") != form.get("password_again"):
+        raise invalid("password_again", "the two passwords differ")
+    return form.get("password")
+
+
+def sign_in_form(page, kind, account_id, target, **shown):
+    """The sign-in page of merchant users (kind "user") or of one program's affiliates: the form, and
+    on POST the throttled password check that signs the person in and sends them to target."""
+    form, error, status = form_data(), None, 200
+    if request.method == "POST":
+        email, password = (form.get("email") or "").strip().lower(), form.get("password")
+        if kind == "user":
+            key, check = email, lambda: check_user_password(page.db, email, password)
+        else:
+            key, check = f"{account_id}:{email}", lambda: check_affiliate_password(page.db, account_id, email, password)
+        person, error, status = throttled_sign_in(
+            key, check, lambda: record_signin_ceiling(page.db, kind, email, account_id),
+            lambda: known_device(page.db, kind, request.get_cookie(DEVICE_COOKIES[kind]), email, account_id))
+        if person:
+            return signed_in_response(kind, person["id"], person["account_id"], target)
+    return render("signin", page, status, form=form, error=error, action=here(), **shown)
+
+
+def csv_cell(value):
+    """A CSV value a spreadsheet will not run: text starting with = + - @ gets a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_cell_sql(column):
+    """csv_cell as an SQL expression over a column, for exports SQLite formats as it reads."""
+    return (f"(CASE WHEN typeof({column}) = 'text' AND substr({column}, 1, 1) IN "
+            f"('=', '+', '-', '@', char(9), char(13)) THEN '''' || {column} ELSE {column} END)")
+
+
+def csv_response(filename, header, query, params, to_row=None):
+    """A CSV download streamed row by row: the header goes out at once, then each batch of the
+    query's rows as to_row writes them, so memory stays flat whatever the size. The rows are read on
+    a connection of the body's own, opened when the first batch is wanted and closed when the last
+    is sent or the client goes away (the request's connection may serve another request meanwhile).
+    Header None writes no header row. Without to_row the query's columns are the cells, already
+    formatted by SQLite (iso_time_sql, money_text_sql, csv_cell_sql), and Python only joins them."""
+    path = app.config["affilut.db"]
+
+    def body():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        if header:
+            writer.writerow(header)
+            yield out.getvalue().encode()
+            out.seek(0), out.truncate()
+        db = connect(path)
+        if to_row is None:
+            db.row_factory = None  # plain tuples, handed to the csv writer as they are
+        try:
+            cursor = db.execute(query, params)
+            # A small first batch, so the first rows leave at once; then larger ones.
+            batch = 100
+            while rows := cursor.fetchmany(batch):
+                batch = CSV_BATCH
+                writer.writerows(rows if to_row is None else map(to_row, rows))
+                yield out.getvalue().encode()
+                out.seek(0), out.truncate()
+        finally:
+            db.close()
+    return HTTPResponse(body(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+                                      "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+CSV_BATCH = 2000  # rows read and sent at a time
+
+
+def export_name(kind, chosen):
+    """A download's file name that says what it holds: its kind, the day, then each filter."""
+    parts = [kind, format_day(now_ms())] + [f"{name}-{value}" for name, value in sorted(chosen.items())]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", "_".join(parts)) + ".csv"
+
+
+def portal_signin_path(account_id=None):
+    """The affiliate sign-in page of a program (of the only one, on a single-program install)."""
+    return f"/portal/signin/{account_id}" if account_id else "/portal/signin"
+
+
 ###############################################################################
-# API routes ##################################################################
+# API #########################################################################
 ###############################################################################
 
 
@@ -3146,6 +3617,7 @@ def api_openapi():
 # Stripe webhook ##############################################################
 ###############################################################################
 
+
 MAX_WEBHOOK_BODY = 1024 * 1024  # Stripe events are far smaller; an invoice with many lines stays under this
 SIGNATURE_TOLERANCE_SECONDS = 300
 
@@ -3229,6 +3701,7 @@ def stripe_webhook_single_account():
 # Links and snippet ###########################################################
 ###############################################################################
 
+
 BOT_USER_AGENT = re.compile(r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|headless|monitor|"
                             r"curl|wget|python-requests|httpclient|go-http-client|scrapy", re.IGNORECASE)
 _ip_salts = {}
@@ -3240,8 +3713,6 @@ def ip_hash(db, ip):
     if path not in _ip_salts:
         _ip_salts[path] = db.execute("SELECT value FROM settings WHERE name = 'ip_salt'").fetchone()[0]
     return hashlib.sha256(f"{_ip_salts[path]}:{ip}".encode()).hexdigest()[:32]
-
-
 # What stays as it is in a Location: URL syntax and existing %-escapes; anything else (spaces,
 # non-ASCII such as U+2028) is %-encoded as UTF-8, so a header only ever carries printable ASCII.
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
@@ -3359,368 +3830,6 @@ def snippet():
 # Dashboard ###################################################################
 ###############################################################################
 
-# The merchant's dashboard and (below) the affiliate portal: server-rendered pages from views/,
-# a little CSS and JS from static/, no CDN and no build step.
-
-VIEWS_DIR = os.path.join(HERE, "views")    # absolute: template lookup must not depend on the cwd
-# One list for every page: Bottle keeps a compiled template under its lookup list's identity, so a
-# new list per call would read, parse and compile the template (and its includes) on every request.
-VIEWS_LOOKUP = [VIEWS_DIR]
-STATIC_DIR = os.path.join(HERE, "static")
-SESSION_COOKIES = {"user": "affilut_session", "affiliate": "affilut_portal"}
-DEVICE_COOKIES = {"user": "affilut_device", "affiliate": "affilut_portal_device"}  # kept past sign-out
-CSRF_COOKIE = "affilut_csrf"               # signed-out forms (sign-in, setup, join) use this token
-DASHBOARD_PAGE_SIZE = 25
-
-class SignInThrottle:
-    """Slows password guessing without letting a guesser lock anyone out.
-
-    Failures count against one email from one address ("pair") and against one address ("ip");
-    past a few, that address must wait before its next try, the wait doubling up to a cap. A right
-    password from another address is never refused. Past a ceiling of failures for one email from
-    anywhere ("email"), a try for that email waits a little after each failure (the wait does not
-    grow), the merchant is told and the person is emailed. The ceiling holds back only browsers that
-    never signed in as that person: throttled_sign_in judges a try that carries the person's device
-    cookie by the pair and address rules alone, so a guesser spread over many addresses is slowed
-    and cannot keep the owner out (OWASP, "Slow Down Online Guessing Attacks with Device Cookies").
-    In memory, like the rate limits.
-    """
-
-    def __init__(self, clock=time.time, free=None, first_wait=30, max_wait=900, forget_after=3600):
-        self.clock, self.first_wait, self.max_wait = clock, first_wait, max_wait
-        # Failures before waits begin; one address may be many people, and the ceiling is about an hour's worth.
-        self.free = free or {"pair": 5, "ip": 20, "email": 100}
-        self.forget_after = forget_after
-        self.failures = {}  # (kind, value) -> (count, time of the last failure)
-        self.lock = threading.Lock()
-
-    def delay(self, kind, count):
-        """Seconds to wait after `count` failures of this kind."""
-        if count < self.free[kind]:
-            return 0
-        if kind == "email":
-            return self.first_wait
-        return min(self.max_wait, self.first_wait * 2 ** (count - self.free[kind]))
-
-    def wait(self, keys):
-        """Seconds until these keys may try again; 0 when they may now."""
-        now, longest = self.clock(), 0
-        with self.lock:
-            for key in keys:
-                count, last = self.failures.get(key, (0, 0))
-                if now - last < self.forget_after:
-                    longest = max(longest, math.ceil(last + self.delay(key[0], count) - now))
-        return max(0, longest)
-
-    def failed(self, keys):
-        """Count a failed attempt against every key; return True when an email key just reached the ceiling."""
-        now, reached = self.clock(), False
-        with self.lock:
-            if len(self.failures) > 10_000:  # keep memory bounded: drop what is forgotten anyway
-                self.failures = {k: v for k, v in self.failures.items() if now - v[1] < self.forget_after}
-            for key in keys:
-                count, last = self.failures.get(key, (0, 0))
-                count = 1 if now - last >= self.forget_after else count + 1
-                self.failures[key] = (count, now)
-                reached = reached or (key[0] == "email" and count == self.free["email"])
-        return reached
-
-    def succeeded(self, keys):
-        """A right password clears the failures of its email from its address (not the address's, nor the email's)."""
-        with self.lock:
-            for key in keys:
-                if key[0] == "pair":
-                    self.failures.pop(key, None)
-
-
-app.config["affilut.signin_throttle"] = SignInThrottle()
-
-
-# The server decides what a request's address, scheme and host are (behind_proxies believes a
-# trusted proxy's X-Forwarded-* and drops them from anyone else); the app reads only its verdict,
-# never a forwarded header itself.
-
-
-def client_ip():
-    """The client's address, as the server determined it."""
-    return request.environ.get("REMOTE_ADDR") or ""
-
-
-def is_https():
-    """True when the browser reached us over HTTPS, directly or through a trusted proxy."""
-    return request.environ.get("wsgi.url_scheme") == "https"
-
-
-def base_url():
-    """This install's public address: AFFILUT_BASE_URL, else the address the browser used."""
-    configured = env_base_url()
-    if configured:
-        return configured
-    environ = request.environ
-    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-    return f"{'https' if is_https() else 'http'}://{host}"
-
-
-def link_base():
-    """Where links in emails point: this install's public address (base_url) while a request is
-    served, AFFILUT_BASE_URL or the default local address otherwise (the CLI, background duties)."""
-    if request.environ.get("bottle.app") is not None:
-        return base_url()
-    return os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/") or "http://127.0.0.1:8080"
-
-
-def set_cookie(result, name, value, max_age=None):
-    """On a response: a cookie scripts cannot read, sent only to us, only over HTTPS when we are behind it."""
-    extra = {"max_age": max_age} if max_age is not None else {}  # Bottle would write "Max-Age=None"
-    result.set_cookie(name, value, path="/", httponly=True, samesite="lax", secure=is_https(), **extra)
-
-
-def browser_csrf_token():
-    """The signed-out form token: one per browser, kept in its own cookie."""
-    token = request.environ.get("affilut.csrf") or request.get_cookie(CSRF_COOKIE)
-    if not token or not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token):
-        token = secrets.token_urlsafe(32)
-    request.environ["affilut.csrf"] = token
-    return token
-
-
-def form_data():
-    """The posted form, decoded as UTF-8 (Bottle's .get() alone gives Latin-1 mojibake)."""
-    if "affilut.form" not in request.environ:
-        request.environ["affilut.form"] = request.forms.decode()
-    return request.environ["affilut.form"]
-
-
-def query_data():
-    """The query string, decoded as UTF-8."""
-    if "affilut.query" not in request.environ:
-        request.environ["affilut.query"] = request.query.decode()
-    return request.environ["affilut.query"]
-
-
-def csrf_valid(session):
-    """True when the posted form carries the token of this session (or of this browser)."""
-    sent = form_data().get("csrf") or ""
-    expected = session["csrf_token"] if session else (request.get_cookie(CSRF_COOKIE) or "")
-    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
-
-
-class Page:
-    """What a page handler knows of its request: the database, who is signed in, and their account."""
-
-    def __init__(self, db, area, session=None):
-        self.db, self.area, self.session = db, area, session
-        self.account = get_account(db, session["account_id"]) if session else None
-        self.user = get_user(db, session["account_id"], session["subject_id"]) \
-            if session and session["kind"] == "user" else None
-        self.affiliate = get_affiliate(db, session["account_id"], session["subject_id"]) \
-            if session and session["kind"] == "affiliate" else None
-        self.csrf = session["csrf_token"] if session else browser_csrf_token()
-        self.notice = notice_text(query_data())
-        self.path = request.path
-        self.base = base_url()
-        self.banners = dashboard_banners(db, self.account["id"]) if self.area == "dashboard" and self.account else []
-
-
-# Messages after a redirect are chosen by code, so a link can never make us say something else.
-NOTICES = {
-    "affiliate_added": "Affiliate added.", "status_changed": "Status changed.", "commission_saved": "Commission saved.",
-    "conversions_updated": "Conversions updated.", "conversion_recorded": "Conversion recorded.",
-    "paid": "Payout recorded; those conversions are now paid.", "settings_saved": "Settings saved.",
-    "key_revoked": "API key revoked.", "user_removed": "User removed.", "payout_email_saved": "Payout email saved.",
-    "owner_removed": "Owner removed. They have seen the webhook secret and the API keys: roll the secret in Stripe "
-                     "and put the new one in Settings → Program, and revoke the keys they may have kept.",
-    "webhook_secret_saved": "Webhook signing secret saved. Events signed with the previous one are refused from now "
-                            "on: make sure your Stripe endpoint signs with this one.",
-    "signed_out": "You are signed out.", "password_set": "Your password is set. Sign in with it.",
-    "delivery_resent": "The event is queued to be sent again.",
-    "conversions_partly_updated": "{changed} conversion(s) changed; {skipped} left as they were, as their status "
-                                  "does not allow that action.",
-}
-
-
-def dashboard_banners(db, account_id):
-    """What every dashboard page warns of: emails waiting because email is not configured, and
-    webhook endpoints that were disabled after failing."""
-    banners = []
-    if mail_mode() is None:
-        waiting = db.execute("""SELECT COUNT(*) FROM outbox WHERE account_id = :a AND kind = 'email'
-                                AND status = 'pending'""", {"a": account_id}).fetchone()[0]
-        banners.append(f"Email is not configured (AFFILUT_SMTP_URL): {waiting} "
-                       f"{'email waits' if waiting == 1 else 'emails wait'} in the outbox. See Settings → Notifications.")
-    for row in db.execute("""SELECT url FROM webhook_endpoints WHERE account_id = :a AND disabled_at IS NOT NULL
-                             ORDER BY id""", {"a": account_id}):
-        banners.append(f"The webhook endpoint {row['url']} is disabled after failing deliveries. See Settings → Webhooks.")
-    return banners
-
-
-def notice_text(query):
-    """The message a redirect asked for by code; its counts, if any, are whole numbers from the query."""
-    text = NOTICES.get(query.get("notice") or "")
-    if text and "{" in text:
-        counts = {name: query.get(name) or "" for name in ("changed", "skipped")}
-        if not all(re.fullmatch(r"\d{1,6}", value) for value in counts.values()):
-            return None
-        text = text.format(**counts)
-    return text
-
-
-def render(name, page, code=200, **values):
-    """A template from views/ as an HTML response (HTTP status `code`) that no cache keeps."""
-    body = bottle.template(name, template_lookup=VIEWS_LOOKUP, page=page, money=format_money,
-                           day=format_day, when=format_when, percent=format_rate, **values)
-    return HTTPResponse(body, code, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
-
-
-def message_page(status, title, text, page=None, link=None):
-    """A page that only says what happened, and where to go next. text is a string, or a tuple of
-    strings whose second, fourth... are shown as code (a command to run)."""
-    page = page or Page(get_db(), "public")
-    return render("message", page, status, title=title, text=text, link=link)
-
-
-def see_other(path, notice=None, **query):
-    """Redirect after a form: 303 to a path of ours, with a notice code."""
-    if notice:
-        query["notice"] = notice
-    query = {k: v for k, v in query.items() if v not in (None, "")}
-    separator = "&" if "?" in path else "?"
-    location = path + (separator + urllib.parse.urlencode(query) if query else "")
-    return HTTPResponse(status=303, headers={"Location": location})
-
-
-def here():
-    """This request's path and query, for a form that posts back to where it was shown."""
-    return request.fullpath + ("?" + request.query_string if request.query_string else "")
-
-
-def local_path(target, default):
-    """A `next` path only if it stays on this site: "/x" yes, "//evil" or "https://evil" no."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target \
-            and not _CONTROL_CHARS.search(target):
-        return target
-    return default
-
-
-def format_day(ms):
-    """A UTC date: 2026-01-15."""
-    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000)) if ms else ""
-
-
-def format_when(ms):
-    """A UTC date and minute: 2026-01-15 09:00 (the tables say UTC in their heading)."""
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms // 1000)) if ms else "—"
-
-
-def format_rate(rate):
-    """A conversion rate as a percent with one decimal, or a dash with no clicks."""
-    return "—" if rate is None else f"{rate * 100:.1f}%"
-
-
-def form_error_message(error):
-    """What a person reads when a form field is refused."""
-    return error.message[:1].upper() + error.message[1:] + ("" if error.message.endswith(".") else ".")
-
-
-def is_owner(page):
-    """True when the signed-in merchant user is an owner of the program."""
-    return page.user is not None and page.user["role"] == "owner"
-
-
-def require_owner(page):
-    """Refuse a member what only an owner may see or do: the webhook secret, API keys, the team,
-    outbound webhooks."""
-    if not is_owner(page):
-        raise ApiError(403, "owner_only", "only an owner of this program can open this page or do this; "
-                       "ask an owner of the program")
-
-
-# What a page says at the top when a request is refused (as_refusal): 503 is a busy database.
-PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not work", 429: "Slow down",
-                     500: "Something went wrong", 503: "Please try again"}
-
-
-def page_route(path, method="GET", area="dashboard"):
-    """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
-    'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
-    The handler gets (page, **url_args).
-    """
-    kind = {"dashboard": "user", "portal": "affiliate"}.get(area)
-
-    def decorate(handler):
-        @functools.wraps(handler)
-        def endpoint(**url_args):
-            page = None
-            try:
-                db = get_db()
-                session = load_session(db, kind, request.get_cookie(SESSION_COOKIES[kind])) if kind else None
-                page = Page(db, area if session or not kind else "public", session)
-                if kind and (session is None or (page.user or page.affiliate) is None):
-                    target = "/signin" if kind == "user" else portal_signin_path()
-                    next_path = here() if request.method == "GET" else None
-                    return see_other(target, next=next_path if kind == "user" else None)
-                if request.method == "POST" and not csrf_valid(session):
-                    return message_page(403, "This form has expired",
-                                        "The form was missing its security token or it no longer matches. "
-                                        "Go back, reload the page and try again.", page)
-                result = handler(page, **url_args)
-                if not session and page.csrf != request.get_cookie(CSRF_COOKIE):
-                    set_cookie(result, CSRF_COOKIE, page.csrf)
-                return result
-            except Exception as raised:
-                error = as_refusal(raised)
-                return message_page(error.status, PAGE_ERROR_TITLES.get(error.status, "That did not work"),
-                                    form_error_message(error), page)
-        app.route(path, method, endpoint)
-        return handler
-    return decorate
-
-
-def signed_in_response(kind, subject_id, account_id, target):
-    """Start a session for this person and send them on with its cookie, and with the device cookie
-    that keeps this browser trusted for their sign-ins when their email is under attack."""
-    token = create_session(get_db(), kind, subject_id, account_id)
-    result = see_other(target)
-    set_cookie(result, SESSION_COOKIES[kind], token, max_age=SESSION_MAX_MS // 1000)
-    set_cookie(result, DEVICE_COOKIES[kind], device_token(get_db(), kind, subject_id), max_age=DEVICE_COOKIE_MAX_AGE)
-    return result
-
-
-def signed_out_response(kind, target):
-    """End this person's session and send them on with its cookie cleared."""
-    end_session(get_db(), request.get_cookie(SESSION_COOKIES[kind]))
-    result = see_other(target, "signed_out")
-    set_cookie(result, SESSION_COOKIES[kind], "", max_age=0)
-    return result
-
-
-def throttled_sign_in(email, check, reached_ceiling, known_device=lambda: False):
-    """Run a password check for `email` (as the throttle keys it) unless this address must wait:
-    (row, None, 200), or (None, what to say, status). reached_ceiling() runs when this failure was
-    the one that took the email to the ceiling; known_device() says whether this browser carries the
-    device cookie of the person with this email, which exempts it from the email's ceiling."""
-    throttle, address = app.config["affilut.signin_throttle"], client_ip()
-    keys = [("pair", (email, address)), ("ip", address), ("email", email)]
-    wait = throttle.wait(keys)
-    if wait and known_device():
-        wait = throttle.wait(keys[:2])
-    if wait:
-        return None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429
-    row = check()
-    if row is None:
-        if throttle.failed(keys):
-            reached_ceiling()
-        return None, "That email and password do not match.", 401
-    throttle.succeeded(keys)
-    return row, None, 200
-
-
-def posted_password(form):
-    """The password a form posted twice, or a 400 when the two copies differ."""
-    if form.get("password") != form.get("password_again"):
-        raise invalid("password_again", "the two passwords differ")
-    return form.get("password")
-
 
 @app.get("/static/<filename:path>")
 def static(filename):
@@ -3777,24 +3886,6 @@ def signin_page(page):
         return see_other("/setup")
     return sign_in_form(page, "user", None, local_path(query_data().get("next"), "/dashboard"),
                         title="Sign in to affilut", who="merchant")
-
-
-def sign_in_form(page, kind, account_id, target, **shown):
-    """The sign-in page of merchant users (kind "user") or of one program's affiliates: the form, and
-    on POST the throttled password check that signs the person in and sends them to target."""
-    form, error, status = form_data(), None, 200
-    if request.method == "POST":
-        email, password = (form.get("email") or "").strip().lower(), form.get("password")
-        if kind == "user":
-            key, check = email, lambda: check_user_password(page.db, email, password)
-        else:
-            key, check = f"{account_id}:{email}", lambda: check_affiliate_password(page.db, account_id, email, password)
-        person, error, status = throttled_sign_in(
-            key, check, lambda: record_signin_ceiling(page.db, kind, email, account_id),
-            lambda: known_device(page.db, kind, request.get_cookie(DEVICE_COOKIES[kind]), email, account_id))
-        if person:
-            return signed_in_response(kind, person["id"], person["account_id"], target)
-    return render("signin", page, status, form=form, error=error, action=here(), **shown)
 
 
 @page_route("/signout", "POST")
@@ -4118,62 +4209,6 @@ def conversion_create_action(page):
     return see_other("/dashboard/conversions", "conversion_recorded")
 
 
-def csv_cell(value):
-    """A CSV value a spreadsheet will not run: text starting with = + - @ gets a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def csv_cell_sql(column):
-    """csv_cell as an SQL expression over a column, for exports SQLite formats as it reads."""
-    return (f"(CASE WHEN typeof({column}) = 'text' AND substr({column}, 1, 1) IN "
-            f"('=', '+', '-', '@', char(9), char(13)) THEN '''' || {column} ELSE {column} END)")
-
-
-def csv_response(filename, header, query, params, to_row=None):
-    """A CSV download streamed row by row: the header goes out at once, then each batch of the
-    query's rows as to_row writes them, so memory stays flat whatever the size. The rows are read on
-    a connection of the body's own, opened when the first batch is wanted and closed when the last
-    is sent or the client goes away (the request's connection may serve another request meanwhile).
-    Header None writes no header row. Without to_row the query's columns are the cells, already
-    formatted by SQLite (iso_time_sql, money_text_sql, csv_cell_sql), and Python only joins them."""
-    path = app.config["affilut.db"]
-
-    def body():
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        if header:
-            writer.writerow(header)
-            yield out.getvalue().encode()
-            out.seek(0), out.truncate()
-        db = connect(path)
-        if to_row is None:
-            db.row_factory = None  # plain tuples, handed to the csv writer as they are
-        try:
-            cursor = db.execute(query, params)
-            # A small first batch, so the first rows leave at once; then larger ones.
-            batch = 100
-            while rows := cursor.fetchmany(batch):
-                batch = CSV_BATCH
-                writer.writerows(rows if to_row is None else map(to_row, rows))
-                yield out.getvalue().encode()
-                out.seek(0), out.truncate()
-        finally:
-            db.close()
-    return HTTPResponse(body(), 200, {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-                                      "Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-CSV_BATCH = 2000  # rows read and sent at a time
-
-
-def export_name(kind, chosen):
-    """A download's file name that says what it holds: its kind, the day, then each filter."""
-    parts = [kind, format_day(now_ms())] + [f"{name}-{value}" for name, value in sorted(chosen.items())]
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", "_".join(parts)) + ".csv"
-
-
 @page_route("/dashboard/conversions.csv")
 def conversions_csv(page):
     """Every conversion the current filter shows, as CSV."""
@@ -4305,8 +4340,6 @@ def webhook_secret_action(page):
     except ApiError as refused:
         return settings_view(page, secret_error=refused)
     return see_other("/dashboard/settings", "webhook_secret_saved")
-
-
 # What the merchant's checkout does with the referral snippet.js kept (Settings → Program).
 CHECKOUT_CODE = """// In the browser, send this with the order to your server:
 var referral = window.affilut.metadata();  // {affiliate_id, affiliate_session_id} or {}
@@ -4448,15 +4481,6 @@ def forgot_page(page):
     return reset_request_page(page, "user")
 
 
-@page_route("/portal/forgot/<account_id>", ["GET", "POST"], area="public")
-def portal_forgot_page(page, account_id):
-    """An affiliate of this program asks for a password reset link."""
-    account = get_account(page.db, account_id)
-    if account is None:
-        return message_page(404, "No such program", "This link does not belong to any program.", page)
-    return reset_request_page(page, "affiliate", account)
-
-
 @page_route("/reset/<token>", ["GET", "POST"], area="public")
 def reset_page(page, token):
     """Choose a new password through a reset link; every other session of that person ends."""
@@ -4480,9 +4504,13 @@ def reset_page(page, token):
 ###############################################################################
 
 
-def portal_signin_path(account_id=None):
-    """The affiliate sign-in page of a program (of the only one, on a single-program install)."""
-    return f"/portal/signin/{account_id}" if account_id else "/portal/signin"
+@page_route("/portal/forgot/<account_id>", ["GET", "POST"], area="public")
+def portal_forgot_page(page, account_id):
+    """An affiliate of this program asks for a password reset link."""
+    account = get_account(page.db, account_id)
+    if account is None:
+        return message_page(404, "No such program", "This link does not belong to any program.", page)
+    return reset_request_page(page, "affiliate", account)
 
 
 @page_route("/join/<account_id>", ["GET", "POST"], area="public")
@@ -4565,6 +4593,7 @@ def portal_notifications_action(page):
 # Outbox delivery #############################################################
 ###############################################################################
 
+
 # One daemon thread per process and database sends what the outbox holds: it claims a due row (see
 # schema.sql, migration 14), sends it, and records the attempt. Sent at least once: a process that
 # dies after sending and before recording sends again once the lease runs out, which receivers
@@ -4575,39 +4604,6 @@ SMTP_TIMEOUT_SECONDS = 30
 LEASE_MS = {"webhook": (WEBHOOK_TIMEOUT_SECONDS + 5) * 1000, "email": (SMTP_TIMEOUT_SECONDS * 2 + 5) * 1000}
 OUTBOX_POLL_SECONDS = 1.0           # how often an idle worker looks for due rows (other processes may add them)
 WEBHOOK_RESPONSE_KEPT = 64 * 1024   # bytes of a receiver's answer read before the connection is closed
-
-
-def mail_settings():
-    """How to send email, from AFFILUT_SMTP_URL and AFFILUT_MAIL_FROM; None when SMTP is not configured.
-
-    smtp://user:pass@host:587 signs in after STARTTLS; smtp://host:port sends without TLS or sign-in
-    (a local catcher); smtps://user:pass@host:465 is TLS from the first byte."""
-    url = os.environ.get("AFFILUT_SMTP_URL", "").strip()
-    if not url:
-        return None
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ApiError(400, "invalid_smtp_url", "AFFILUT_SMTP_URL has an invalid port")
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ApiError(400, "invalid_smtp_url", "AFFILUT_SMTP_URL must look like smtp://user:pass@host:587 "
-                                                "or smtps://user:pass@host:465")
-    sender = os.environ.get("AFFILUT_MAIL_FROM", "").strip()
-    if not _EMAIL.fullmatch(email.utils.parseaddr(sender)[1] or ""):
-        raise ApiError(400, "invalid_mail_from", "AFFILUT_MAIL_FROM must be the address emails come from, "
-                                                 "like affiliates@shop.example")
-    return {"tls": parts.scheme == "smtps", "host": parts.hostname,
-            "port": port or (465 if parts.scheme == "smtps" else 587 if parts.username else 25),
-            "user": urllib.parse.unquote(parts.username) if parts.username else None,
-            "password": urllib.parse.unquote(parts.password or ""), "sender": email.utils.parseaddr(sender)[1]}
-
-
-def mail_mode():
-    """'smtp' when email is configured, 'print' under serve --print-mail, else None: emails wait."""
-    if os.environ.get("AFFILUT_SMTP_URL", "").strip():
-        return "smtp"
-    return "print" if app.config.get("affilut.print_mail") else None
 
 
 def claim_due(db, now=None):
@@ -4834,279 +4830,37 @@ def start_outbox_worker(path):
 
 
 ###############################################################################
-# Command line ################################################################
+# Serving #####################################################################
 ###############################################################################
 
 
-class CliParser(argparse.ArgumentParser):
-    """argparse whose errors are one line on stderr and exit status 2."""
-
-    def error(self, message):
-        sys.stderr.write(f"affilut: error: {message}\n")
-        sys.exit(2)
+_duties_started = set()  # (path, hold_every, background) already started
 
 
-def positive_int(text):
-    """argparse type: a whole number of at least 1."""
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", text.strip()):
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return int(text)
+def start_background_duties(path):
+    """What runs beside the requests, once per process and database, however the app is served
+    (`python affilut.py serve` or `waitress-serve affilut:app`): the hold period's approvals
+    (every affilut.hold_every seconds; 0 leaves them to `approve-held`) and the outbox's delivery
+    thread (app.config["affilut.background"] = False keeps it off: tests drive delivery themselves)."""
+    settings = (path, app.config["affilut.hold_every"], app.config.get("affilut.background", True))
+    if settings in _duties_started:  # every request asks: answer at the cost of a set lookup
+        return
+    _duties_started.add(settings)
+    start_hold_period(path, app.config["affilut.hold_every"])
+    if app.config.get("affilut.background", True):
+        start_outbox_worker(path)
 
 
-def cli_port(value):
-    """--port: a TCP port from 1 to 65535, or 0 for any free one."""
-    if not re.fullmatch(r"\d{1,5}", value.strip()) or int(value) > 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, or 0 for any free port, not {value!r}")
-    return int(value)
-
-
-_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-
-
-def cli_host(value):
-    """--host: an IP address, or a host name of RFC 1123 labels whose last is not all digits
-    (so 999.1.1.1 is neither)."""
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.ip_address(value))
-    labels = (value[:-1] if value.endswith(".") else value).split(".")
-    if len(value) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit():
-        return value
-    raise argparse.ArgumentTypeError(f"must be an IP address or a host name, not {value!r}")
-
-
-def cli_base_url(value):
-    """--base-url: the public address links start with."""
-    if not BASE_URL_PATTERN.fullmatch(value.strip()):
-        raise argparse.ArgumentTypeError(f"must be an absolute http:// or https:// URL, not {value!r}")
-    return value.strip().rstrip("/")
+@app.hook("before_request")
+def background_duties_on_first_use():
+    """However the app is served, its first request starts the background duties for its database."""
+    start_background_duties(app.config["affilut.db"])
 
 
 def url_host(host):
     """A host as it stands in a URL: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host else host
 
-
-def cli_parser():
-    """The command line: serve (the default) and the bootstrap commands."""
-    db_default = os.environ.get("AFFILUT_DB", "affilut.db")
-    db_help = "SQLite database file (default: $AFFILUT_DB or affilut.db)"
-    parser = CliParser(prog="affilut.py", description="affilut: a self-hosted affiliate-program server.")
-    commands = parser.add_subparsers(dest="command", parser_class=CliParser)
-
-    # Options may stand before or after the command: a command's own copies default to nothing,
-    # so they never overwrite what was given before it.
-    parser.add_argument("--version", action="version", version=f"affilut {__version__}")
-    parser.add_argument("--db", default=db_default, help=db_help)
-    parser.add_argument("--host", type=cli_host, default="127.0.0.1")
-    parser.add_argument("--port", type=cli_port, default=8080)
-    parser.add_argument("--trusted-proxy", type=proxy_addresses, default=os.environ.get("AFFILUT_TRUSTED_PROXY", ""))
-    parser.add_argument("--connection-limit", type=positive_int,
-                        default=os.environ.get("AFFILUT_CONNECTION_LIMIT") or str(CONNECTION_LIMIT))
-    parser.add_argument("--channel-timeout", type=positive_int,
-                        default=os.environ.get("AFFILUT_CHANNEL_TIMEOUT") or str(CHANNEL_TIMEOUT))
-
-    def command(name, help_text):
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
-        return sub
-
-    serve = command("serve", "serve the web app and API with waitress (the default command)")
-    serve.add_argument("--host", type=cli_host, default=argparse.SUPPRESS,
-                       help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=cli_port, default=argparse.SUPPRESS,
-                       help="port to listen on, 0 for any free one (default 8080)")
-    serve.add_argument("--trusted-proxy", type=proxy_addresses, default=argparse.SUPPRESS, metavar="ADDRESSES",
-                       help="comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto and "
-                            "-Host are believed (default: $AFFILUT_TRUSTED_PROXY, else none)")
-    serve.add_argument("--connection-limit", type=positive_int, default=argparse.SUPPRESS, metavar="N",
-                       help=f"open connections kept at once (default: $AFFILUT_CONNECTION_LIMIT or {CONNECTION_LIMIT})")
-    serve.add_argument("--channel-timeout", type=positive_int, default=argparse.SUPPRESS, metavar="SECONDS",
-                       help=f"idle seconds before a connection is closed "
-                            f"(default: $AFFILUT_CHANNEL_TIMEOUT or {CHANNEL_TIMEOUT})")
-    serve.add_argument("--print-mail", action="store_true",
-                       help="without AFFILUT_SMTP_URL, write emails to the log instead of keeping them queued")
-
-    # The program settings' options, for create-account (with their defaults) and update-account
-    # (without: only what is given changes). Their values are checked by clean_program_settings.
-    def program_options(sub, defaults):
-        def option(flag, default, help_text):
-            sub.add_argument(flag, default=default if defaults else None, help=help_text)
-        option("--commission", "10", "default commission percent (default 10)")
-        option("--landing-url", "", "where affiliate links send visitors")
-        option("--webhook-secret", None, "the Stripe webhook signing secret, whsec_...")
-        option("--attribution-days", "60", "how long a click is remembered, 1-3650 days (default 60)")
-        option("--hold-days", "30", "days before pending conversions are approved, 0-3650 (default 30)")
-        option("--renewal-months", None, "months of renewals that earn commission, 0-1200 (default: forever)")
-        option("--payout-minimum", "0", "the least amount paid out to an affiliate, like 50.00 (default 0)")
-
-    account = command("create-account", "create a merchant's program; prints its id")
-    account.add_argument("--name", required=True)
-    program_options(account, defaults=True)
-
-    update = command("update-account", "change a program's settings; only the options given change")
-    update.add_argument("--account", required=True)
-    update.add_argument("--name")
-    program_options(update, defaults=False)
-
-    command("accounts", "list the programs: id, name, created, users (tab-separated)")
-
-    user = command("create-user", "add a dashboard user to a program; prints a one-time set-password link")
-    user.add_argument("--account", required=True)
-    user.add_argument("--email", required=True)
-    user.add_argument("--role", choices=ROLES,
-                      help="owner or member (default: owner for a program without one, else member)")
-    user.add_argument("--base-url", type=cli_base_url,
-                      help="the public address the link starts with (default: $AFFILUT_BASE_URL, "
-                           "else http://127.0.0.1:8080)")
-
-    key = command("create-key", "create an API key; prints the plaintext key, shown once")
-    key.add_argument("--account", required=True)
-    key.add_argument("--name", default="", help="a label for the key")
-
-    affiliate = command("create-affiliate", "create an affiliate; prints it as the API's JSON")
-    affiliate.add_argument("--account", required=True)
-    affiliate.add_argument("--name", required=True)
-    affiliate.add_argument("--email", required=True)
-    affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
-    affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
-
-    status = command("set-affiliate-status", "approve, pause, ban or reactivate an affiliate; prints it as JSON")
-    status.add_argument("--account", required=True)
-    status.add_argument("--affiliate", required=True, help="the affiliate's id")
-    status.add_argument("--status", required=True, choices=AFFILIATE_STATUSES)
-    status.add_argument("--reason", help="why it is paused or banned, shown to the affiliate (other statuses clear it)")
-
-    command("approve-held", "approve the conversions whose hold period has passed, once (for cron or a systemd timer)")
-
-    reset = command("reset-password", "make a one-time password reset link (valid one hour); prints it last")
-    reset.add_argument("--email", required=True, help="the merchant user's or affiliate's email")
-    reset.add_argument("--account", help="the program (acc_...), for an affiliate in several programs")
-
-    backup = command("backup", "copy the database to PATH, consistently, while the server runs")
-    backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
-    return parser
-
-
-def backup_database(db_path, target):
-    """Copy db_path to target with SQLite's online backup API; return the copy's row counts.
-
-    The copy is taken in one step, a single read transaction, so it is the database at one instant;
-    in WAL mode the server keeps writing meanwhile. It is written beside target and renamed into
-    place only once checked, so target is never half a copy.
-    """
-    if not os.path.exists(db_path):
-        raise ApiError(404, "not_found", f"no database at {db_path}")
-    target = os.path.abspath(target)
-    if os.path.exists(target) and os.path.samefile(db_path, target):
-        raise ApiError(400, "invalid_parameter", "the backup must not be the database itself", "path")
-    partial = target + ".partial"
-    for leftover in (partial, partial + "-journal"):
-        if os.path.exists(leftover):
-            os.remove(leftover)
-    source, copy = connect(db_path), sqlite3.connect(partial, isolation_level=None)
-    try:
-        source.backup(copy)
-        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-        if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise sqlite3.DatabaseError(f"the copy at {partial} failed its integrity check")
-        counts = {table: copy.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                  for table in ("accounts", "affiliates", "conversions")}
-    finally:
-        copy.close()
-        source.close()
-    with open(partial, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(partial, target)
-    return counts
-
-
-# update-account's options and the settings they change (see clean_program_settings).
-CLI_PROGRAM_OPTIONS = {"name": "name", "commission": "default_commission", "landing_url": "landing_url",
-                       "webhook_secret": "webhook_secret", "attribution_days": "attribution_window_days",
-                       "hold_days": "hold_days", "renewal_months": "renewal_months",
-                       "payout_minimum": "payout_minimum"}
-
-
-def run_command(args):
-    """Carry out one bootstrap command against args.db; return what to print."""
-    if args.command == "backup":
-        counts = backup_database(args.db, args.path)
-        summary = ", ".join(f"{n} {table}" for table, n in counts.items())
-        return f"backed up {args.db} ({summary}) to:\n{os.path.abspath(args.path)}"
-    init_db(args.db)
-    db = connect(args.db)
-    try:
-        if args.command == "create-account":
-            account_id = create_account(db, args.name, args.commission, args.landing_url, args.webhook_secret,
-                                        args.attribution_days, args.hold_days, args.renewal_months,
-                                        args.payout_minimum)
-            return f"created account {args.name!r}\n{account_id}"
-        if args.command == "update-account":
-            values = {setting: getattr(args, option) for option, setting in CLI_PROGRAM_OPTIONS.items()
-                      if getattr(args, option) is not None}
-            if not values:
-                raise invalid(None, "give at least one setting to change, like --name or --commission")
-            account = update_account(db, args.account, values)
-            return f"updated account {account['name']!r}: {', '.join(sorted(values))}\n{account['id']}"
-        if args.command == "accounts":
-            rows = db.execute("""SELECT a.id, a.name, a.created_at, COUNT(u.id) AS users
-                                 FROM accounts a LEFT JOIN users u ON u.account_id = a.id
-                                 GROUP BY a.id ORDER BY a.id""").fetchall()
-            return "\n".join(["id\tname\tcreated\tusers"] +
-                             [f"{r['id']}\t{r['name']}\t{iso_time(r['created_at'])}\t{r['users']}" for r in rows])
-        if args.command == "create-user":
-            base = args.base_url or env_base_url() or "http://127.0.0.1:8080"
-            user_id, token = invite_user(db, args.account, args.email, args.role)
-            role = get_user(db, args.account, user_id)["role"]
-            return (f"created user {args.email.strip()} ({role}) of {args.account}; send them this link to choose "
-                    f"a password (it works once, for {INVITE_TTL_MS // DAY_MS} days):\n{base}/invite/{token}")
-        if args.command == "create-key":
-            key_id, plaintext = create_api_key(db, args.account, args.name)
-            return f"created API key {key_id}; store it now, it is not shown again:\n{plaintext}"
-        if args.command == "create-affiliate":
-            row = create_affiliate(db, args.account, args.name, args.email, args.status, args.commission_override)
-            return json.dumps(affiliate_json(row))
-        if args.command == "set-affiliate-status":
-            row = set_affiliate_status(db, args.account, args.affiliate, args.status, args.reason)
-            return json.dumps({**affiliate_json(row), "statusReason": row["status_reason"]})
-        if args.command == "approve-held":
-            return f"approved {approve_held_conversions(db)} conversion(s) whose hold period had passed"
-        if args.command == "reset-password":
-            kind, subject_id, account_id = cli_reset_subject(db, args.email, args.account)
-            with transaction(db) as tx:
-                token = insert_password_reset(tx, kind, subject_id, account_id)
-            return (f"a password reset link for {args.email} ({'merchant user' if kind == 'user' else 'affiliate'}); "
-                    f"it works once, for one hour:\n{link_base()}/reset/{token}")
-    finally:
-        db.close()
-
-
-def cli_reset_subject(db, email_address, account_id=None):
-    """(kind, subject id, account id) of the one person reset-password means, or an ApiError saying why not."""
-    if account_id is None:
-        found = reset_subject(db, "user", email_address)
-        if found:
-            return ("user",) + found
-        rows = db.execute("SELECT id, account_id FROM affiliates WHERE email = :email COLLATE NOCASE",
-                          {"email": email_address.strip()}).fetchall()
-        if len(rows) > 1:
-            raise ApiError(400, "ambiguous", f"{email_address} is an affiliate of several programs; add --account")
-        if rows:
-            return "affiliate", rows[0]["id"], rows[0]["account_id"]
-    else:
-        if get_account(db, account_id) is None:
-            raise not_found("account", account_id, "account")
-        user = db.execute("SELECT id, account_id FROM users WHERE email = :email AND account_id = :account",
-                          {"email": email_address.strip(), "account": account_id}).fetchone()
-        if user:
-            return "user", user["id"], user["account_id"]
-        found = reset_subject(db, "affiliate", email_address, account_id)
-        if found:
-            return ("affiliate",) + found
-    raise ApiError(404, "not_found", f"no merchant user or affiliate has the email {email_address}")
-
-
-# -- Serving ----------------------------------------------------------------------------------
 
 SERVER_THREADS = 4  # requests served at once: a slow one (a big export) never holds up the rest
 # Open connections waitress keeps, idle ones included: enough that several hundred idle or trickling
@@ -5117,7 +4871,6 @@ CHANNEL_TIMEOUT = 30  # seconds a connection may sit idle before waitress closes
 # The largest body any route takes is a Stripe event; waitress answers a longer declared (or
 # chunked) body with its own 413 before reading it, so nothing larger is ever spooled to disk.
 MAX_REQUEST_BODY = MAX_WEBHOOK_BODY + 1  # waitress refuses a body of this many bytes or more
-
 # What a reverse proxy may say of the request it passes on. Only X-Forwarded-For, -Proto and -Host
 # are believed, and only from a trusted proxy; the app never sees any of these headers.
 PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
@@ -5322,6 +5075,272 @@ def serve(args):
         stop_hold_period()
         server.close()
         print("affilut stopped", flush=True)
+
+
+###############################################################################
+# Command line ################################################################
+###############################################################################
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"affilut: error: {message}\n")
+        sys.exit(2)
+
+
+def positive_int(text):
+    """argparse type: a whole number of at least 1."""
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", text.strip()):
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return int(text)
+
+
+def cli_port(value):
+    """--port: a TCP port from 1 to 65535, or 0 for any free one."""
+    if not re.fullmatch(r"\d{1,5}", value.strip()) or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, or 0 for any free port, not {value!r}")
+    return int(value)
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def cli_host(value):
+    """--host: an IP address, or a host name of RFC 1123 labels whose last is not all digits
+    (so 999.1.1.1 is neither)."""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(value))
+    labels = (value[:-1] if value.endswith(".") else value).split(".")
+    if len(value) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit():
+        return value
+    raise argparse.ArgumentTypeError(f"must be an IP address or a host name, not {value!r}")
+
+
+def cli_base_url(value):
+    """--base-url: the public address links start with."""
+    if not BASE_URL_PATTERN.fullmatch(value.strip()):
+        raise argparse.ArgumentTypeError(f"must be an absolute http:// or https:// URL, not {value!r}")
+    return value.strip().rstrip("/")
+
+
+def cli_parser():
+    """The command line: serve (the default) and the bootstrap commands."""
+    db_default = os.environ.get("AFFILUT_DB", "affilut.db")
+    db_help = "SQLite database file (default: $AFFILUT_DB or affilut.db)"
+    parser = CliParser(prog="affilut.py", description="affilut: a self-hosted affiliate-program server.")
+    commands = parser.add_subparsers(dest="command", parser_class=CliParser)
+
+    # Options may stand before or after the command: a command's own copies default to nothing,
+    # so they never overwrite what was given before it.
+    parser.add_argument("--version", action="version", version=f"affilut {__version__}")
+    parser.add_argument("--db", default=db_default, help=db_help)
+    parser.add_argument("--host", type=cli_host, default="127.0.0.1")
+    parser.add_argument("--port", type=cli_port, default=8080)
+    parser.add_argument("--trusted-proxy", type=proxy_addresses, default=os.environ.get("AFFILUT_TRUSTED_PROXY", ""))
+    parser.add_argument("--connection-limit", type=positive_int,
+                        default=os.environ.get("AFFILUT_CONNECTION_LIMIT") or str(CONNECTION_LIMIT))
+    parser.add_argument("--channel-timeout", type=positive_int,
+                        default=os.environ.get("AFFILUT_CHANNEL_TIMEOUT") or str(CHANNEL_TIMEOUT))
+
+    def command(name, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
+        return sub
+
+    serve = command("serve", "serve the web app and API with waitress (the default command)")
+    serve.add_argument("--host", type=cli_host, default=argparse.SUPPRESS,
+                       help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=cli_port, default=argparse.SUPPRESS,
+                       help="port to listen on, 0 for any free one (default 8080)")
+    serve.add_argument("--trusted-proxy", type=proxy_addresses, default=argparse.SUPPRESS, metavar="ADDRESSES",
+                       help="comma-separated addresses of reverse proxies whose X-Forwarded-For, -Proto and "
+                            "-Host are believed (default: $AFFILUT_TRUSTED_PROXY, else none)")
+    serve.add_argument("--connection-limit", type=positive_int, default=argparse.SUPPRESS, metavar="N",
+                       help=f"open connections kept at once (default: $AFFILUT_CONNECTION_LIMIT or {CONNECTION_LIMIT})")
+    serve.add_argument("--channel-timeout", type=positive_int, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help=f"idle seconds before a connection is closed "
+                            f"(default: $AFFILUT_CHANNEL_TIMEOUT or {CHANNEL_TIMEOUT})")
+    serve.add_argument("--print-mail", action="store_true",
+                       help="without AFFILUT_SMTP_URL, write emails to the log instead of keeping them queued")
+
+    # The program settings' options, for create-account (with their defaults) and update-account
+    # (without: only what is given changes). Their values are checked by clean_program_settings.
+    def program_options(sub, defaults):
+        def option(flag, default, help_text):
+            sub.add_argument(flag, default=default if defaults else None, help=help_text)
+        option("--commission", "10", "default commission percent (default 10)")
+        option("--landing-url", "", "where affiliate links send visitors")
+        option("--webhook-secret", None, "the Stripe webhook signing secret, whsec_...")
+        option("--attribution-days", "60", "how long a click is remembered, 1-3650 days (default 60)")
+        option("--hold-days", "30", "days before pending conversions are approved, 0-3650 (default 30)")
+        option("--renewal-months", None, "months of renewals that earn commission, 0-1200 (default: forever)")
+        option("--payout-minimum", "0", "the least amount paid out to an affiliate, like 50.00 (default 0)")
+
+    account = command("create-account", "create a merchant's program; prints its id")
+    account.add_argument("--name", required=True)
+    program_options(account, defaults=True)
+
+    update = command("update-account", "change a program's settings; only the options given change")
+    update.add_argument("--account", required=True)
+    update.add_argument("--name")
+    program_options(update, defaults=False)
+
+    command("accounts", "list the programs: id, name, created, users (tab-separated)")
+
+    user = command("create-user", "add a dashboard user to a program; prints a one-time set-password link")
+    user.add_argument("--account", required=True)
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", choices=ROLES,
+                      help="owner or member (default: owner for a program without one, else member)")
+    user.add_argument("--base-url", type=cli_base_url,
+                      help="the public address the link starts with (default: $AFFILUT_BASE_URL, "
+                           "else http://127.0.0.1:8080)")
+
+    key = command("create-key", "create an API key; prints the plaintext key, shown once")
+    key.add_argument("--account", required=True)
+    key.add_argument("--name", default="", help="a label for the key")
+
+    affiliate = command("create-affiliate", "create an affiliate; prints it as the API's JSON")
+    affiliate.add_argument("--account", required=True)
+    affiliate.add_argument("--name", required=True)
+    affiliate.add_argument("--email", required=True)
+    affiliate.add_argument("--status", default="active", choices=AFFILIATE_STATUSES)
+    affiliate.add_argument("--commission-override", help="percent; default: the program's commission")
+
+    status = command("set-affiliate-status", "approve, pause, ban or reactivate an affiliate; prints it as JSON")
+    status.add_argument("--account", required=True)
+    status.add_argument("--affiliate", required=True, help="the affiliate's id")
+    status.add_argument("--status", required=True, choices=AFFILIATE_STATUSES)
+    status.add_argument("--reason", help="why it is paused or banned, shown to the affiliate (other statuses clear it)")
+
+    command("approve-held", "approve the conversions whose hold period has passed, once (for cron or a systemd timer)")
+
+    reset = command("reset-password", "make a one-time password reset link (valid one hour); prints it last")
+    reset.add_argument("--email", required=True, help="the merchant user's or affiliate's email")
+    reset.add_argument("--account", help="the program (acc_...), for an affiliate in several programs")
+
+    backup = command("backup", "copy the database to PATH, consistently, while the server runs")
+    backup.add_argument("path", metavar="PATH", help="the copy to write (replaced if it exists)")
+    return parser
+
+
+def backup_database(db_path, target):
+    """Copy db_path to target with SQLite's online backup API; return the copy's row counts.
+
+    The copy is taken in one step, a single read transaction, so it is the database at one instant;
+    in WAL mode the server keeps writing meanwhile. It is written beside target and renamed into
+    place only once checked, so target is never half a copy.
+    """
+    if not os.path.exists(db_path):
+        raise ApiError(404, "not_found", f"no database at {db_path}")
+    target = os.path.abspath(target)
+    if os.path.exists(target) and os.path.samefile(db_path, target):
+        raise ApiError(400, "invalid_parameter", "the backup must not be the database itself", "path")
+    partial = target + ".partial"
+    for leftover in (partial, partial + "-journal"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    source, copy = connect(db_path), sqlite3.connect(partial, isolation_level=None)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError(f"the copy at {partial} failed its integrity check")
+        counts = {table: copy.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                  for table in ("accounts", "affiliates", "conversions")}
+    finally:
+        copy.close()
+        source.close()
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, target)
+    return counts
+# update-account's options and the settings they change (see clean_program_settings).
+CLI_PROGRAM_OPTIONS = {"name": "name", "commission": "default_commission", "landing_url": "landing_url",
+                       "webhook_secret": "webhook_secret", "attribution_days": "attribution_window_days",
+                       "hold_days": "hold_days", "renewal_months": "renewal_months",
+                       "payout_minimum": "payout_minimum"}
+
+
+def run_command(args):
+    """Carry out one bootstrap command against args.db; return what to print."""
+    if args.command == "backup":
+        counts = backup_database(args.db, args.path)
+        summary = ", ".join(f"{n} {table}" for table, n in counts.items())
+        return f"backed up {args.db} ({summary}) to:\n{os.path.abspath(args.path)}"
+    init_db(args.db)
+    db = connect(args.db)
+    try:
+        if args.command == "create-account":
+            account_id = create_account(db, args.name, args.commission, args.landing_url, args.webhook_secret,
+                                        args.attribution_days, args.hold_days, args.renewal_months,
+                                        args.payout_minimum)
+            return f"created account {args.name!r}\n{account_id}"
+        if args.command == "update-account":
+            values = {setting: getattr(args, option) for option, setting in CLI_PROGRAM_OPTIONS.items()
+                      if getattr(args, option) is not None}
+            if not values:
+                raise invalid(None, "give at least one setting to change, like --name or --commission")
+            account = update_account(db, args.account, values)
+            return f"updated account {account['name']!r}: {', '.join(sorted(values))}\n{account['id']}"
+        if args.command == "accounts":
+            rows = db.execute("""SELECT a.id, a.name, a.created_at, COUNT(u.id) AS users
+                                 FROM accounts a LEFT JOIN users u ON u.account_id = a.id
+                                 GROUP BY a.id ORDER BY a.id""").fetchall()
+            return "\n".join(["id\tname\tcreated\tusers"] +
+                             [f"{r['id']}\t{r['name']}\t{iso_time(r['created_at'])}\t{r['users']}" for r in rows])
+        if args.command == "create-user":
+            base = args.base_url or env_base_url() or "http://127.0.0.1:8080"
+            user_id, token = invite_user(db, args.account, args.email, args.role)
+            role = get_user(db, args.account, user_id)["role"]
+            return (f"created user {args.email.strip()} ({role}) of {args.account}; send them this link to choose "
+                    f"a password (it works once, for {INVITE_TTL_MS // DAY_MS} days):\n{base}/invite/{token}")
+        if args.command == "create-key":
+            key_id, plaintext = create_api_key(db, args.account, args.name)
+            return f"created API key {key_id}; store it now, it is not shown again:\n{plaintext}"
+        if args.command == "create-affiliate":
+            row = create_affiliate(db, args.account, args.name, args.email, args.status, args.commission_override)
+            return json.dumps(affiliate_json(row))
+        if args.command == "set-affiliate-status":
+            row = set_affiliate_status(db, args.account, args.affiliate, args.status, args.reason)
+            return json.dumps({**affiliate_json(row), "statusReason": row["status_reason"]})
+        if args.command == "approve-held":
+            return f"approved {approve_held_conversions(db)} conversion(s) whose hold period had passed"
+        if args.command == "reset-password":
+            kind, subject_id, account_id = cli_reset_subject(db, args.email, args.account)
+            with transaction(db) as tx:
+                token = insert_password_reset(tx, kind, subject_id, account_id)
+            return (f"a password reset link for {args.email} ({'merchant user' if kind == 'user' else 'affiliate'}); "
+                    f"it works once, for one hour:\n{link_base()}/reset/{token}")
+    finally:
+        db.close()
+
+
+def cli_reset_subject(db, email_address, account_id=None):
+    """(kind, subject id, account id) of the one person reset-password means, or an ApiError saying why not."""
+    if account_id is None:
+        found = reset_subject(db, "user", email_address)
+        if found:
+            return ("user",) + found
+        rows = db.execute("SELECT id, account_id FROM affiliates WHERE email = :email COLLATE NOCASE",
+                          {"email": email_address.strip()}).fetchall()
+        if len(rows) > 1:
+            raise ApiError(400, "ambiguous", f"{email_address} is an affiliate of several programs; add --account")
+        if rows:
+            return "affiliate", rows[0]["id"], rows[0]["account_id"]
+    else:
+        if get_account(db, account_id) is None:
+            raise not_found("account", account_id, "account")
+        user = db.execute("SELECT id, account_id FROM users WHERE email = :email AND account_id = :account",
+                          {"email": email_address.strip(), "account": account_id}).fetchone()
+        if user:
+            return "user", user["id"], user["account_id"]
+        found = reset_subject(db, "affiliate", email_address, account_id)
+        if found:
+            return ("affiliate",) + found
+    raise ApiError(404, "not_found", f"no merchant user or affiliate has the email {email_address}")
 
 
 def main(argv=None):
