@@ -4612,17 +4612,22 @@ def claim_due(db, now=None):
     One UPDATE under BEGIN IMMEDIATE picks and leases the row, so two processes never claim one
     attempt. Emails are left waiting while no way to send them is configured."""
     now = now_ms() if now is None else now
-    params = {"token": secrets.token_hex(12), "now": now, "email_lease": LEASE_MS["email"],
-              "hook_lease": LEASE_MS["webhook"], "mail": int(mail_mode() is not None)}
-    due = """SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now
-                AND (kind = 'webhook' OR :mail) ORDER BY next_attempt_at LIMIT 1"""
-    if db.execute(due, params).fetchone() is None:  # the idle worker's poll takes no write lock
+    kinds = ("webhook", "email") if mail_mode() is not None else ("webhook",)
+    due = [db.execute("""SELECT id, next_attempt_at FROM outbox WHERE status = 'pending' AND kind = :kind
+                         AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT 1""",
+                      {"kind": kind, "now": now}).fetchone() for kind in kinds]
+    due = [row for row in due if row is not None]
+    if not due:  # the idle worker's poll is a read on an index, and takes no write lock
         return None
+    oldest = min(due, key=lambda row: row["next_attempt_at"])
     with transaction(db) as tx:
-        row = tx.execute(f"""UPDATE outbox SET claim_token = :token, attempts = attempts + 1,
-                                 next_attempt_at = :now + CASE kind WHEN 'email' THEN :email_lease ELSE :hook_lease END
-                             WHERE id = ({due})
-                             RETURNING *""", params).fetchone()
+        # Still due: another process may have claimed it since; then this poll claims nothing.
+        row = tx.execute("""UPDATE outbox SET claim_token = :token, attempts = attempts + 1,
+                                next_attempt_at = :now + CASE kind WHEN 'email' THEN :email_lease ELSE :hook_lease END
+                            WHERE id = :id AND status = 'pending' AND next_attempt_at <= :now
+                            RETURNING *""",
+                         {"token": secrets.token_hex(12), "now": now, "id": oldest["id"],
+                          "email_lease": LEASE_MS["email"], "hook_lease": LEASE_MS["webhook"]}).fetchone()
         if row is None:
             return None
         tx.execute("""INSERT INTO outbox_attempts (message_id, attempt, started_at) VALUES (:id, :attempt, :now)""",

@@ -721,3 +721,10 @@ CREATE TABLE password_resets (
     expires_at INTEGER NOT NULL,
     used_at    INTEGER
 );
+
+-- migrate: 15
+-- The delivery worker looks for the next due message of each kind it can send. Emails wait,
+-- pending, while SMTP is not configured: on an index by next_attempt_at alone, every poll walked
+-- all of them to find a webhook delivery.
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox(kind, next_attempt_at) WHERE status = 'pending';

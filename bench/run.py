@@ -179,7 +179,7 @@ def prepare(db_path, facts):
 
 def affilut_server(db_path):
     return Server([sys.executable, os.path.join(ROOT, "affilut.py"), "serve", "--db", db_path, "--port", "0"],
-                  {"AFFILUT_RATE_GET": "1000000000", "AFFILUT_RATE_POST": "1000000000"})
+                  {"AFFILUT_RATE_GET": "999999999", "AFFILUT_RATE_POST": "999999999"})
 
 
 def bare_server(db_path):

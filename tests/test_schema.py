@@ -205,3 +205,20 @@ def test_migration_12_keeps_every_older_charge_captured_and_live(migrated):
     assert affilut.refunded_amount(full) == 345  # the stored amount_refunded still counts
     columns = {r[1]: r[4] for r in db.execute("PRAGMA table_info(conversions)")}
     assert columns["livemode"] == "1"
+
+
+def test_the_outbox_worker_finds_due_webhooks_on_an_index_however_many_emails_wait(tmp_path):
+    """Emails wait, pending, while SMTP is not configured; the worker's poll must still be one
+    index seek per kind, never a walk of the waiting emails (it runs after every write)."""
+    path = str(tmp_path / "outbox.db")
+    affilut.init_db(path)
+    db = affilut.connect(path)
+    traced = []
+    db.set_trace_callback(traced.append)
+    assert affilut.claim_due(db) is None
+    db.set_trace_callback(None)
+    [poll] = [sql for sql in traced if "FROM outbox" in sql]
+    details = plan(db, poll)
+    assert any("USING INDEX outbox_due (kind=? AND next_attempt_at<?)" in d for d in details), details
+    assert not any(d.startswith("USE TEMP B-TREE") for d in details), details
+    db.close()
