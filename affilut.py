@@ -776,7 +776,8 @@ def enqueue(db, kind, topic, recipient, body, account_id=None, subject="", event
                          "event": event_id or message_id, "endpoint": endpoint_id, "recipient": recipient,
                          "subject": subject, "body": body, "sensitive": int(sensitive), "dedupe": dedupe_key,
                          "now": now})
-    _outbox_wake.set()
+    if kind == "webhook" or mail_mode() is not None:  # an email with nowhere to go wakes nobody
+        _outbox_wake.set()
     return message_id if cursor.rowcount == 1 else None
 
 

@@ -288,7 +288,7 @@ def starvation(server, facts, heavy_path, merchant, code, seconds):
     stamp = time.time_ns()
     event = ('{"id": "evt_pages_{n}_%d", "object": "event", "type": "charge.succeeded", "created": %d, '
              '"data": {"object": {"id": "ch_pages_{n}_%d", "object": "charge", "amount": 4900, "currency": "usd", '
-             '"created": %d, "status": "succeeded", "paid": true, "customer": null, "payment_intent": null, '
+             '"created": %d, "status": "succeeded", "paid": true, "captured": true, "amount_captured": 4900, "customer": null, "payment_intent": null, '
              '"amount_refunded": 0, "billing_details": {"email": null}, '
              '"metadata": {"affiliate_id": "%s"}}}}') % (stamp, time.time(), stamp, time.time(), facts["median"])
     hook = {"port": server.port, "paths": [f"/webhooks/stripe/{facts['account']}"], "method": "POST", "body": event,

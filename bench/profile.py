@@ -47,7 +47,7 @@ def stripe_event(facts, unique):
     """A charge.succeeded event for a new charge and its Stripe-Signature header."""
     now = int(time.time())
     charge = {"id": f"ch_p_{unique}", "object": "charge", "amount": 4900, "currency": "usd", "created": now,
-              "status": "succeeded", "paid": True, "customer": None, "payment_intent": None, "amount_refunded": 0,
+              "status": "succeeded", "paid": True, "captured": True, "amount_captured": 4900, "customer": None, "payment_intent": None, "amount_refunded": 0,
               "billing_details": {"email": None}, "metadata": {"affiliate_id": facts["busiest_affiliate"]}}
     body = json.dumps({"id": f"evt_p_{unique}", "object": "event", "type": "charge.succeeded", "created": now,
                        "data": {"object": charge}})

@@ -219,7 +219,7 @@ def scenarios(facts, connections):
     stamp = time.time_ns()
     event = ('{"id": "evt_bench_{n}_%d", "object": "event", "type": "charge.succeeded", "created": %d, '
              '"data": {"object": {"id": "ch_live_{n}_%d", "object": "charge", "amount": 4900, "currency": "usd", '
-             '"created": %d, "status": "succeeded", "paid": true, "customer": null, "payment_intent": null, '
+             '"created": %d, "status": "succeeded", "paid": true, "captured": true, "amount_captured": 4900, "customer": null, "payment_intent": null, '
              '"amount_refunded": 0, "billing_details": {"email": null}, '
              '"metadata": {"affiliate_id": "%s"}}}}') % (stamp, time.time(), stamp, time.time(),
                                                           facts["busiest_affiliate"])

@@ -54,7 +54,7 @@ try:
                                                      "external_id": f"wb-{stamp}-{{n}}"})})
         line("POST", conns, ours, theirs)
         charge = {"id": f"ch_w_{{n}}_{stamp}", "object": "charge", "amount": 4900, "currency": "usd",
-                  "created": int(time.time()), "status": "succeeded", "paid": True, "customer": None,
+                  "created": int(time.time()), "status": "succeeded", "paid": True, "captured": True, "amount_captured": 4900, "customer": None,
                   "payment_intent": None, "amount_refunded": 0, "billing_details": {"email": None},
                   "metadata": {"affiliate_id": facts["busiest_affiliate"]}}
         event = json.dumps({"id": f"evt_w_{{n}}_{stamp}", "object": "event", "type": "charge.succeeded",
