@@ -35,7 +35,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
 import affilut  # noqa: E402
-from run import BENCH_SECRET, Server, load, ulid  # noqa: E402
+from run import BENCH_SECRET, Server, already_built, load, ulid  # noqa: E402
 
 DAY_MS = affilut.DAY_MS
 AGENT = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36"}
@@ -58,14 +58,9 @@ def build(path, conversions, affiliates, clicks, payouts):
     """The program's database, built unless one of these sizes is there; its facts."""
     sizes = {"conversions": conversions, "affiliates": affiliates, "clicks": clicks, "payouts": payouts}
     facts_path = path + ".json"
-    if os.path.exists(facts_path):
-        with open(facts_path) as f:
-            facts = json.load(f)
-        if facts["sizes"] == sizes:
-            return facts
-    for suffix in ("", "-wal", "-shm", ".json"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
+    built = already_built(path, sizes)
+    if built:
+        return built
     started = time.perf_counter()
     rng = random.Random(14)
     now = affilut.now_ms()

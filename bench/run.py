@@ -48,10 +48,9 @@ def ulid(prefix, ms, rng):
 # -- Building the database -------------------------------------------------------------------------------
 
 
-def build(path, conversions, affiliates, accounts, main_share, extra_keys=0):
-    """Create the bench database unless one of the same sizes is there; return its facts."""
-    sizes = {"conversions": conversions, "affiliates": affiliates, "accounts": accounts, "main_share": main_share,
-             "extra_keys": extra_keys}
+def already_built(path, sizes):
+    """The facts of the database at path when it was built with these sizes; else None, with any
+    other database there (and its -wal, -shm and facts) removed so it can be built anew."""
     facts_path = path + ".json"
     if os.path.exists(path) and os.path.exists(facts_path):
         with open(facts_path) as f:
@@ -61,6 +60,17 @@ def build(path, conversions, affiliates, accounts, main_share, extra_keys=0):
     for suffix in ("", "-wal", "-shm", ".json"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
+    return None
+
+
+def build(path, conversions, affiliates, accounts, main_share, extra_keys=0):
+    """Create the bench database unless one of the same sizes is there; return its facts."""
+    sizes = {"conversions": conversions, "affiliates": affiliates, "accounts": accounts, "main_share": main_share,
+             "extra_keys": extra_keys}
+    facts_path = path + ".json"
+    built = already_built(path, sizes)
+    if built:
+        return built
     started = time.perf_counter()
     rng = random.Random(5)
     affilut.init_db(path)
