@@ -3202,14 +3202,20 @@ NOTICES = {
 }
 
 
+WAITING_EMAILS_SHOWN = 1000
+
+
 def dashboard_banners(db, account_id):
     """What every dashboard page warns of: emails waiting because email is not configured, and
     webhook endpoints that were disabled after failing."""
     banners = []
     if mail_mode() is None:
-        waiting = db.execute("""SELECT COUNT(*) FROM outbox WHERE account_id = :a AND kind = 'email'
-                                AND status = 'pending'""", {"a": account_id}).fetchone()[0]
-        banners.append(f"Email is not configured (AFFILUT_SMTP_URL): {waiting} "
+        # Counted up to a bound: every dashboard page shows this, however long email has been off.
+        waiting = db.execute("""SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE account_id = :a AND kind = 'email'
+                                    AND status = 'pending' LIMIT :bound)""",
+                             {"a": account_id, "bound": WAITING_EMAILS_SHOWN + 1}).fetchone()[0]
+        count = f"{WAITING_EMAILS_SHOWN:,}+" if waiting > WAITING_EMAILS_SHOWN else f"{waiting}"
+        banners.append(f"Email is not configured (AFFILUT_SMTP_URL): {count} "
                        f"{'email waits' if waiting == 1 else 'emails wait'} in the outbox. See Settings → Notifications.")
     for row in db.execute("""SELECT url FROM webhook_endpoints WHERE account_id = :a AND disabled_at IS NOT NULL
                              ORDER BY id""", {"a": account_id}):

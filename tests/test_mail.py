@@ -168,6 +168,15 @@ def test_without_smtp_emails_wait_and_the_dashboard_says_so(db, team, monkeypatc
     form.submit(status=303)
     page = browser.get("/dashboard")
     assert "Email is not configured (AFFILUT_SMTP_URL): 3 emails wait in the outbox" in page.text
+    # however many wait, the banner counts no further than it shows
+    monkeypatch.setattr(affilut, "WAITING_EMAILS_SHOWN", 5)
+    with affilut.transaction(db) as tx:
+        for n in range(4):
+            affilut.enqueue(tx, "email", "digest", f"x{n}@example.com", "{}", team["id"])
+    assert "Email is not configured (AFFILUT_SMTP_URL): 5+ emails wait" in browser.get("/dashboard").text
+    monkeypatch.setattr(affilut, "WAITING_EMAILS_SHOWN", 1000)
+    with affilut.transaction(db) as tx:
+        tx.execute("DELETE FROM outbox WHERE topic = 'digest'")
     listed = browser.get("/dashboard/settings/notifications")
     assert "Your application to Shop arrived" in listed.text and "wes@example.com" in listed.text
     # serve --print-mail writes them to the log instead
