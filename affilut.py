@@ -1079,8 +1079,9 @@ def get_affiliate(db, account_id, affiliate_id):
                       {"id": affiliate_id, "account": account_id}).fetchone()
 
 
-def create_affiliate(db, account_id, name, email, status="active", commission_override=None):
-    """Create an affiliate with a unique short code; return its row."""
+def create_affiliate(db, account_id, name, email, status="active", commission_override=None, and_then=None):
+    """Create an affiliate with a unique short code; return its row. and_then(tx, row), if given, runs
+    in the same transaction after the insert: what must stand or fall with the affiliate."""
     name = clean_text(name, "name")
     fields = {
         "id": new_id("aff"), "account_id": account_id, "name": name,
@@ -1102,6 +1103,8 @@ def create_affiliate(db, account_id, name, email, status="active", commission_ov
                               VALUES (:id, :account_id, :name, :email, :short_code, :status,
                                   :override, :now, :activated_at, :now)""", fields)
                 emit_event(tx, account_id, "affiliate.created", lambda: affiliate_json(get_affiliate(tx, account_id, fields["id"])))
+                if and_then:
+                    and_then(tx, get_affiliate(tx, account_id, fields["id"]))
             return get_affiliate(db, account_id, fields["id"])
         except sqlite3.IntegrityError as error:
             if unique_violation(error, "affiliates.account_id", "affiliates.email"):
@@ -1387,8 +1390,8 @@ def list_conversions(db, filters, params, page, limit, starting_after=None, live
 
 
 def conversion_livemode(row):
-    """Whether a conversion came from live payments: its livemode column where the schema has one."""
-    return bool(row["livemode"]) if "livemode" in row.keys() and row["livemode"] is not None else True
+    """Whether a conversion came from live payments (Stripe's livemode; manual ones are live)."""
+    return bool(row["livemode"])
 
 
 def conversion_event(db, account_id, conversion_id, event_type, before=None):
@@ -2054,7 +2057,8 @@ def settle_paid_conversion(db, conversion, net_amount, net_commission):
         "commission_rate": conversion["commission_rate"], "currency": conversion["currency"], "status": "approved",
         "reason": "refunded" if net_commission < paid_commission else "restored", "kind": "adjustment",
         "customer_id": conversion["customer_id"], "payment_intent_id": conversion["payment_intent_id"],
-        "adjusts_id": conversion["id"], "created_at": now, "updated_at": now})
+        "adjusts_id": conversion["id"], "created_at": now, "updated_at": now,
+        "livemode": conversion["livemode"]})  # a test-mode refund never touches the live ledger
 
 
 def process_stripe_event(db, account, event):
@@ -2380,9 +2384,9 @@ def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def merchant_user_count(db):
-    """How many merchant users the install has; none means the setup page is open."""
-    return db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+def has_merchant_user(db):
+    """True when the install has a merchant user; with none, the setup page is open."""
+    return bool(db.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()[0])
 
 
 def get_user(db, account_id, user_id):
@@ -2412,7 +2416,7 @@ def new_setup_token(db):
     link `serve` prints (only its hash is kept). Once a user exists: None, and no token is kept."""
     token = secrets.token_urlsafe(32)
     with transaction(db) as tx:
-        if merchant_user_count(tx):
+        if has_merchant_user(tx):
             tx.execute("DELETE FROM settings WHERE name = :name", {"name": SETUP_TOKEN})
             return None
         tx.execute("""INSERT INTO settings (name, value) VALUES (:name, :hash)
@@ -2443,7 +2447,7 @@ def setup_install(db, token, email, password, account_id=None, settings=None):
                                                           if k in SETUP_FIELDS}})
     now, user_id = now_ms(), new_id("usr")
     with transaction(db) as tx:
-        if merchant_user_count(tx):
+        if has_merchant_user(tx):
             raise ApiError(409, "already_set_up", "this install is already set up; sign in instead")
         spent = tx.execute("DELETE FROM settings WHERE name = :name AND value = :hash",
                            {"name": SETUP_TOKEN, "hash": token_hash(token or "")})
@@ -2562,11 +2566,11 @@ def join_program(db, account_id, name, email, password, admit=None):
     if admit:
         admit()
     password_hash = hash_password(password)
-    row = create_affiliate(db, account_id, name, email, status="pending")
-    with transaction(db) as tx:
+
+    def with_login(tx, row):  # one transaction: never an applicant without a password
         set_affiliate_password(tx, row["id"], password_hash)
         application_received(tx, account_id, row)
-    return row
+    return create_affiliate(db, account_id, name, email, status="pending", and_then=with_login)
 
 
 def check_user_password(db, email, password):
@@ -3850,7 +3854,7 @@ def static(filename):
 def home():
     """Where a person starts: setup on a fresh install, else the dashboard or its sign-in."""
     db = get_db()
-    if merchant_user_count(db) == 0:
+    if not has_merchant_user(db):
         return see_other("/setup")
     if load_session(db, "user", request.get_cookie(SESSION_COOKIES["user"])):
         return see_other("/dashboard")
@@ -3861,7 +3865,7 @@ def home():
 def setup_page(page):
     """First run, only through the link `serve` printed: the first owner, of a new program or of one
     made with the CLI (left as it is); gone once any user exists."""
-    if merchant_user_count(page.db):
+    if has_merchant_user(page.db):
         return message_page(404, "Already set up", "This install already has a merchant user.", page,
                             link=("/signin", "Sign in"))
     form = form_data()
@@ -3889,7 +3893,7 @@ def setup_page(page):
 @page_route("/signin", ["GET", "POST"], area="public")
 def signin_page(page):
     """The merchant's sign-in."""
-    if merchant_user_count(page.db) == 0:
+    if not has_merchant_user(page.db):
         return see_other("/setup")
     return sign_in_form(page, "user", None, local_path(query_data().get("next"), "/dashboard"),
                         title="Sign in to affilut", who="merchant")

@@ -728,3 +728,8 @@ CREATE TABLE password_resets (
 -- all of them to find a webhook delivery.
 DROP INDEX outbox_due;
 CREATE INDEX outbox_due ON outbox(kind, next_attempt_at) WHERE status = 'pending';
+
+-- migrate: 16
+-- A reset request counts the person's recent ones, and a completed reset spends the others: both
+-- find a person's resets by subject_id, which had no index.
+CREATE INDEX password_resets_subject ON password_resets(subject_id, created_at);

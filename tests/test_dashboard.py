@@ -3,6 +3,7 @@
 import csv
 import io
 import re
+import sqlite3
 
 import pytest
 
@@ -1069,6 +1070,25 @@ def test_a_sign_up_is_checked_before_its_password_is_hashed(app, db, merchant, m
     res = form.submit(status=400)
     assert message in res.text and hashed == []
     assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == 0
+
+
+def test_a_sign_up_that_fails_part_way_leaves_no_affiliate_and_can_be_tried_again(app, db, merchant, monkeypatch):
+    """The affiliate, its portal password and the application emails are one write: a failure after
+    the insert leaves nothing behind, so the applicant's next try is not a duplicate email."""
+    account_id = merchant["account"]["id"]
+    monkeypatch.setattr(affilut, "SCRYPT_N", 2**10)
+    real = affilut.set_affiliate_password
+
+    def disk_full(tx, affiliate_id, password_hash):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(affilut, "set_affiliate_password", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
+        affilut.join_program(db, account_id, "Pat Partner", "pat@example.com", PASSWORD)
+    assert db.execute("SELECT COUNT(*) FROM affiliates").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    monkeypatch.setattr(affilut, "set_affiliate_password", real)
+    row = affilut.join_program(db, account_id, "Pat Partner", "pat@example.com", PASSWORD)
+    assert db.execute("SELECT COUNT(*) FROM affiliate_logins WHERE affiliate_id = ?", (row["id"],)).fetchone()[0] == 1
 
 
 def test_sign_ups_from_one_address_are_limited(app, db, merchant, clock):

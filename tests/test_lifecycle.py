@@ -302,6 +302,21 @@ def test_test_mode_conversions_stay_out_of_the_live_ledger(app, db, account, api
     assert [(d["affiliate_id"], d["amount_cents"], d["count"]) for d in due] == [(jane["id"], 500, 1)]
 
 
+def test_a_test_mode_refund_after_a_test_conversion_was_paid_stays_out_of_the_live_ledger(app, db, account, jane):
+    """A clawback adjustment takes its conversion's livemode: a test refund never nets against real money."""
+    meta = {"affiliate_id": jane["id"]}
+    deliver(app, account, event("charge.succeeded", charge("ch_tp", 10000, T0, metadata=meta), T0, livemode=False))
+    row = db.execute("SELECT id FROM conversions WHERE stripe_charge_id = 'ch_tp'").fetchone()
+    affilut.set_conversion_status(db, account["id"], row["id"], "approved")
+    affilut.set_conversion_status(db, account["id"], row["id"], "paid")
+    deliver(app, account, event("charge.refunded", charge("ch_tp", 10000, T0, metadata=meta, refunded=10000),
+                                T0 + DAY, livemode=False))
+    adjustments = db.execute("SELECT commission_cents, livemode FROM conversions WHERE kind = 'adjustment'").fetchall()
+    assert [tuple(r) for r in adjustments] == [(-1000, 0)]
+    assert affilut.due_payouts(db, account) == []
+    assert db.execute("SELECT COALESCE(SUM(commission_cents), 0) FROM payable_balances").fetchone()[0] == 0
+
+
 def test_manual_conversions_are_live(app, db, account, api_key, jane):
     res = app.post_json("/api/v1/conversions", {"affiliate_id": jane["id"], "amount_cents": 4900},
                         headers=bearer(api_key), status=201)
