@@ -157,3 +157,15 @@ def test_cli_reset_password_misuse_is_one_line_and_status_2(db_path, owner, args
     result = cli("reset-password", *args, db_path=db_path)
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("affilut")
+
+
+def test_without_smtp_no_reset_link_waits_in_the_outbox(db, owner, monkeypatch):
+    """A reset link in an email that cannot be sent would sit readable in the outbox until it
+    expired: without SMTP none is queued (the CLI's reset-password makes one instead)."""
+    monkeypatch.delenv("AFFILUT_SMTP_URL", raising=False)
+    monkeypatch.setitem(affilut.app.config, "affilut.print_mail", False)
+    affilut.request_password_reset(db, "user", owner["email"])
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE topic = 'password_reset'").fetchone()[0] == 0
+    monkeypatch.setitem(affilut.app.config, "affilut.print_mail", True)  # serve --print-mail sends to the log
+    affilut.request_password_reset(db, "user", owner["email"])
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE topic = 'password_reset'").fetchone()[0] == 1
