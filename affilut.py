@@ -137,6 +137,8 @@ def env_seconds(name, default, high=3600):
     if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,6})?", value) or float(value) > high:
         raise ConfigError(f"{name} must be a number of seconds from 0 to {high}, not {value!r}")
     return float(value)
+
+
 # How long a request waits for a busy database before 503; tests shorten it with AFFILUT_BUSY_TIMEOUT.
 BUSY_TIMEOUT_SECONDS = at_start(env_seconds, "AFFILUT_BUSY_TIMEOUT", 5.0)
 MAX_API_BODY = 64 * 1024            # the largest JSON body the API accepts
@@ -153,6 +155,8 @@ def env_int(name, default):
     if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
         raise ConfigError(f"{name} must be a whole number from 1 to 999999999, not {value!r}")
     return int(value)
+
+
 # A Stripe webhook signing secret as Stripe hands it out: "whsec_" and its key (letters and digits
 # from the Dashboard and the Stripe CLI); anything else pasted in would only fail every signature.
 WEBHOOK_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=_-]{1,249}")
@@ -620,6 +624,8 @@ def clean_webhook_secret(value, param="webhook_secret"):
     if not isinstance(value, str) or not WEBHOOK_SECRET_PATTERN.fullmatch(value.strip()):
         raise invalid(param, f"{param} must be a Stripe webhook signing secret: whsec_ and the rest of it")
     return value.strip()
+
+
 # Every program setting's rule, stated once: create-account, update-account, /setup and the Settings
 # page all clean their values here, so one value is accepted or refused alike everywhere. The
 # snippet keeps a click for 1..3650 days (snippet.js), which bounds the attribution window. A renewal
@@ -1482,6 +1488,8 @@ def stripe_amount(value):
     The bound keeps a hostile number from overflowing SQLite's 64-bit INTEGER (a 500)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT_CENTS \
         else None
+
+
 # Stripe's times are Unix seconds; anything outside 1970..2100 is not a real payment's time, and a far
 # future one would overflow SQLite or the calendar arithmetic of the renewal period.
 STRIPE_TIME_MAX = 4102444800  # 2100-01-01
@@ -1576,6 +1584,8 @@ def learn_payer_email(db, account_id, subject_kind, subject_id, email):
         db.execute("""INSERT OR IGNORE INTO payer_emails (account_id, subject_kind, subject_id, email)
                       VALUES (:account, :kind, :subject, :email)""",
                    {"account": account_id, "kind": subject_kind, "subject": subject_id, "email": email})
+
+
 # The API version from which partially capturing or canceling a payment no longer creates a Refund
 # nor counts the released amount in the charge's amount_refunded (Stripe changelog, 2025-03-31.basil:
 # "Partially capturing or canceling payments no longer creates a Refund"). Before it, a capture of
@@ -1784,6 +1794,8 @@ def charges_of(db, account_id, intents=(), customers=()):
                 found |= {r[0] for r in db.execute(f"SELECT charge_id FROM charges WHERE account_id = :account "
                                                    f"AND {column} = :value", {"account": account_id, "value": value})}
     return found
+
+
 # A charge with every fact settling it needs, read in one statement: its refunds (the total of those
 # that stand, and the total its newest snapshot counted: made by then and not yet failed or canceled),
 # its disputes' statuses and every email its payer had (JSON arrays). The caller adds which charges:
@@ -2933,6 +2945,8 @@ def security_headers():
     for name, value in SECURITY_HEADERS.items():
         if name not in response.headers:
             response.set_header(name, value)
+
+
 # Set whole when the response is made: cheaper than the hook adding them one by one.
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store", **SECURITY_HEADERS}
 
@@ -2940,6 +2954,8 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store",
 def json_response(status, body, headers=None):
     """A JSON HTTPResponse that is never cached."""
     return HTTPResponse(json.dumps(body, separators=(",", ":")), status, {**JSON_HEADERS, **(headers or {})})
+
+
 # A \u escape of a UTF-16 surrogate: the only way JSON text can carry a lone one.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -3195,6 +3211,8 @@ class Page:
         self.path = request.path
         self.base = base_url()
         self.banners = dashboard_banners(db, self.account["id"]) if self.area == "dashboard" and self.account else []
+
+
 # Messages after a redirect are chosen by code, so a link can never make us say something else.
 NOTICES = {
     "affiliate_added": "Affiliate added.", "status_changed": "Status changed.", "commission_saved": "Commission saved.",
@@ -3297,6 +3315,8 @@ def require_owner(page):
     if not is_owner(page):
         raise ApiError(403, "owner_only", "only an owner of this program can open this page or do this; "
                        "ask an owner of the program")
+
+
 # What a page says at the top when a request is refused (as_refusal): 503 is a busy database.
 PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not work", 429: "Slow down",
                      500: "Something went wrong", 503: "Please try again"}
@@ -3730,6 +3750,8 @@ def ip_hash(db, ip):
     if path not in _ip_salts:
         _ip_salts[path] = db.execute("SELECT value FROM settings WHERE name = 'ip_salt'").fetchone()[0]
     return hashlib.sha256(f"{_ip_salts[path]}:{ip}".encode()).hexdigest()[:32]
+
+
 # What stays as it is in a Location: URL syntax and existing %-escapes; anything else (spaces,
 # non-ASCII such as U+2028) is %-encoded as UTF-8, so a header only ever carries printable ASCII.
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
@@ -4357,6 +4379,8 @@ def webhook_secret_action(page):
     except ApiError as refused:
         return settings_view(page, secret_error=refused)
     return see_other("/dashboard/settings", "webhook_secret_saved")
+
+
 # What the merchant's checkout does with the referral snippet.js kept (Settings → Program).
 CHECKOUT_CODE = """// In the browser, send this with the order to your server:
 var referral = window.affilut.metadata();  // {affiliate_id, affiliate_session_id} or {}
@@ -5279,6 +5303,8 @@ def backup_database(db_path, target):
         os.fsync(f.fileno())
     os.replace(partial, target)
     return counts
+
+
 # update-account's options and the settings they change (see clean_program_settings).
 CLI_PROGRAM_OPTIONS = {"name": "name", "commission": "default_commission", "landing_url": "landing_url",
                        "webhook_secret": "webhook_secret", "attribution_days": "attribution_window_days",
