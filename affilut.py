@@ -163,6 +163,9 @@ WEBHOOK_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=_-]{1,249}")
 BASE_URL_PATTERN = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
 
 
+LOCAL_BASE_URL = "http://127.0.0.1:8080"  # where `python affilut.py` serves unless told otherwise
+
+
 def env_base_url():
     """AFFILUT_BASE_URL without a trailing slash, or "" when unset; a ConfigError when not an http(s) URL."""
     value = os.environ.get("AFFILUT_BASE_URL", "").strip()
@@ -230,7 +233,7 @@ def link_base():
     served, AFFILUT_BASE_URL or the default local address otherwise (the CLI, background duties)."""
     if request.environ.get("bottle.app") is not None:
         return base_url()
-    return os.environ.get("AFFILUT_BASE_URL", "").strip().rstrip("/") or "http://127.0.0.1:8080"
+    return env_base_url() or LOCAL_BASE_URL
 
 
 ###############################################################################
@@ -5340,7 +5343,7 @@ def run_command(args):
             return "\n".join(["id\tname\tcreated\tusers"] +
                              [f"{r['id']}\t{r['name']}\t{iso_time(r['created_at'])}\t{r['users']}" for r in rows])
         if args.command == "create-user":
-            base = args.base_url or env_base_url() or "http://127.0.0.1:8080"
+            base = args.base_url or link_base()
             user_id, token = invite_user(db, args.account, args.email, args.role)
             role = get_user(db, args.account, user_id)["role"]
             return (f"created user {args.email.strip()} ({role}) of {args.account}; send them this link to choose "
