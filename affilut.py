@@ -4867,14 +4867,17 @@ _outbox_workers_guard = threading.Lock()
 
 
 def start_outbox_worker(path):
-    """Start this process's delivery thread for the database at path, once; later calls do nothing."""
-    key = os.path.realpath(path)
+    """Start this process's delivery thread for the database at path, once; later calls do nothing.
+
+    (Two threads on one file would still never send one attempt twice: claims are atomic.)"""
+    if path in _outbox_workers:  # asked on every request: a dict lookup
+        return _outbox_workers[path]
     with _outbox_workers_guard:
-        if key in _outbox_workers:
-            return _outbox_workers[key]
+        if path in _outbox_workers:
+            return _outbox_workers[path]
         stopping = threading.Event()
         threading.Thread(target=run_outbox, args=(path, stopping), daemon=True, name="affilut-outbox").start()
-        _outbox_workers[key] = stopping
+        _outbox_workers[path] = stopping
         return stopping
 
 
@@ -4883,18 +4886,12 @@ def start_outbox_worker(path):
 ###############################################################################
 
 
-_duties_started = set()  # (path, hold_every, background) already started
-
-
 def start_background_duties(path):
     """What runs beside the requests, once per process and database, however the app is served
     (`python affilut.py serve` or `waitress-serve affilut:app`): the hold period's approvals
     (every affilut.hold_every seconds; 0 leaves them to `approve-held`) and the outbox's delivery
-    thread (app.config["affilut.background"] = False keeps it off: tests drive delivery themselves)."""
-    settings = (path, app.config["affilut.hold_every"], app.config.get("affilut.background", True))
-    if settings in _duties_started:  # every request asks: answer at the cost of a set lookup
-        return
-    _duties_started.add(settings)
+    thread (app.config["affilut.background"] = False keeps it off: tests drive delivery themselves).
+    Each starts once per database and answers later calls with a dict lookup."""
     start_hold_period(path, app.config["affilut.hold_every"])
     if app.config.get("affilut.background", True):
         start_outbox_worker(path)
