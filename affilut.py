@@ -5340,7 +5340,7 @@ def run_command(args):
             return "\n".join(["id\tname\tcreated\tusers"] +
                              [f"{r['id']}\t{r['name']}\t{iso_time(r['created_at'])}\t{r['users']}" for r in rows])
         if args.command == "create-user":
-            base = args.base_url or link_base()
+            base = args.base_url or env_base_url() or LOCAL_BASE_URL  # a CLI has no request to ask
             user_id, token = invite_user(db, args.account, args.email, args.role)
             role = get_user(db, args.account, user_id)["role"]
             return (f"created user {args.email.strip()} ({role}) of {args.account}; send them this link to choose "
