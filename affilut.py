@@ -331,35 +331,60 @@ def get_db():
     return _thread_state.db
 
 
-# One way to write, as datasette's writer does: a write is BEGIN IMMEDIATE ... COMMIT on the
-# thread's own connection, and the threads of this process take turns by one lock per database
-# file, so they queue on the lock instead of spinning in SQLite's busy handler. Another process on
-# the same file is kept out by BEGIN IMMEDIATE itself, which waits up to the busy timeout.
-_write_locks = {}
-_write_locks_guard = threading.Lock()
+# One way to write, as datasette's writer does: each database file has one connection kept for
+# writing, and a write is BEGIN IMMEDIATE ... COMMIT on it while holding that file's lock, so this
+# process's threads queue on the lock instead of spinning in SQLite's busy handler. One connection
+# rather than each thread's own because SQLite empties a connection's page cache whenever another
+# connection has written: with waitress's threads writing in turn, every write started cold and read
+# again each index and totals page it changes (bench/RESULTS.md measures the difference). Another
+# process on the same file is kept out by BEGIN IMMEDIATE itself, which waits up to the busy timeout.
+_writers = {}  # absolute path SQLite reports for the file -> (lock, write connection)
+_writers_guard = threading.Lock()
+_writing = threading.local()  # set while this thread is inside transaction()
 
 
-def write_lock(path):
-    """The lock that serialises this process's writes to one database file (by the absolute name
-    SQLite reports for it)."""
-    with _write_locks_guard:
-        return _write_locks.setdefault(path, threading.Lock())
+def writer(path):
+    """The lock and the write connection of one database file (by the absolute name SQLite reports)."""
+    with _writers_guard:
+        if path not in _writers:
+            db = connect(path, check_same_thread=False)  # used by one thread at a time, under the lock
+            # A statement inside a transaction keeps the pages it changes in a statement journal so
+            # it can undo itself alone; in memory, not in a temporary file made and removed per write.
+            db.execute("PRAGMA temp_store = MEMORY")
+            _writers[path] = (threading.Lock(), db)
+        return _writers[path]
+
+
+def close_writer(path):
+    """Close the write connection of one database file; for when nothing writes to it any more."""
+    with _writers_guard:
+        lock, db = _writers.pop(path, (None, None))
+    if db is not None:
+        with lock:
+            db.close()
 
 
 @contextlib.contextmanager
 def transaction(db):
-    """Run the block as one all-or-nothing write on db: committed when it ends, rolled back if it raises."""
-    if db.in_transaction:
+    """Run the block as one all-or-nothing write to db's database file: committed when it ends,
+    rolled back if it raises. The block gets the write connection and must read through it too."""
+    if getattr(_writing, "active", False):
         raise RuntimeError("a write transaction cannot open inside another")
-    with write_lock(db.execute("PRAGMA database_list").fetchone()[2]):
-        db.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other processes
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    lock, tx = writer(path) if path else (threading.Lock(), db)  # an in-memory database has only db
+    with lock:
+        _writing.active = True
         try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # SQLite may already have rolled back (a full disk)
-                db.execute("ROLLBACK")
-            raise
+            tx.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other processes
+            try:
+                yield tx
+                tx.execute("COMMIT")
+            except BaseException:
+                if tx.in_transaction:  # SQLite may already have rolled back (a full disk)
+                    tx.execute("ROLLBACK")
+                raise
+        finally:
+            _writing.active = False
 
 
 def unique_violation(error, *columns):

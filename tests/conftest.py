@@ -47,7 +47,8 @@ def db_path(tmp_path, monkeypatch):
     path = str(tmp_path / "affilut.db")
     affilut.init_db(path)
     monkeypatch.setitem(affilut.app.config, "affilut.db", path)
-    return path
+    yield path
+    affilut.close_writer(path)
 
 
 @pytest.fixture

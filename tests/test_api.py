@@ -465,7 +465,7 @@ def test_locked_database_is_503_with_retry_after(app, db_path, api_key, affiliat
     blocker = affilut.connect(db_path)
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        affilut.get_db().execute("PRAGMA busy_timeout = 200")
+        affilut.writer(blocker.execute("PRAGMA database_list").fetchone()[2])[1].execute("PRAGMA busy_timeout = 200")
         res = post_conversion(app, api_key, {"affiliate_id": affiliate["id"], "amount_cents": 100}, status=503)
         assert res.json["error"]["code"] == "database_busy" and int(res.headers["Retry-After"]) >= 1
     finally:

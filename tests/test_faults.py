@@ -195,9 +195,9 @@ def test_full_disk_is_503_storage_full_and_nothing_half_written(app, db, db_path
         return app.post_json("/api/v1/conversions", {"affiliate_id": tenant["affiliate_id"], "amount_cents": 100,
                                                      "external_id": external_id}, headers=headers, expect_errors=True)
     assert post("before-full").status_int == 201
-    # This test thread's connection is the one its requests write through: capping its file size
-    # makes SQLite fail the next page it needs with SQLITE_FULL, as a full disk does.
-    conn = affilut.get_db()
+    # The requests write through the file's write connection: capping its file size makes SQLite
+    # fail the next page it needs with SQLITE_FULL, as a full disk does.
+    _, conn = affilut.writer(affilut.get_db().execute("PRAGMA database_list").fetchone()[2])
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     stored, full = ["before-full"], None
     for n in range(2000):
@@ -577,8 +577,8 @@ def test_full_disk_webhook_is_503_storage_full_and_nothing_half_written(app, db,
                         headers={"Stripe-Signature": sign(payload, account["webhook_secret"]),
                                  "Content-Type": "application/json"})
     assert deliver(charge_event("ch_before_full", 100, affiliate_id)).status_int == 200
-    # As in the API's test: cap the connection this thread's requests write through.
-    conn = affilut.get_db()
+    # As in the API's test: cap the connection the requests write through.
+    _, conn = affilut.writer(affilut.get_db().execute("PRAGMA database_list").fetchone()[2])
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     stored, full = ["ch_before_full"], None
     for n in range(2000):
