@@ -1311,20 +1311,27 @@ def record_history(db, conversion_id, from_status, to_status, actor, reason=None
                 "actor": actor, "reason": reason})
 
 
+def check_transition(row, new_status):
+    """Refuse (409 invalid_transition, naming the current status) a step the lifecycle does not allow."""
+    if new_status not in CONVERSION_TRANSITIONS.get(row["status"], ()):
+        raise ApiError(409, "invalid_transition", f"a {row['status']} conversion cannot become {new_status}",
+                       "status", currentStatus=row["status"])
+
+
 def set_conversion_status(db, account_id, conversion_id, new_status, reason=None, actor="api"):
     """Move a conversion along its lifecycle as the merchant decides; refuse any other step.
 
-    A merchant's rejection is final: later Stripe events never reopen it.
+    A merchant's rejection is final: later Stripe events never reopen it. A live conversion becomes
+    paid only by a payout (pay_conversion, mark_payouts_paid), never here.
     """
     clean_choice(new_status, "status", CONVERSION_STATUSES)
     with transaction(db) as tx:
         row = get_conversion(tx, account_id, conversion_id)
         if row is None:
             raise not_found("conversion", conversion_id)
-        if new_status not in CONVERSION_TRANSITIONS.get(row["status"], ()):
-            raise ApiError(409, "invalid_transition",
-                           f"a {row['status']} conversion cannot become {new_status}",
-                           "status", currentStatus=row["status"])
+        check_transition(row, new_status)
+        if new_status == "paid" and conversion_livemode(row):
+            raise ApiError(409, "payout_required", "a live conversion is paid by recording a payout", "status")
         reason = reason if new_status == "rejected" else row["reason"]
         tx.execute("""UPDATE conversions SET status = :status, reason = :reason, decided_by = 'merchant',
                           updated_at = :now WHERE id = :id""",
@@ -2153,7 +2160,7 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
     was shown (the digest differs), nothing is paid and a 409 says to look again.
     """
     note = clean_text(note or None, "note", max_length=500, required=False)
-    payout_ids, now = [], now_ms()
+    payout_ids = []
     with transaction(db) as tx:
         for affiliate_id, currency, digest in items:
             affiliate = get_affiliate(tx, account["id"], affiliate_id)
@@ -2166,36 +2173,70 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
             if balance is None or balance["conversions"] <= 0 or str(balance["version"]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
-            total = balance["commission_cents"]
-            if not reaches_minimum(account, total):
-                raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
-            payout_id = new_id("pay")
-            tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
-                              paid_to, note, created_by, created_at)
-                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
-                              :now)""",
-                       {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
-                        "currency": currency, "count": balance["conversions"],
-                        "paid_to": affiliate["payout_email"] or affiliate["email"],
-                        "note": note, "user": user_id, "now": now})
-            # Under the write lock the balance is exactly these rows (the triggers keep it so).
-            cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
-                                        decided_by = 'merchant'
-                                    WHERE c.account_id = :account AND c.affiliate_id = :affiliate
-                                      AND c.currency = :currency AND {PAYABLE}""",
-                                {**params, "payout": payout_id, "now": now})
-            if cursor.rowcount != balance["conversions"]:  # the totals disagree with the rows: never pay a partial set
-                raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
-            tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
-                          SELECT id, :now, 'approved', 'paid', 'dashboard', 'payout ' || :payout FROM conversions
-                          WHERE account_id = :account AND payout_id = :payout""",
-                       {"account": account["id"], "payout": payout_id, "now": now})
-            for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
-                                  {"account": account["id"], "payout": payout_id}).fetchall():
-                conversion_event(tx, account["id"], row["id"], "conversion.updated")
-            payout_recorded(tx, account["id"], payout_id)
-            payout_ids.append(payout_id)
+            payout_ids.append(record_payout(tx, account, affiliate, currency, balance["commission_cents"],
+                                            balance["conversions"], user_id=user_id, note=note))
     return payout_ids
+
+
+def record_payout(tx, account, affiliate, currency, total, count, only=None, user_id=None, note=None,
+                  actor="dashboard"):
+    """Inside a transaction: the one way a live conversion becomes paid. Record a payout of `total`
+    to the affiliate and flip to paid exactly its `count` payable conversions in that currency (or
+    only the conversion `only`); return the payout's id.
+
+    Refused (409) below the program's payout minimum, and when the rows disagree with what the
+    caller was shown: never a partial set.
+    """
+    if not reaches_minimum(account, total):
+        raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
+    payout_id, now = new_id("pay"), now_ms()
+    params = {"account": account["id"], "affiliate": affiliate["id"], "currency": currency, "only": only}
+    tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
+                      paid_to, note, created_by, created_at)
+                  VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user, :now)""",
+               {"id": payout_id, "account": account["id"], "affiliate": affiliate["id"], "amount": total,
+                "currency": currency, "count": count, "paid_to": affiliate["payout_email"] or affiliate["email"],
+                "note": note, "user": user_id, "now": now})
+    # Under the write lock the balance is exactly these rows (the triggers keep it so).
+    cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
+                                decided_by = 'merchant'
+                            WHERE c.account_id = :account AND c.affiliate_id = :affiliate
+                              AND c.currency = :currency AND {PAYABLE} AND (:only IS NULL OR c.id = :only)""",
+                        {**params, "payout": payout_id, "now": now})
+    if cursor.rowcount != count:  # the totals disagree with the rows: never pay a partial set
+        raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
+    tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+                  SELECT id, :now, 'approved', 'paid', :actor, 'payout ' || :payout FROM conversions
+                  WHERE account_id = :account AND payout_id = :payout""",
+               {"account": account["id"], "payout": payout_id, "now": now, "actor": actor})
+    for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
+                          {"account": account["id"], "payout": payout_id}).fetchall():
+        conversion_event(tx, account["id"], row["id"], "conversion.updated")
+    payout_recorded(tx, account["id"], payout_id)
+    return payout_id
+
+
+def pay_conversion(db, account, conversion_id, actor="api", user_id=None):
+    """Mark one approved conversion paid (PATCH status paid, the dashboard's "mark paid"); return its row.
+
+    A live one is paid by a payout of that conversion alone, under the payouts' rules: the payout
+    minimum, no open dispute, a payout row the payouts page, its CSVs and the affiliate see. Test
+    data is never paid out, so it only changes status.
+    """
+    found = get_conversion(db, account["id"], conversion_id)
+    if found is not None and not conversion_livemode(found):  # livemode never changes once recorded
+        return set_conversion_status(db, account["id"], conversion_id, "paid", actor=actor)
+    with transaction(db) as tx:
+        account = get_account(tx, account["id"])  # the minimum as it is now, under the lock
+        row = get_conversion(tx, account["id"], conversion_id)
+        if row is None:
+            raise not_found("conversion", conversion_id)
+        check_transition(row, "paid")
+        if row["disputed"]:
+            raise ApiError(409, "disputed", "a conversion under an open dispute cannot be paid", "status")
+        record_payout(tx, account, get_affiliate(tx, account["id"], row["affiliate_id"]), row["currency"],
+                      row["commission_cents"], 1, only=conversion_id, user_id=user_id, actor=actor)
+    return get_conversion(db, account["id"], conversion_id)
 
 
 def list_payouts(db, account_id, affiliate_id=None, limit=200):
@@ -3579,6 +3620,8 @@ def api_update_conversion(db, account, conversion_id):
     if "status" not in body:
         raise invalid("status", "status is required")
     reason = clean_text(body.get("reason"), "reason", max_length=500, required=False)
+    if body["status"] == "paid":  # a payout of this conversion alone, under the payouts' rules
+        return conversion_json(pay_conversion(db, account, conversion_id))
     return conversion_json(set_conversion_status(db, account["id"], conversion_id, body["status"], reason))
 
 
@@ -4218,8 +4261,11 @@ def conversions_status_action(page):
     changed, refused = 0, []
     for conversion_id in ids:
         try:
-            set_conversion_status(page.db, page.account["id"], conversion_id, CONVERSION_ACTIONS[action], reason,
-                                  actor="dashboard")
+            if action == "pay":  # each one a payout of its own, under the payouts' rules
+                pay_conversion(page.db, page.account, conversion_id, actor="dashboard", user_id=page.user["id"])
+            else:
+                set_conversion_status(page.db, page.account["id"], conversion_id, CONVERSION_ACTIONS[action],
+                                      reason, actor="dashboard")
             changed += 1
         except ApiError as error:
             refused.append(error.message)
