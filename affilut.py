@@ -2364,27 +2364,38 @@ def payout_recorded(db, account_id, payout_id):
                 portal_url=link_base() + f"/portal/signin/{account_id}")
 
 
+DIGEST_ROWS = 50  # the conversions a digest lists one by one; the rest it counts
+
+
 def queue_digests(db, now=None):
     """Queue yesterday's (UTC) conversions digest for each merchant user who wants it, in programs
-    that had conversions that day; once per user and day, whichever process gets there first."""
+    that had conversions that day; once per user and day, whichever process gets there first.
+
+    The count and the sums come from that day's totals (conversion_days), and only a program that
+    had conversions reads its first rows of the day, so a run costs the same however old the program."""
     now = now_ms() if now is None else now
     day = now // DAY_MS - 1
-    params = {"since": day * DAY_MS, "until": (day + 1) * DAY_MS}
+    params = {"day": day, "since": day * DAY_MS, "until": (day + 1) * DAY_MS}
     queued = 0
-    for account in db.execute("""SELECT DISTINCT account_id FROM conversions
-                                 WHERE created_at >= :since AND created_at < :until""", params).fetchall():
-        account_id = account["account_id"]
+    for account in db.execute("SELECT id FROM accounts").fetchall():
+        account_id = account["id"]
+        sums = db.execute(f"""SELECT currency, SUM(conversions) AS conversions, SUM(amount_cents) AS revenue,
+                                     SUM(commission_cents) AS commission
+                              FROM conversion_days WHERE account_id = :account AND affiliate_id = '' AND day = :day
+                                AND {COUNTED} GROUP BY currency HAVING SUM(conversions) != 0""",
+                          {**params, "account": account_id}).fetchall()
+        count = sum(r["conversions"] for r in sums)
+        if not count:
+            continue
+        totals = {r["currency"]: (r["revenue"], r["commission"]) for r in sums}
+        # The statuses COUNTED keeps, named, so the (account, status, created_at) index finds the day's rows.
         rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
                               JOIN affiliates f ON f.id = c.affiliate_id
-                              WHERE c.account_id = :account AND c.created_at >= :since AND c.created_at < :until
-                                AND c.kind != 'adjustment' AND c.status != 'rejected' AND c.{LIVE_LEDGER}
-                              ORDER BY c.seq""", {**params, "account": account_id}).fetchall()
-        if not rows:
-            continue
-        totals = {}
-        for row in rows:
-            revenue, commission = totals.get(row["currency"], (0, 0))
-            totals[row["currency"]] = (revenue + row["amount_cents"], commission + row["commission_cents"])
+                              WHERE c.account_id = :account AND c.status IN ('pending', 'approved', 'paid')
+                                AND c.created_at >= :since AND c.created_at < :until
+                                AND c.kind != 'adjustment' AND c.{LIVE_LEDGER}
+                              ORDER BY c.seq LIMIT :shown""", {**params, "account": account_id, "shown": DIGEST_ROWS}
+                          ).fetchall()
         users = db.execute("SELECT id, email FROM users WHERE account_id = :a AND password_hash IS NOT NULL",
                            {"a": account_id}).fetchall()
         for user in users:
@@ -2392,7 +2403,7 @@ def queue_digests(db, now=None):
                 continue
             with transaction(db) as tx:
                 if queue_email(tx, account_id, "daily_digest", user["email"], dedupe_key=f"digest:{user['id']}:{day}",
-                               rows=rows[:50], count=len(rows), totals=totals, digest_day=day * DAY_MS,
+                               rows=rows, count=count, totals=totals, digest_day=day * DAY_MS,
                                dashboard_url=link_base() + "/dashboard/conversions"):
                     queued += 1
     return queued
