@@ -2119,9 +2119,15 @@ def process_stripe_event(db, account, event):
 PAYABLE = f"c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0 AND c.{LIVE_LEDGER}"
 
 
+def payout_floor(account):
+    """The least an affiliate may be paid, in minor units: the program's minimum, and never nothing.
+    Python (reaches_minimum) and SQL (the payouts-due CSV) compare with this one number."""
+    return max(account["payout_minimum_cents"], 1)
+
+
 def reaches_minimum(account, total_cents):
     """True when an affiliate owed this much may be paid: more than zero and at least the program's minimum."""
-    return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
+    return total_cents >= payout_floor(account)
 
 
 def due_payouts(db, account, after=None, limit=None):
@@ -4361,10 +4367,10 @@ def payouts_due_csv(page):
     query = """SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, f.name, f.email,
                       COALESCE(f.payout_email, f.email) AS paid_to
                FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
-               WHERE b.account_id = :account AND b.conversions > 0 AND b.commission_cents > 0
-                 AND b.commission_cents >= :minimum AND (:currency IS NULL OR b.currency = :currency)
+               WHERE b.account_id = :account AND b.conversions > 0 AND b.commission_cents >= :floor
+                 AND (:currency IS NULL OR b.currency = :currency)
                ORDER BY b.affiliate_id, b.currency"""
-    params = {"account": account["id"], "minimum": account["payout_minimum_cents"], "currency": None}
+    params = {"account": account["id"], "floor": payout_floor(account), "currency": None}
     if query_data().get("format") == "paypal":
         # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
         currency = query_data().get("currency") or next(iter(owed_currencies(page.db, account["id"])), "usd")
