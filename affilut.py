@@ -147,14 +147,27 @@ PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 100
 KEY_LAST_USED_RESOLUTION_MS = 60_000  # last_used_at is written at most once a minute per key
 
 
+SETTING_INT_MAX = 999_999_999  # the largest whole-number setting, from the environment or the command line
+
+
+def setting_int(text):
+    """A whole-number setting (a limit, a count, seconds) as written: 1 to SETTING_INT_MAX digits
+    only, or None. The one rule for env_int and the command line's positive_int."""
+    text = text.strip()
+    if len(text) > len(str(SETTING_INT_MAX)) or not re.fullmatch(r"[1-9][0-9]*", text):
+        return None
+    return int(text) if int(text) <= SETTING_INT_MAX else None
+
+
 def env_int(name, default):
     """A positive integer from the environment, or the default when unset; else a ConfigError."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
-        raise ConfigError(f"{name} must be a whole number from 1 to 999999999, not {value!r}")
-    return int(value)
+    number = setting_int(value)
+    if number is None:
+        raise ConfigError(f"{name} must be a whole number from 1 to {SETTING_INT_MAX}, not {value!r}")
+    return number
 
 
 # A Stripe webhook signing secret as Stripe hands it out: "whsec_" and its key (letters and digits
@@ -5200,10 +5213,11 @@ class CliParser(argparse.ArgumentParser):
 
 
 def positive_int(text):
-    """argparse type: a whole number of at least 1."""
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", text.strip()):
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return int(text)
+    """argparse type: a whole number from 1 to SETTING_INT_MAX, by the environment's rule (setting_int)."""
+    number = setting_int(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {SETTING_INT_MAX}, not {text!r}")
+    return number
 
 
 def cli_port(value):
