@@ -147,14 +147,27 @@ PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 100
 KEY_LAST_USED_RESOLUTION_MS = 60_000  # last_used_at is written at most once a minute per key
 
 
+SETTING_INT_MAX = 999_999_999  # the largest whole-number setting, from the environment or the command line
+
+
+def setting_int(text):
+    """A whole-number setting (a limit, a count, seconds) as written: 1 to SETTING_INT_MAX digits
+    only, or None. The one rule for env_int and the command line's positive_int."""
+    text = text.strip()
+    if len(text) > len(str(SETTING_INT_MAX)) or not re.fullmatch(r"[1-9][0-9]*", text):
+        return None
+    return int(text) if int(text) <= SETTING_INT_MAX else None
+
+
 def env_int(name, default):
     """A positive integer from the environment, or the default when unset; else a ConfigError."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
-        raise ConfigError(f"{name} must be a whole number from 1 to 999999999, not {value!r}")
-    return int(value)
+    number = setting_int(value)
+    if number is None:
+        raise ConfigError(f"{name} must be a whole number from 1 to {SETTING_INT_MAX}, not {value!r}")
+    return number
 
 
 # A Stripe webhook signing secret as Stripe hands it out: "whsec_" and its key (letters and digits
@@ -1336,20 +1349,27 @@ def record_history(db, conversion_id, from_status, to_status, actor, reason=None
                 "actor": actor, "reason": reason})
 
 
+def check_transition(row, new_status):
+    """Refuse (409 invalid_transition, naming the current status) a step the lifecycle does not allow."""
+    if new_status not in CONVERSION_TRANSITIONS.get(row["status"], ()):
+        raise ApiError(409, "invalid_transition", f"a {row['status']} conversion cannot become {new_status}",
+                       "status", currentStatus=row["status"])
+
+
 def set_conversion_status(db, account_id, conversion_id, new_status, reason=None, actor="api"):
     """Move a conversion along its lifecycle as the merchant decides; refuse any other step.
 
-    A merchant's rejection is final: later Stripe events never reopen it.
+    A merchant's rejection is final: later Stripe events never reopen it. A live conversion becomes
+    paid only by a payout (pay_conversion, mark_payouts_paid), never here.
     """
     clean_choice(new_status, "status", CONVERSION_STATUSES)
     with transaction(db) as tx:
         row = get_conversion(tx, account_id, conversion_id)
         if row is None:
             raise not_found("conversion", conversion_id)
-        if new_status not in CONVERSION_TRANSITIONS.get(row["status"], ()):
-            raise ApiError(409, "invalid_transition",
-                           f"a {row['status']} conversion cannot become {new_status}",
-                           "status", currentStatus=row["status"])
+        check_transition(row, new_status)
+        if new_status == "paid" and conversion_livemode(row):
+            raise ApiError(409, "payout_required", "a live conversion is paid by recording a payout", "status")
         reason = reason if new_status == "rejected" else row["reason"]
         tx.execute("""UPDATE conversions SET status = :status, reason = :reason, decided_by = 'merchant',
                           updated_at = :now WHERE id = :id""",
@@ -2137,9 +2157,15 @@ def process_stripe_event(db, account, event):
 PAYABLE = f"c.status = 'approved' AND c.payout_id IS NULL AND c.disputed = 0 AND c.{LIVE_LEDGER}"
 
 
+def payout_floor(account):
+    """The least an affiliate may be paid, in minor units: the program's minimum, and never nothing.
+    Python (reaches_minimum) and SQL (the payouts-due CSV) compare with this one number."""
+    return max(account["payout_minimum_cents"], 1)
+
+
 def reaches_minimum(account, total_cents):
     """True when an affiliate owed this much may be paid: more than zero and at least the program's minimum."""
-    return total_cents > 0 and total_cents >= account["payout_minimum_cents"]
+    return total_cents >= payout_floor(account)
 
 
 def due_payouts(db, account, after=None, limit=None):
@@ -2178,7 +2204,7 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
     was shown (the digest differs), nothing is paid and a 409 says to look again.
     """
     note = clean_text(note or None, "note", max_length=500, required=False)
-    payout_ids, now = [], now_ms()
+    payout_ids = []
     with transaction(db) as tx:
         for affiliate_id, currency, digest in items:
             affiliate = get_affiliate(tx, account["id"], affiliate_id)
@@ -2191,36 +2217,70 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
             if balance is None or balance["conversions"] <= 0 or str(balance["version"]) != digest:
                 raise ApiError(409, "payout_changed",
                                f"what {affiliate['name']} is owed changed since the page was shown; review it again")
-            total = balance["commission_cents"]
-            if not reaches_minimum(account, total):
-                raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
-            payout_id = new_id("pay")
-            tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
-                              paid_to, note, created_by, created_at)
-                          VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user,
-                              :now)""",
-                       {"id": payout_id, "account": account["id"], "affiliate": affiliate_id, "amount": total,
-                        "currency": currency, "count": balance["conversions"],
-                        "paid_to": affiliate["payout_email"] or affiliate["email"],
-                        "note": note, "user": user_id, "now": now})
-            # Under the write lock the balance is exactly these rows (the triggers keep it so).
-            cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
-                                        decided_by = 'merchant'
-                                    WHERE c.account_id = :account AND c.affiliate_id = :affiliate
-                                      AND c.currency = :currency AND {PAYABLE}""",
-                                {**params, "payout": payout_id, "now": now})
-            if cursor.rowcount != balance["conversions"]:  # the totals disagree with the rows: never pay a partial set
-                raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
-            tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
-                          SELECT id, :now, 'approved', 'paid', 'dashboard', 'payout ' || :payout FROM conversions
-                          WHERE account_id = :account AND payout_id = :payout""",
-                       {"account": account["id"], "payout": payout_id, "now": now})
-            for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
-                                  {"account": account["id"], "payout": payout_id}).fetchall():
-                conversion_event(tx, account["id"], row["id"], "conversion.updated")
-            payout_recorded(tx, account["id"], payout_id)
-            payout_ids.append(payout_id)
+            payout_ids.append(record_payout(tx, account, affiliate, currency, balance["commission_cents"],
+                                            balance["conversions"], user_id=user_id, note=note))
     return payout_ids
+
+
+def record_payout(tx, account, affiliate, currency, total, count, only=None, user_id=None, note=None,
+                  actor="dashboard"):
+    """Inside a transaction: the one way a live conversion becomes paid. Record a payout of `total`
+    to the affiliate and flip to paid exactly its `count` payable conversions in that currency (or
+    only the conversion `only`); return the payout's id.
+
+    Refused (409) below the program's payout minimum, and when the rows disagree with what the
+    caller was shown: never a partial set.
+    """
+    if not reaches_minimum(account, total):
+        raise ApiError(409, "below_minimum", f"{affiliate['name']} is owed less than the payout minimum")
+    payout_id, now = new_id("pay"), now_ms()
+    params = {"account": account["id"], "affiliate": affiliate["id"], "currency": currency, "only": only}
+    tx.execute("""INSERT INTO payouts (id, account_id, affiliate_id, amount_cents, currency, conversion_count,
+                      paid_to, note, created_by, created_at)
+                  VALUES (:id, :account, :affiliate, :amount, :currency, :count, :paid_to, :note, :user, :now)""",
+               {"id": payout_id, "account": account["id"], "affiliate": affiliate["id"], "amount": total,
+                "currency": currency, "count": count, "paid_to": affiliate["payout_email"] or affiliate["email"],
+                "note": note, "user": user_id, "now": now})
+    # Under the write lock the balance is exactly these rows (the triggers keep it so).
+    cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
+                                decided_by = 'merchant'
+                            WHERE c.account_id = :account AND c.affiliate_id = :affiliate
+                              AND c.currency = :currency AND {PAYABLE} AND (:only IS NULL OR c.id = :only)""",
+                        {**params, "payout": payout_id, "now": now})
+    if cursor.rowcount != count:  # the totals disagree with the rows: never pay a partial set
+        raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
+    tx.execute("""INSERT INTO conversion_history (conversion_id, at, from_status, to_status, actor, reason)
+                  SELECT id, :now, 'approved', 'paid', :actor, 'payout ' || :payout FROM conversions
+                  WHERE account_id = :account AND payout_id = :payout""",
+               {"account": account["id"], "payout": payout_id, "now": now, "actor": actor})
+    for row in tx.execute("SELECT id FROM conversions WHERE account_id = :account AND payout_id = :payout",
+                          {"account": account["id"], "payout": payout_id}).fetchall():
+        conversion_event(tx, account["id"], row["id"], "conversion.updated")
+    payout_recorded(tx, account["id"], payout_id)
+    return payout_id
+
+
+def pay_conversion(db, account, conversion_id, actor="api", user_id=None):
+    """Mark one approved conversion paid (PATCH status paid, the dashboard's "mark paid"); return its row.
+
+    A live one is paid by a payout of that conversion alone, under the payouts' rules: the payout
+    minimum, no open dispute, a payout row the payouts page, its CSVs and the affiliate see. Test
+    data is never paid out, so it only changes status.
+    """
+    found = get_conversion(db, account["id"], conversion_id)
+    if found is not None and not conversion_livemode(found):  # livemode never changes once recorded
+        return set_conversion_status(db, account["id"], conversion_id, "paid", actor=actor)
+    with transaction(db) as tx:
+        account = get_account(tx, account["id"])  # the minimum as it is now, under the lock
+        row = get_conversion(tx, account["id"], conversion_id)
+        if row is None:
+            raise not_found("conversion", conversion_id)
+        check_transition(row, "paid")
+        if row["disputed"]:
+            raise ApiError(409, "disputed", "a conversion under an open dispute cannot be paid", "status")
+        record_payout(tx, account, get_affiliate(tx, account["id"], row["affiliate_id"]), row["currency"],
+                      row["commission_cents"], 1, only=conversion_id, user_id=user_id, actor=actor)
+    return get_conversion(db, account["id"], conversion_id)
 
 
 def list_payouts(db, account_id, affiliate_id=None, limit=200):
@@ -2348,27 +2408,38 @@ def payout_recorded(db, account_id, payout_id):
                 portal_url=link_base() + f"/portal/signin/{account_id}")
 
 
+DIGEST_ROWS = 50  # the conversions a digest lists one by one; the rest it counts
+
+
 def queue_digests(db, now=None):
     """Queue yesterday's (UTC) conversions digest for each merchant user who wants it, in programs
-    that had conversions that day; once per user and day, whichever process gets there first."""
+    that had conversions that day; once per user and day, whichever process gets there first.
+
+    The count and the sums come from that day's totals (conversion_days), and only a program that
+    had conversions reads its first rows of the day, so a run costs the same however old the program."""
     now = now_ms() if now is None else now
     day = now // DAY_MS - 1
-    params = {"since": day * DAY_MS, "until": (day + 1) * DAY_MS}
+    params = {"day": day, "since": day * DAY_MS, "until": (day + 1) * DAY_MS}
     queued = 0
-    for account in db.execute("""SELECT DISTINCT account_id FROM conversions
-                                 WHERE created_at >= :since AND created_at < :until""", params).fetchall():
-        account_id = account["account_id"]
+    for account in db.execute("SELECT id FROM accounts").fetchall():
+        account_id = account["id"]
+        sums = db.execute(f"""SELECT currency, SUM(conversions) AS conversions, SUM(amount_cents) AS revenue,
+                                     SUM(commission_cents) AS commission
+                              FROM conversion_days WHERE account_id = :account AND affiliate_id = '' AND day = :day
+                                AND {COUNTED} GROUP BY currency HAVING SUM(conversions) != 0""",
+                          {**params, "account": account_id}).fetchall()
+        count = sum(r["conversions"] for r in sums)
+        if not count:
+            continue
+        totals = {r["currency"]: (r["revenue"], r["commission"]) for r in sums}
+        # The statuses COUNTED keeps, named, so the (account, status, created_at) index finds the day's rows.
         rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
                               JOIN affiliates f ON f.id = c.affiliate_id
-                              WHERE c.account_id = :account AND c.created_at >= :since AND c.created_at < :until
-                                AND c.kind != 'adjustment' AND c.status != 'rejected' AND c.{LIVE_LEDGER}
-                              ORDER BY c.seq""", {**params, "account": account_id}).fetchall()
-        if not rows:
-            continue
-        totals = {}
-        for row in rows:
-            revenue, commission = totals.get(row["currency"], (0, 0))
-            totals[row["currency"]] = (revenue + row["amount_cents"], commission + row["commission_cents"])
+                              WHERE c.account_id = :account AND c.status IN ('pending', 'approved', 'paid')
+                                AND c.created_at >= :since AND c.created_at < :until
+                                AND c.kind != 'adjustment' AND c.{LIVE_LEDGER}
+                              ORDER BY c.seq LIMIT :shown""", {**params, "account": account_id, "shown": DIGEST_ROWS}
+                          ).fetchall()
         users = db.execute("SELECT id, email FROM users WHERE account_id = :a AND password_hash IS NOT NULL",
                            {"a": account_id}).fetchall()
         for user in users:
@@ -2376,7 +2447,7 @@ def queue_digests(db, now=None):
                 continue
             with transaction(db) as tx:
                 if queue_email(tx, account_id, "daily_digest", user["email"], dedupe_key=f"digest:{user['id']}:{day}",
-                               rows=rows[:50], count=len(rows), totals=totals, digest_day=day * DAY_MS,
+                               rows=rows, count=count, totals=totals, digest_day=day * DAY_MS,
                                dashboard_url=link_base() + "/dashboard/conversions"):
                     queued += 1
     return queued
@@ -3604,6 +3675,8 @@ def api_update_conversion(db, account, conversion_id):
     if "status" not in body:
         raise invalid("status", "status is required")
     reason = clean_text(body.get("reason"), "reason", max_length=500, required=False)
+    if body["status"] == "paid":  # a payout of this conversion alone, under the payouts' rules
+        return conversion_json(pay_conversion(db, account, conversion_id))
     return conversion_json(set_conversion_status(db, account["id"], conversion_id, body["status"], reason))
 
 
@@ -4243,8 +4316,11 @@ def conversions_status_action(page):
     changed, refused = 0, []
     for conversion_id in ids:
         try:
-            set_conversion_status(page.db, page.account["id"], conversion_id, CONVERSION_ACTIONS[action], reason,
-                                  actor="dashboard")
+            if action == "pay":  # each one a payout of its own, under the payouts' rules
+                pay_conversion(page.db, page.account, conversion_id, actor="dashboard", user_id=page.user["id"])
+            else:
+                set_conversion_status(page.db, page.account["id"], conversion_id, CONVERSION_ACTIONS[action],
+                                      reason, actor="dashboard")
             changed += 1
         except ApiError as error:
             refused.append(error.message)
@@ -4329,10 +4405,10 @@ def payouts_due_csv(page):
     query = """SELECT b.affiliate_id, b.currency, b.conversions, b.commission_cents, f.name, f.email,
                       COALESCE(f.payout_email, f.email) AS paid_to
                FROM payable_balances b JOIN affiliates f ON f.id = b.affiliate_id
-               WHERE b.account_id = :account AND b.conversions > 0 AND b.commission_cents > 0
-                 AND b.commission_cents >= :minimum AND (:currency IS NULL OR b.currency = :currency)
+               WHERE b.account_id = :account AND b.conversions > 0 AND b.commission_cents >= :floor
+                 AND (:currency IS NULL OR b.currency = :currency)
                ORDER BY b.affiliate_id, b.currency"""
-    params = {"account": account["id"], "minimum": account["payout_minimum_cents"], "currency": None}
+    params = {"account": account["id"], "floor": payout_floor(account), "currency": None}
     if query_data().get("format") == "paypal":
         # PayPal's web upload: no header; recipient, amount, currency, customer id, note, wallet.
         currency = query_data().get("currency") or next(iter(owed_currencies(page.db, account["id"])), "usd")
@@ -5162,10 +5238,11 @@ class CliParser(argparse.ArgumentParser):
 
 
 def positive_int(text):
-    """argparse type: a whole number of at least 1."""
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", text.strip()):
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return int(text)
+    """argparse type: a whole number from 1 to SETTING_INT_MAX, by the environment's rule (setting_int)."""
+    number = setting_int(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {SETTING_INT_MAX}, not {text!r}")
+    return number
 
 
 def cli_port(value):

@@ -411,6 +411,57 @@ def test_bad_status_patch_is_400(app, api_key, affiliate, body):
     app.patch_json(f"/api/v1/conversions/{conversion['id']}", body, headers=bearer(api_key), status=400)
 
 
+
+# -- Paid: a payout of one conversion, under the payouts' rules -------------------------------------
+
+
+def approved_via_api(app, key, affiliate, amount_cents):
+    conversion = post_conversion(app, key, {"affiliate_id": affiliate["id"], "amount_cents": amount_cents}).json
+    app.patch_json(f"/api/v1/conversions/{conversion['id']}", {"status": "approved"}, headers=bearer(key))
+    return conversion
+
+
+def test_patch_paid_records_a_payout_of_that_conversion_alone(app, db, account, api_key, affiliate):
+    from test_totals import assert_totals_match
+    paid = approved_via_api(app, api_key, affiliate, 4900)      # 490 commission
+    waiting = approved_via_api(app, api_key, affiliate, 10000)  # 1000, still owed afterwards
+    res = app.patch_json(f"/api/v1/conversions/{paid['id']}", {"status": "paid"}, headers=bearer(api_key))
+    assert (res.json["id"], res.json["status"], res.json["commissionCents"]) == (paid["id"], "paid", 490)
+    payout = db.execute("SELECT * FROM payouts").fetchone()
+    assert (payout["affiliate_id"], payout["amount_cents"], payout["currency"], payout["conversion_count"],
+            payout["paid_to"]) == (affiliate["id"], 490, "usd", 1, "jane@example.com")
+    rows = {r["id"]: tuple(r)[1:] for r in db.execute("SELECT id, status, payout_id FROM conversions")}
+    assert rows == {paid["id"]: ("paid", payout["id"]), waiting["id"]: ("approved", None)}
+    # What the payouts page reads: only the other conversion is still owed.
+    fresh = affilut.get_account(db, account["id"])
+    assert [(d["amount_cents"], d["count"]) for d in affilut.due_payouts(db, fresh)] == [(1000, 1)]
+    history = db.execute("SELECT actor, from_status, to_status, reason FROM conversion_history "
+                         "WHERE conversion_id = ? ORDER BY id DESC LIMIT 1", (paid["id"],)).fetchone()
+    assert tuple(history) == ("api", "approved", "paid", f"payout {payout['id']}")
+    assert_totals_match(db)
+
+
+@pytest.mark.parametrize("minimum, commission, paid", [(491, 490, False), (490, 490, True), (489, 490, True)])
+def test_patch_paid_keeps_the_payout_minimum(app, db, account, api_key, affiliate, minimum, commission, paid):
+    db.execute("UPDATE accounts SET payout_minimum_cents = ? WHERE id = ?", (minimum, account["id"]))
+    conversion = approved_via_api(app, api_key, affiliate, commission * 10)
+    url = f"/api/v1/conversions/{conversion['id']}"
+    if paid:
+        assert app.patch_json(url, {"status": "paid"}, headers=bearer(api_key)).json["status"] == "paid"
+    else:
+        res = app.patch_json(url, {"status": "paid"}, headers=bearer(api_key), status=409)
+        assert res.json["error"]["code"] == "below_minimum"
+        assert app.get(url, headers=bearer(api_key)).json["status"] == "approved"
+    assert count(db, "payouts") == int(paid)
+
+
+def test_the_lifecycle_alone_never_pays_a_live_conversion(app, db, account, api_key, affiliate):
+    conversion = approved_via_api(app, api_key, affiliate, 4900)
+    with pytest.raises(affilut.ApiError) as refused:
+        affilut.set_conversion_status(db, account["id"], conversion["id"], "paid")
+    assert refused.value.code == "payout_required"
+    assert app.get(f"/api/v1/conversions/{conversion['id']}", headers=bearer(api_key)).json["status"] == "approved"
+
 # -- Tenant isolation ------------------------------------------------------------------------------
 
 

@@ -109,6 +109,24 @@ def test_serve_logs_requests_and_stops_cleanly_on_sigterm(tmp_path):
 # -- Misuse, accounts and users (issue 11) -------------------------------------------------------------
 
 
+
+@pytest.mark.parametrize("text, number", [("1", 1), (" 42 ", 42), ("999999999", 999_999_999), ("1000000000", None),
+                                          ("9999999999", None), ("0", None), ("-1", None), ("1.5", None),
+                                          ("01", None), ("", None), ("9" * 5000, None)])
+def test_a_whole_number_setting_is_one_rule_in_the_environment_and_on_the_command_line(monkeypatch, text, number):
+    monkeypatch.setenv("AFFILUT_RATE_GET", text)
+    if number is None and text.strip():
+        with pytest.raises(affilut.ConfigError, match="from 1 to 999999999"):
+            affilut.env_int("AFFILUT_RATE_GET", 120)
+    else:
+        assert affilut.env_int("AFFILUT_RATE_GET", 120) == (number or 120)  # unset: the default
+    parser = affilut.cli_parser()
+    if number is None:
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--connection-limit", text])
+    else:
+        assert parser.parse_args(["--connection-limit", text]).connection_limit == number
+
 @pytest.mark.parametrize("args, env", [
     (["--port", "99999"], {}),
     (["--port", "-1"], {}),
@@ -120,6 +138,9 @@ def test_serve_logs_requests_and_stops_cleanly_on_sigterm(tmp_path):
     (["--port", "0"], {"AFFILUT_BUSY_TIMEOUT": "-1"}),
     (["--port", "0"], {"AFFILUT_RATE_GET": "0"}),
     (["--port", "0"], {"AFFILUT_RATE_POST": "1.5"}),
+    (["--port", "0"], {"AFFILUT_RATE_POST": "1000000000"}),
+    (["--port", "0", "--connection-limit", "1000000000"], {}),
+    (["--port", "0"], {"AFFILUT_CHANNEL_TIMEOUT": "9999999999"}),
     (["--port", "0"], {"AFFILUT_BASE_URL": "partners.example.com"}),
     (["--port", "0"], {"STRIPE_WEBHOOK_SECRET": "nope"}),
     (["accounts"], {"AFFILUT_RATE_GET": "many"}),

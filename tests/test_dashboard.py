@@ -625,6 +625,55 @@ def test_payout_minimum_holds_back_small_balances(app, db, merchant):
     assert "small@example.com" not in paypal and "big@example.com" in paypal
 
 
+
+
+@pytest.mark.parametrize("minimum", [0, 5000])
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+def test_the_payout_minimum_is_one_rule_for_the_page_the_payout_and_the_csv(app, db, merchant, minimum, delta):
+    """Owed the minimum - 1, the minimum, or + 1 minor unit (with a minimum of 0: -1, 0, 1): the payouts
+    page, paying it and the payouts-due CSVs agree, because they compare with one number."""
+    account = merchant["account"]
+    db.execute("UPDATE accounts SET payout_minimum_cents = ? WHERE id = ?", (minimum, account["id"]))
+    account = affilut.get_account(db, account["id"])
+    jane = new_affiliate(db, account["id"])
+    sale = approved_conversion(db, account, jane["id"], 1000)  # 100 commission
+    owed = minimum + delta
+    if owed != 100:
+        adjustment(db, account["id"], jane["id"], sale["id"], owed - 100)
+    payable = owed > 0 and owed >= minimum
+    (item,) = affilut.due_payouts(db, account)
+    assert (item["amount_cents"], item["eligible"]) == (owed, payable)
+    generic = list(csv.reader(io.StringIO(app.get("/dashboard/payouts/due.csv").text)))
+    assert [r[0] for r in generic[1:]] == ([jane["id"]] if payable else [])
+    paypal = app.get("/dashboard/payouts/due.csv?format=paypal&currency=usd").text
+    assert ("jane@example.com" in paypal) == payable
+    res = app.post("/dashboard/payouts", {"csrf": csrf_of(app.get("/dashboard/payouts")),
+                                          "item": f"{jane['id']}:usd:{item['digest']}"}, status=303 if payable else 409)
+    assert db.execute("SELECT COUNT(*) FROM payouts").fetchone()[0] == int(payable), res.status
+
+def test_a_rows_mark_paid_is_a_payout_under_the_minimum_like_the_payouts_page(app, db, merchant):
+    account = merchant["account"]
+    db.execute("UPDATE accounts SET payout_minimum_cents = 1000 WHERE id = ?", (account["id"],))
+    jane = new_affiliate(db, account["id"])
+    small = approved_conversion(db, account, jane["id"], 9990)   # 999: one cent below the minimum
+    exact = approved_conversion(db, account, jane["id"], 10000)  # 1000: the minimum itself
+    res = app.get("/dashboard/conversions?status=approved")
+    refused = form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{small['id']}",
+                                                                    status=409)
+    assert "less than the payout minimum" in refused.text
+    form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{exact['id']}", status=303)
+    payout = db.execute("SELECT * FROM payouts").fetchone()
+    assert (payout["amount_cents"], payout["conversion_count"], payout["created_by"]) == \
+        (1000, 1, merchant["user"]["id"])
+    assert {r[0]: r[1:] for r in db.execute("SELECT id, status, payout_id FROM conversions")} == {
+        small["id"]: ("approved", None), exact["id"]: ("paid", payout["id"])}
+    # The payouts page and its CSVs tell the same story: paid 10.00, 9.99 still owed.
+    page = app.get("/dashboard/payouts")
+    assert "$9.99" in page.text and "$10.00" in page.text
+    history = list(csv.reader(io.StringIO(app.get("/dashboard/payouts/history.csv").text)))
+    assert [(r[0], r[5], r[7]) for r in history[1:]] == [(payout["id"], "10.00", "1")]
+    assert "9.99" not in app.get("/dashboard/payouts/due.csv").text  # below the minimum: not in the file
+
 def test_a_negative_balance_is_never_paid(db, merchant):
     account = merchant["account"]
     jane = new_affiliate(db, account["id"])

@@ -244,7 +244,7 @@ def test_a_refund_that_fails_after_a_payout_is_given_back_by_an_adjustment(app, 
             deliver(app, account, events[0])
             conversion_id = db.execute("SELECT id FROM conversions").fetchone()[0]
             affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
-            affilut.set_conversion_status(db, account["id"], conversion_id, "paid")
+            affilut.pay_conversion(db, account, conversion_id)
             slate = slate_of(db)
         slate.backup(db)
         rest = events[1:] + events[1:3]
@@ -315,6 +315,7 @@ def test_a_test_mode_refund_after_a_test_conversion_was_paid_stays_out_of_the_li
     assert [tuple(r) for r in adjustments] == [(-1000, 0)]
     assert affilut.due_payouts(db, account) == []
     assert db.execute("SELECT COALESCE(SUM(commission_cents), 0) FROM payable_balances").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM payouts").fetchone()[0] == 0  # test data is never paid out
 
 
 def test_manual_conversions_are_live(app, db, account, api_key, jane):

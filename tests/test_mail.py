@@ -113,6 +113,53 @@ def test_the_daily_digest_is_queued_once_per_user_and_day(db, team, mailbox):
     assert mailbox.to(MEMBER) == []
 
 
+
+def test_the_digest_says_what_a_recount_of_the_days_rows_says_without_scanning_them(db, team, mailbox):
+    account = team
+    dee = affilut.create_affiliate(db, account["id"], "Dee", "dee@example.com")
+    eve = affilut.create_affiliate(db, account["id"], "Eve", "eve@example.com")
+    day = affilut.now_ms() // affilut.DAY_MS - 1
+    yesterday = day * affilut.DAY_MS + 3_600_000
+    ids = [affilut.record_manual_conversion(db, account, (dee, eve)[n % 2]["id"], 1000 + n)["id"] for n in range(54)]
+    db.execute("UPDATE conversions SET created_at = :t + seq", {"t": yesterday})
+    db.execute("UPDATE conversions SET currency = 'eur' WHERE id = :id", {"id": ids[1]})
+    affilut.set_conversion_status(db, account["id"], ids[2], "approved")
+    affilut.pay_conversion(db, account, ids[2])
+    affilut.set_conversion_status(db, account["id"], ids[3], "rejected")  # not counted
+    db.execute("UPDATE conversions SET created_at = :t WHERE id = :id",  # the day before: not counted
+               {"t": yesterday - affilut.DAY_MS, "id": ids[4]})
+    with affilut.transaction(db) as tx:  # a refund adjustment and a test-mode sale: not counted
+        for kind, livemode, amount in (("adjustment", 1, -500), ("sale", 0, 7000)):
+            affilut.insert_conversion(tx, {
+                "id": affilut.new_id("cnv"), "account_id": account["id"], "affiliate_id": dee["id"],
+                "stripe_charge_id": f"ch_{kind}", "amount_cents": amount, "commission_cents": amount // 10,
+                "commission_rate": "10", "currency": "usd", "status": "approved", "kind": kind,
+                "created_at": yesterday, "updated_at": yesterday, "livemode": livemode})
+    recount = {r[0]: r[1:] for r in db.execute(
+        """SELECT currency, COUNT(*), SUM(amount_cents), SUM(commission_cents) FROM conversions
+           WHERE created_at / 86400000 = :day AND kind != 'adjustment' AND status != 'rejected' AND livemode = 1
+           GROUP BY currency""", {"day": day})}
+    assert sorted(recount) == ["eur", "usd"] and sum(c for c, _, _ in recount.values()) == 52
+
+    statements = []
+    db.set_trace_callback(statements.append)
+    assert affilut.queue_digests(db) == 2  # both users want it
+    db.set_trace_callback(None)
+    read = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "conversions" in s]
+    assert read
+    for sql in read:
+        details = [r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql)]
+        assert not any(re.match(r"SCAN (c|conversions)\b", d) for d in details), (sql, details)
+
+    affilut.deliver_due(db)
+    digest = only(mailbox.to(OWNER))
+    assert digest["subject"] == f"Shop: 52 conversions on {affilut.format_day(yesterday)}"
+    for currency, (_, revenue, commission) in recount.items():
+        assert (f"{currency.upper()}: {affilut.format_money(revenue, currency)} in sales, "
+                f"{affilut.format_money(commission, currency)} in commission.") in digest["text"]
+    assert digest["text"].count(" commission (") == affilut.DIGEST_ROWS  # the first 50, one line each
+    assert "- and 2 more" in digest["text"]
+
 def test_invites_can_be_sent_by_email(db, team, mailbox):
     account = team
     _, token = affilut.invite_user(db, account["id"], "new@shop.example", send_email=True)

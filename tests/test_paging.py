@@ -123,7 +123,7 @@ def test_every_way_a_conversion_is_recorded_takes_the_next_number(client, db, ac
     deliver(client, account, event("charge.succeeded", charge("ch_1", 10000, T0, metadata=meta), T0))
     sale = db.execute("SELECT id FROM conversions WHERE stripe_charge_id = 'ch_1'").fetchone()[0]
     affilut.set_conversion_status(db, account["id"], sale, "approved")
-    affilut.set_conversion_status(db, account["id"], sale, "paid")
+    affilut.pay_conversion(db, account, sale)
     deliver(client, account, event("charge.refunded", charge("ch_1", 10000, T0, metadata=meta, refunded=3000),
                                    T0 + 100))  # paid commission is netted by a new adjustment conversion
     client.post_json("/api/v1/conversions", {"affiliate_id": jane["id"], "amount_cents": 700}, headers=bearer(api_key))

@@ -446,7 +446,7 @@ def test_refund_object_before_its_charge_is_applied_when_the_charge_arrives(app,
 def mark_paid(db, account):
     conversion_id = db.execute("SELECT id FROM conversions WHERE kind != 'adjustment'").fetchone()[0]
     affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
-    affilut.set_conversion_status(db, account["id"], conversion_id, "paid")
+    affilut.pay_conversion(db, account, conversion_id)
 
 
 def test_refunds_after_payout_become_negative_adjustments(app, db, account, jane):
@@ -496,6 +496,17 @@ def test_dispute_lost_after_payout_is_a_negative_adjustment_and_won_restores_it(
     deliver(app, account, event("charge.dispute.closed", dispute("dp_1", "ch_1", 10000, "lost"), T0 + 20))
     assert conversions(db)[1][2:6] == (-10000, -1000, "approved", "refunded")
 
+
+
+def test_a_conversion_under_an_open_dispute_cannot_be_marked_paid(app, db, account, api_key, jane):
+    paid_charge(app, account, jane)
+    url = f"/api/v1/conversions/{db.execute('SELECT id FROM conversions').fetchone()[0]}"
+    app.patch_json(url, {"status": "approved"}, headers=bearer(api_key))
+    deliver(app, account, event("charge.dispute.created", dispute("dp_1", "ch_1", 10000, "needs_response"), T0 + 10))
+    res = app.patch_json(url, {"status": "paid"}, headers=bearer(api_key), status=409)
+    assert res.json["error"]["code"] == "disputed"
+    assert tuple(db.execute("SELECT status, disputed, payout_id FROM conversions").fetchone()) == ("approved", 1, None)
+    assert db.execute("SELECT COUNT(*) FROM payouts").fetchone()[0] == 0
 
 def test_merchant_rejection_is_never_reopened(app, db, account, jane):
     paid_charge(app, account, jane)
