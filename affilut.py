@@ -2207,7 +2207,7 @@ def list_payouts(db, account_id, affiliate_id=None, limit=200):
                       {"account": account_id, "affiliate": affiliate_id, "limit": limit}).fetchall()
 
 
-# Every number is read from the totals schema.sql's triggers keep (migration 13), never summed from
+# Every number is read from the totals schema.sql's triggers keep (migrations 13 and 17), never summed from
 # the program's conversions and clicks, so a page costs the same for ten affiliates or ten thousand.
 
 RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
@@ -2247,11 +2247,13 @@ def program_stats(db, account_id, since_ms=None, affiliate_id=None):
     clicks = db.execute("""SELECT COALESCE(SUM(clicks), 0) FROM click_days
                            WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since""",
                         params).fetchone()[0]
-    money = db.execute("""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
+    # All time from the totals without a day (a few rows however long the history), a window from the day rows.
+    totals, window = ("conversion_days", "AND day >= :since") if since_ms else ("conversion_totals", "")
+    money = db.execute(f"""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
                                  SUM(CASE WHEN adjustment = 0 AND linked = 1 THEN conversions ELSE 0 END) AS linked,
                                  SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                          FROM conversion_days
-                          WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                          FROM {totals}
+                          WHERE account_id = :account AND affiliate_id = :affiliate {window}
                             AND status != 'rejected'
                           GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
                        params).fetchall()
@@ -2298,7 +2300,7 @@ def earnings_by_status(db, account_id, affiliate_id):
     """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
     rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents,
                                 SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS count
-                         FROM conversion_days WHERE account_id = :account AND affiliate_id = :affiliate
+                         FROM conversion_totals WHERE account_id = :account AND affiliate_id = :affiliate
                          GROUP BY status, currency HAVING SUM(conversions) != 0 ORDER BY status, currency""",
                       {"account": account_id, "affiliate": affiliate_id}).fetchall()
     earnings = {status: [] for status in CONVERSION_STATUSES}
