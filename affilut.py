@@ -2198,13 +2198,16 @@ def mark_payouts_paid(db, account, items, user_id=None, note=None):
     return payout_ids
 
 
-def list_payouts(db, account_id, affiliate_id=None, limit=200):
-    """Payout history, newest first, with each affiliate's name."""
-    return db.execute("""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
-                         JOIN affiliates f ON f.id = p.affiliate_id
-                         WHERE p.account_id = :account AND (:affiliate IS NULL OR p.affiliate_id = :affiliate)
-                         ORDER BY p.id DESC LIMIT :limit""",
-                      {"account": account_id, "affiliate": affiliate_id, "limit": limit}).fetchall()
+def list_payouts(db, account_id, affiliate_id=None, limit=200, before=None):
+    """Payout history, newest first, with each affiliate's name; `before` (a payout id) pages on.
+    One affiliate's are found on their own index (an OR of the two cases would walk every payout)."""
+    mine = "" if affiliate_id is None else "AND p.affiliate_id = :affiliate"
+    older = "" if before is None else "AND p.id < :before"
+    return db.execute(f"""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
+                          JOIN affiliates f ON f.id = p.affiliate_id
+                          WHERE p.account_id = :account {mine} {older}
+                          ORDER BY p.id DESC LIMIT :limit""",
+                      {"account": account_id, "affiliate": affiliate_id, "before": before, "limit": limit}).fetchall()
 
 
 # Every number is read from the totals schema.sql's triggers keep (migrations 13 and 17), never summed from
@@ -4289,13 +4292,18 @@ def payouts_page(page):
             raise invalid("item", "choose at least one affiliate to pay")
         mark_payouts_paid(page.db, page.account, items, page.user["id"], form_data().get("note"))
         return see_other("/dashboard/payouts", "paid")
-    # Keyset paging: ?after=<affiliate id>:<currency> of the last item on the previous page.
+    # Keyset paging: ?after=<affiliate id>:<currency> of the last item on the previous page, and the
+    # history's own ?before=<payout id> of the last payout shown.
     after = (query_data().get("after") or "").partition(":")[::2]
     due = due_payouts(page.db, page.account, after, DASHBOARD_PAGE_SIZE + 1)
     more = len(due) > DASHBOARD_PAGE_SIZE
     due = due[:DASHBOARD_PAGE_SIZE]
-    return render("payouts", page, due=due, history=list_payouts(page.db, page.account["id"]),
-                  first=not any(after), next_after=f"{due[-1]['affiliate_id']}:{due[-1]['currency']}" if more else None,
+    before = query_data().get("before") or None
+    history = list_payouts(page.db, page.account["id"], limit=DASHBOARD_PAGE_SIZE + 1, before=before)
+    older = history[DASHBOARD_PAGE_SIZE - 1]["id"] if len(history) > DASHBOARD_PAGE_SIZE else None
+    return render("payouts", page, due=due, history=history[:DASHBOARD_PAGE_SIZE], newest=before is None,
+                  older=older, first=not any(after),
+                  next_after=f"{due[-1]['affiliate_id']}:{due[-1]['currency']}" if more else None,
                   currencies=owed_currencies(page.db, page.account["id"]))
 
 
