@@ -2283,16 +2283,19 @@ def pay_conversion(db, account, conversion_id, actor="api", user_id=None):
     return get_conversion(db, account["id"], conversion_id)
 
 
-def list_payouts(db, account_id, affiliate_id=None, limit=200):
-    """Payout history, newest first, with each affiliate's name."""
-    return db.execute("""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
-                         JOIN affiliates f ON f.id = p.affiliate_id
-                         WHERE p.account_id = :account AND (:affiliate IS NULL OR p.affiliate_id = :affiliate)
-                         ORDER BY p.id DESC LIMIT :limit""",
-                      {"account": account_id, "affiliate": affiliate_id, "limit": limit}).fetchall()
+def list_payouts(db, account_id, affiliate_id=None, limit=200, before=None):
+    """Payout history, newest first, with each affiliate's name; `before` (a payout id) pages on.
+    One affiliate's are found on their own index (an OR of the two cases would walk every payout)."""
+    mine = "" if affiliate_id is None else "AND p.affiliate_id = :affiliate"
+    older = "" if before is None else "AND p.id < :before"
+    return db.execute(f"""SELECT p.*, f.name AS affiliate_name, f.email AS affiliate_email FROM payouts p
+                          JOIN affiliates f ON f.id = p.affiliate_id
+                          WHERE p.account_id = :account {mine} {older}
+                          ORDER BY p.id DESC LIMIT :limit""",
+                      {"account": account_id, "affiliate": affiliate_id, "before": before, "limit": limit}).fetchall()
 
 
-# Every number is read from the totals schema.sql's triggers keep (migration 13), never summed from
+# Every number is read from the totals schema.sql's triggers keep (migrations 13 and 17), never summed from
 # the program's conversions and clicks, so a page costs the same for ten affiliates or ten thousand.
 
 RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
@@ -2332,11 +2335,13 @@ def program_stats(db, account_id, since_ms=None, affiliate_id=None):
     clicks = db.execute("""SELECT COALESCE(SUM(clicks), 0) FROM click_days
                            WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since""",
                         params).fetchone()[0]
-    money = db.execute("""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
+    # All time from the totals without a day (a few rows however long the history), a window from the day rows.
+    totals, window = ("conversion_days", "AND day >= :since") if since_ms else ("conversion_totals", "")
+    money = db.execute(f"""SELECT currency, SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS conversions,
                                  SUM(CASE WHEN adjustment = 0 AND linked = 1 THEN conversions ELSE 0 END) AS linked,
                                  SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
-                          FROM conversion_days
-                          WHERE account_id = :account AND affiliate_id = :affiliate AND day >= :since
+                          FROM {totals}
+                          WHERE account_id = :account AND affiliate_id = :affiliate {window}
                             AND status != 'rejected'
                           GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
                        params).fetchall()
@@ -2383,7 +2388,7 @@ def earnings_by_status(db, account_id, affiliate_id):
     """An affiliate's commission per status and currency: {status: [(currency, cents, count)]}."""
     rows = db.execute("""SELECT status, currency, SUM(commission_cents) AS cents,
                                 SUM(CASE WHEN adjustment = 0 THEN conversions ELSE 0 END) AS count
-                         FROM conversion_days WHERE account_id = :account AND affiliate_id = :affiliate
+                         FROM conversion_totals WHERE account_id = :account AND affiliate_id = :affiliate
                          GROUP BY status, currency HAVING SUM(conversions) != 0 ORDER BY status, currency""",
                       {"account": account_id, "affiliate": affiliate_id}).fetchall()
     earnings = {status: [] for status in CONVERSION_STATUSES}
@@ -4388,13 +4393,18 @@ def payouts_page(page):
             raise invalid("item", "choose at least one affiliate to pay")
         mark_payouts_paid(page.db, page.account, items, page.user["id"], form_data().get("note"))
         return see_other("/dashboard/payouts", "paid")
-    # Keyset paging: ?after=<affiliate id>:<currency> of the last item on the previous page.
+    # Keyset paging: ?after=<affiliate id>:<currency> of the last item on the previous page, and the
+    # history's own ?before=<payout id> of the last payout shown.
     after = (query_data().get("after") or "").partition(":")[::2]
     due = due_payouts(page.db, page.account, after, DASHBOARD_PAGE_SIZE + 1)
     more = len(due) > DASHBOARD_PAGE_SIZE
     due = due[:DASHBOARD_PAGE_SIZE]
-    return render("payouts", page, due=due, history=list_payouts(page.db, page.account["id"]),
-                  first=not any(after), next_after=f"{due[-1]['affiliate_id']}:{due[-1]['currency']}" if more else None,
+    before = query_data().get("before") or None
+    history = list_payouts(page.db, page.account["id"], limit=DASHBOARD_PAGE_SIZE + 1, before=before)
+    older = history[DASHBOARD_PAGE_SIZE - 1]["id"] if len(history) > DASHBOARD_PAGE_SIZE else None
+    return render("payouts", page, due=due, history=history[:DASHBOARD_PAGE_SIZE], newest=before is None,
+                  older=older, first=not any(after),
+                  next_after=f"{due[-1]['affiliate_id']}:{due[-1]['currency']}" if more else None,
                   currencies=owed_currencies(page.db, page.account["id"]))
 
 

@@ -733,3 +733,62 @@ CREATE INDEX outbox_due ON outbox(kind, next_attempt_at) WHERE status = 'pending
 -- A reset request counts the person's recent ones, and a completed reset spends the others: both
 -- find a person's resets by subject_id, which had no index.
 CREATE INDEX password_resets_subject ON password_resets(subject_id, created_at);
+
+-- migrate: 17
+-- All-time numbers at constant cost, found in issue 14: a program's or an affiliate's all-time
+-- totals and earnings by status summed every day row of conversion_days it ever had (a year is
+-- thousands of rows per page, several times), so the busiest affiliate's page still grew with its
+-- sales. The same totals without the day are kept here, by triggers beside migration 13's (every
+-- writer updates them in the same transaction), and a page reads a few rows whatever the history.
+-- Only the live ledger, as in conversion_days; affiliate_id '' is the whole program.
+CREATE TABLE conversion_totals (
+    account_id       TEXT NOT NULL,
+    affiliate_id     TEXT NOT NULL,             -- '' for the whole program
+    currency         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    adjustment       INTEGER NOT NULL,
+    linked           INTEGER NOT NULL,
+    conversions      INTEGER NOT NULL,
+    amount_cents     INTEGER NOT NULL,
+    commission_cents INTEGER NOT NULL,
+    PRIMARY KEY (account_id, affiliate_id, currency, status, adjustment, linked)
+) WITHOUT ROWID;
+
+CREATE TRIGGER conversion_all_time_insert AFTER INSERT ON conversions WHEN NEW.livemode = 1
+BEGIN
+    INSERT INTO conversion_totals (account_id, affiliate_id, currency, status, adjustment, linked,
+                                   conversions, amount_cents, commission_cents)
+    VALUES (NEW.account_id, NEW.affiliate_id, NEW.currency, NEW.status, NEW.kind = 'adjustment',
+            NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents),
+           (NEW.account_id, '', NEW.currency, NEW.status, NEW.kind = 'adjustment',
+            NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents)
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+END;
+
+-- Only the columns these totals read: a payout or a dispute (payout_id, disputed) leaves them be.
+CREATE TRIGGER conversion_all_time_update AFTER UPDATE ON conversions
+WHEN NEW.livemode = 1 AND (OLD.status IS NOT NEW.status OR OLD.affiliate_id IS NOT NEW.affiliate_id
+  OR OLD.kind IS NOT NEW.kind OR OLD.click_id IS NOT NEW.click_id OR OLD.amount_cents IS NOT NEW.amount_cents
+  OR OLD.commission_cents IS NOT NEW.commission_cents OR OLD.currency IS NOT NEW.currency)
+BEGIN
+    INSERT INTO conversion_totals (account_id, affiliate_id, currency, status, adjustment, linked,
+                                   conversions, amount_cents, commission_cents)
+    VALUES (OLD.account_id, OLD.affiliate_id, OLD.currency, OLD.status, OLD.kind = 'adjustment',
+            OLD.click_id IS NOT NULL, -1, -OLD.amount_cents, -OLD.commission_cents),
+           (OLD.account_id, '', OLD.currency, OLD.status, OLD.kind = 'adjustment',
+            OLD.click_id IS NOT NULL, -1, -OLD.amount_cents, -OLD.commission_cents),
+           (NEW.account_id, NEW.affiliate_id, NEW.currency, NEW.status, NEW.kind = 'adjustment',
+            NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents),
+           (NEW.account_id, '', NEW.currency, NEW.status, NEW.kind = 'adjustment',
+            NEW.click_id IS NOT NULL, 1, NEW.amount_cents, NEW.commission_cents)
+    ON CONFLICT DO UPDATE SET conversions = conversions + excluded.conversions,
+        amount_cents = amount_cents + excluded.amount_cents, commission_cents = commission_cents + excluded.commission_cents;
+END;
+
+-- An existing database's totals, from the day totals migration 13 built (the same rows, summed).
+INSERT INTO conversion_totals (account_id, affiliate_id, currency, status, adjustment, linked,
+                               conversions, amount_cents, commission_cents)
+    SELECT account_id, affiliate_id, currency, status, adjustment, linked, SUM(conversions), SUM(amount_cents),
+           SUM(commission_cents)
+    FROM conversion_days GROUP BY account_id, affiliate_id, currency, status, adjustment, linked;

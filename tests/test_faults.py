@@ -28,9 +28,9 @@ from stripe_events import sign
 # -- Helpers ---------------------------------------------------------------------------------------
 
 
-# The sums schema.sql's triggers keep (migration 13): a write updates them in place, and
+# The sums schema.sql's triggers keep (migrations 13 and 17): a write updates them in place, and
 # tests/test_totals.py checks them against a recount.
-TOTALS = {"conversion_days", "affiliate_months", "click_days", "payable_balances"}
+TOTALS = {"conversion_days", "conversion_totals", "affiliate_months", "click_days", "payable_balances"}
 
 
 def snapshot(db):

@@ -188,6 +188,26 @@ def test_payouts_page_through_balances(app, db, merchant, monkeypatch):
     assert len(list(csv.reader(io.StringIO(app.get("/dashboard/payouts/due.csv?format=generic").text)))) == 6
 
 
+def test_payout_history_pages_newest_first_each_payout_once(app, db, merchant, monkeypatch):
+    monkeypatch.setattr(affilut, "DASHBOARD_PAGE_SIZE", 2)
+    account = merchant["account"]
+    for i in range(5):
+        approved_conversion(db, account, new_affiliate(db, account["id"], f"A{i}", f"a{i}@example.com")["id"], 1000)
+    fresh = affilut.get_account(db, account["id"])
+    affilut.mark_payouts_paid(db, fresh, [(d["affiliate_id"], d["currency"], d["digest"])
+                                          for d in affilut.due_payouts(db, fresh)])
+    newest_first = [r[0] for r in db.execute("SELECT id FROM payouts ORDER BY id DESC")]
+    seen, path, pages = [], "/dashboard/payouts", 0
+    while path:
+        res = app.get(path)
+        pages += 1
+        seen += [td["title"] for td in res.html.find("table", class_="payouts-table").find_all("td", title=True)]
+        assert (res.html.find("a", string="← Newest payouts") is None) == (pages == 1)
+        older = res.html.find("a", string="Older payouts →")
+        path = older["href"] if older else None
+    assert seen == newest_first and pages == 3
+
+
 @pytest.mark.parametrize("path, status, back", [
     ("/r/no-such-code", 404, "/"), ("/dashboard/no-such-page", 404, "/dashboard"), ("/portal/nope", 404, "/portal"),
     ("/nothing-here", 404, "/")])

@@ -32,6 +32,16 @@ RECOUNTS = {
             SELECT account_id, '', created_at / 86400000, currency, status, kind = 'adjustment',
                    click_id IS NOT NULL, 1, amount_cents, commission_cents FROM conversions WHERE livemode = 1)
         GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+    "conversion_totals": """
+        SELECT account_id, affiliate_id, currency, status, adjustment, linked,
+               SUM(conversions), SUM(amount_cents), SUM(commission_cents) FROM (
+            SELECT account_id, affiliate_id, currency, status, kind = 'adjustment' AS adjustment,
+                   click_id IS NOT NULL AS linked, 1 AS conversions, amount_cents, commission_cents
+            FROM conversions WHERE livemode = 1
+            UNION ALL
+            SELECT account_id, '', currency, status, kind = 'adjustment', click_id IS NOT NULL, 1, amount_cents,
+                   commission_cents FROM conversions WHERE livemode = 1)
+        GROUP BY 1, 2, 3, 4, 5, 6""",
     "click_days": """
         SELECT account_id, affiliate_id, day, COUNT(*) FROM (
             SELECT account_id, affiliate_id, created_at / 86400000 AS day FROM clicks
@@ -50,6 +60,9 @@ KEPT = {
     "conversion_days": """SELECT account_id, affiliate_id, day, currency, status, adjustment, linked, conversions,
                                  amount_cents, commission_cents FROM conversion_days
                           WHERE conversions != 0 OR amount_cents != 0 OR commission_cents != 0""",
+    "conversion_totals": """SELECT account_id, affiliate_id, currency, status, adjustment, linked, conversions,
+                                   amount_cents, commission_cents FROM conversion_totals
+                            WHERE conversions != 0 OR amount_cents != 0 OR commission_cents != 0""",
     "click_days": "SELECT account_id, affiliate_id, day, clicks FROM click_days WHERE clicks != 0",
     "affiliate_months": """SELECT account_id, month, currency, affiliate_id, conversions, amount_cents, commission_cents
                            FROM affiliate_months WHERE conversions != 0 OR amount_cents != 0 OR commission_cents != 0""",
@@ -134,6 +147,29 @@ def test_totals_equal_a_recount_after_random_writes_of_every_kind(app, db, accou
     test_kinds = {r[0] for r in db.execute("SELECT DISTINCT status FROM conversions WHERE livemode = 0")}
     assert {"pending", "approved", "rejected"} <= test_kinds
     assert_totals_match(db)
+    for affiliate_id in [None] + [a["id"] for a in affiliates]:
+        assert_page_numbers_match_a_recount(db, account["id"], affiliate_id)
+
+
+def assert_page_numbers_match_a_recount(db, account_id, affiliate_id):
+    """The all-time numbers and earnings by status a page shows, against the live conversions themselves."""
+    params = {"account": account_id, "affiliate": affiliate_id}
+    mine = "account_id = :account AND livemode = 1 AND (:affiliate IS NULL OR affiliate_id = :affiliate)"
+    money = db.execute(f"""SELECT currency, SUM(kind != 'adjustment'), SUM(kind != 'adjustment' AND click_id IS NOT NULL),
+                                  SUM(amount_cents), SUM(commission_cents) FROM conversions
+                           WHERE {mine} AND status != 'rejected'
+                           GROUP BY currency HAVING COUNT(*) != 0 ORDER BY SUM(amount_cents) DESC""", params).fetchall()
+    stats = affilut.program_stats(db, account_id, None, affiliate_id)
+    assert stats["conversions"] == sum(r[1] for r in money) and stats["linked"] == sum(r[2] for r in money)
+    assert sorted(stats["revenue"]) == sorted([(r[0], r[3]) for r in money] or [("usd", 0)])
+    assert sorted(stats["commission"]) == sorted([(r[0], r[4]) for r in money] or [("usd", 0)])
+    if affiliate_id:
+        earnings = {status: [] for status in affilut.CONVERSION_STATUSES}
+        for status, currency, cents, count in db.execute(
+                f"""SELECT status, currency, SUM(commission_cents), SUM(kind != 'adjustment') FROM conversions
+                    WHERE {mine} GROUP BY status, currency ORDER BY status, currency""", params):
+            earnings[status].append((currency, cents, count))
+        assert affilut.earnings_by_status(db, account_id, affiliate_id) == earnings
 
 
 def test_the_migration_builds_the_totals_of_an_existing_database(tmp_path):
@@ -162,6 +198,7 @@ def test_the_migration_builds_the_totals_of_an_existing_database(tmp_path):
     assert affilut.init_db(path) >= 13
     db = affilut.connect(path)
     assert db.execute("SELECT COUNT(*) FROM conversion_days").fetchone()[0] > 0
+    assert db.execute("SELECT COUNT(*) FROM conversion_totals").fetchone()[0] > 0
     assert_totals_match(db)
     db.close()
 

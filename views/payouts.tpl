@@ -71,7 +71,17 @@
 <p class="muted">Nobody is owed anything right now.</p>
 % end
 <div class="heading-row">
-  <h2>History</h2>
+  <h2 id="history">History</h2>
   <a class="button secondary" href="/dashboard/payouts/history.csv" download>Export CSV</a>
 </div>
 % include("_payout_table", rows=history, show_affiliate=True)
+% if not newest or older:
+<nav class="pager" aria-label="Payout history pages">
+  % if not newest:
+  <a href="/dashboard/payouts#history">← Newest payouts</a>
+  % end
+  % if older:
+  <a href="/dashboard/payouts?before={{older}}#history">Older payouts →</a>
+  % end
+</nav>
+% end
