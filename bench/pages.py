@@ -2,6 +2,7 @@
 
     python bench/pages.py                       # the issue's two programs (builds them once, ~2-3 min)
     python bench/pages.py --scale 0.1           # a quick look: 1,000 and 100,000 conversions
+    python bench/pages.py --export-only 3       # only the full conversions export at 1M, three times
 
 Builds two programs of the same shape in bench/out/ (reused while their sizes match): 1,000,000
 conversions, 10,000 affiliates (Zipf-skewed, the biggest with about 64,000 conversions), 3,000,000
@@ -352,16 +353,40 @@ def measure(path, facts, repeats):
     return server, times, merchant, code
 
 
+def exports_only(sizes, runs):
+    """The full conversions export, runs times on one server, each beside its sqlite3 -csv run."""
+    base = os.path.join(OUT, f"pages-{sizes['conversions']}-v12.db")
+    path = os.path.join(OUT, f"pages-{sizes['conversions']}.db")
+    facts = build(base, **sizes)
+    migrated_copy(base, path, facts)
+    merchant, _, _ = sign_in(path, facts)
+    server = Server([sys.executable, os.path.join(ROOT, "affilut.py"), "serve", "--db", path, "--port", "0"])
+    try:
+        settle(server, quiet=0.5, longest=60)  # the duties a server runs as it starts
+        for run in range(1, runs + 1):
+            e = full_export(server, path, facts, merchant)
+            print(f"run {run}: {e['rows']:,} rows in {e['seconds']} s = {e['rows_per_s']:,} rows/s; "
+                  f"sqlite3 -csv {e['sqlite3_rows_per_s']:,} rows/s; ratio {e['ratio_to_sqlite3']} (target >= 0.5); "
+                  f"server RSS {e['rss_before_mb']} -> peak {e['rss_peak_mb']} MB (+{e['rss_growth_mb']}, target < 50); "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the issue's sizes (default 1)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each starvation run")
+    parser.add_argument("--export-only", type=int, metavar="RUNS", default=0,
+                        help="measure only the full conversions export on the big program, RUNS times")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     big = {k: max(1, int(v * args.scale)) for k, v in
            {"conversions": 1_000_000, "affiliates": 10_000, "clicks": 3_000_000, "payouts": 500}.items()}
     small = {k: max(1, v // 100) for k, v in big.items()}
+    if args.export_only:
+        return exports_only(big, args.export_only)
     results = {}
     for label, sizes in (("small", small), ("big", big)):
         base = os.path.join(OUT, f"pages-{sizes['conversions']}-v12.db")

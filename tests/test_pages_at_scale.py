@@ -103,6 +103,27 @@ def test_the_conversions_export_formats_every_cell_by_the_rules(app, db, merchan
     assert rows["a,b"][13] == "a,b" and rows['say "hi"'][13] == 'say "hi"' and rows["two\nlines"][13] == "two\nlines"
 
 
+
+def test_joined_lines_are_the_csv_writers_or_left_to_it():
+    """plain_csv_lines gives csv.writer's bytes for text needing no quotes, and None for the writer otherwise."""
+    def written(rows):
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(rows)
+        return out.getvalue()
+    cells = [t for t in TRICKY_TEXT if t is not None] + [None, 7]
+    joined = 0
+    for a in cells:
+        for b in cells:
+            rows = [("id_1", a, "x"), ("id_2", "y", b)]
+            got = affilut.plain_csv_lines(rows)
+            assert got is None or got == written(rows), rows
+            joined += got is not None
+            needs_writer = any(not isinstance(c, str) or any(ch in c for ch in ',"\r\n') for c in (a, b))
+            assert (got is None) == needs_writer, rows
+    assert joined == 100  # the 10 plain texts, in every pair
+    assert affilut.plain_csv_lines([("",)]) is None and written([("",)]) == '""\r\n'  # one empty cell is quoted
+    assert affilut.plain_csv_lines([("a", "b,c"), ("d,e", "f")]) is None  # commas inside cells
+
 @pytest.mark.slow
 def test_a_real_server_sends_the_export_in_chunks_as_it_reads(tmp_path, db_path, db):
     account_id = affilut.create_account(db, "Shop")
