@@ -3,6 +3,7 @@
     python bench/pages.py                       # the issue's two programs (builds them once, ~2-3 min)
     python bench/pages.py --scale 0.1           # a quick look: 1,000 and 100,000 conversions
     python bench/pages.py --export-only 3       # only the full conversions export at 1M, three times
+    python bench/pages.py --starvation-only 2   # only webhook and /r/ p99 under each heavy page at 1M, twice
 
 Builds two programs of the same shape in bench/out/ (reused while their sizes match): 1,000,000
 conversions, 10,000 affiliates (Zipf-skewed, the biggest with about 64,000 conversions), 3,000,000
@@ -279,8 +280,8 @@ def full_export(server, path, facts, merchant):
             "rss_growth_mb": round(peak[0] - before, 1)}
 
 
-def starvation(server, facts, heavy_path, merchant, code, seconds):
-    """p99 of a webhook and of /r/ alone, then while four clients load heavy_path."""
+def starvation(server, facts, heavy_path, heavy_headers, code, seconds):
+    """p99 of a webhook and of /r/ alone, then while four clients load heavy_path (with heavy_headers)."""
     stamp = time.time_ns()
     event = ('{"id": "evt_pages_{n}_%d", "object": "event", "type": "charge.succeeded", "created": %d, '
              '"data": {"object": {"id": "ch_pages_{n}_%d", "object": "charge", "amount": 4900, "currency": "usd", '
@@ -291,7 +292,7 @@ def starvation(server, facts, heavy_path, merchant, code, seconds):
             "connections": 1, "stripe_secret": BENCH_SECRET, "duration": seconds, "warmup": 1}
     link = {"port": server.port, "paths": [f"/r/{code}"], "headers": AGENT, "connections": 1, "duration": seconds,
             "warmup": 1}
-    heavy = {"port": server.port, "paths": [heavy_path], "headers": merchant, "connections": 4,
+    heavy = {"port": server.port, "paths": [heavy_path], "headers": heavy_headers, "connections": 4,
              "duration": seconds + 1, "warmup": 0.5}
 
     def together(specs):
@@ -350,7 +351,7 @@ def measure(path, facts, repeats):
             if i:  # the first warms the caches
                 samples.append(elapsed * 1000)
         times[name] = {"p50_ms": round(statistics.median(samples), 2), "bytes": size}
-    return server, times, merchant, code
+    return server, times, merchant, portal, code
 
 
 def exports_only(sizes, runs):
@@ -373,6 +374,30 @@ def exports_only(sizes, runs):
         server.stop()
 
 
+def starvation_only(sizes, runs, seconds):
+    """Webhook and /r/ p99 idle and under four clients of each heavy page, runs times on one server."""
+    base = os.path.join(OUT, f"pages-{sizes['conversions']}-v12.db")
+    path = os.path.join(OUT, f"pages-{sizes['conversions']}.db")
+    facts = build(base, **sizes)
+    migrated_copy(base, path, facts)
+    merchant, portal, code = sign_in(path, facts)
+    heavy = [(n, p, h) for n, p, h, _ in pages(facts, merchant, portal)
+             if n in ("overview /dashboard", "biggest affiliate's page", "portal of the biggest affiliate")]
+    server = Server([sys.executable, os.path.join(ROOT, "affilut.py"), "serve", "--db", path, "--port", "0"])
+    try:
+        settle(server, quiet=0.5, longest=60)  # the duties a server runs as it starts
+        for run in range(1, runs + 1):
+            for name, page_path, headers in heavy:
+                s = starvation(server, facts, page_path, headers, code, seconds)
+                print(f"run {run}, 4 clients on {name} ({s['heavy']['rps']} req/s, p50 {s['heavy']['p50_ms']} ms, "
+                      f"{s['heavy']['statuses']}): webhook p99 {s['hook']['idle_p99_ms']} -> {s['hook']['busy_p99_ms']} ms "
+                      f"= {s['hook']['ratio']}x, /r/ p99 {s['link']['idle_p99_ms']} -> {s['link']['busy_p99_ms']} ms "
+                      f"= {s['link']['ratio']}x (target <= 3); load average {os.getloadavg()[0]:.1f}", flush=True)
+                settle(server)
+    finally:
+        server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the issue's sizes (default 1)")
@@ -380,6 +405,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each starvation run")
     parser.add_argument("--export-only", type=int, metavar="RUNS", default=0,
                         help="measure only the full conversions export on the big program, RUNS times")
+    parser.add_argument("--starvation-only", type=int, metavar="RUNS", default=0,
+                        help="measure only webhook and /r/ p99 under each heavy page on the big program, RUNS times")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     big = {k: max(1, int(v * args.scale)) for k, v in
@@ -387,6 +414,8 @@ def main():
     small = {k: max(1, v // 100) for k, v in big.items()}
     if args.export_only:
         return exports_only(big, args.export_only)
+    if args.starvation_only:
+        return starvation_only(big, args.starvation_only, args.seconds)
     results = {}
     for label, sizes in (("small", small), ("big", big)):
         base = os.path.join(OUT, f"pages-{sizes['conversions']}-v12.db")
@@ -395,13 +424,14 @@ def main():
         migrated_copy(base, path, facts)
         print(f"{label}: {sizes} built in {facts['build_seconds']} s + migration 13 in {facts['migration_seconds']} s; "
               f"biggest affiliate {facts['biggest_count']} conversions, median {facts['median_count']}", flush=True)
-        server, times, merchant, code = measure(path, facts, args.repeats)
+        server, times, merchant, portal, code = measure(path, facts, args.repeats)
         result = {"facts": facts, "pages": times}
         try:
             if label == "big":
                 heavy = max(times, key=lambda n: times[n]["p50_ms"] if "CSV" not in n else 0)
-                heavy_path = dict((n, p) for n, p, _, _ in pages(facts, {}, {}))[heavy]
-                result["starvation"] = starvation(server, facts, heavy_path, merchant, code, args.seconds)
+                # The heaviest page with its own visitor's cookie (the portal's is the affiliate's).
+                heavy_path, heavy_headers = {n: (p, h) for n, p, h, _ in pages(facts, merchant, portal)}[heavy]
+                result["starvation"] = starvation(server, facts, heavy_path, heavy_headers, code, args.seconds)
                 result["export"] = full_export(server, path, facts, merchant)
         finally:
             server.stop()
