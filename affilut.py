@@ -244,7 +244,11 @@ def base_url():
 def link_base():
     """Where links in emails point: this install's public address (base_url) while a request is
     served, AFFILUT_BASE_URL or the default local address otherwise (the CLI, background duties)."""
-    if request.environ.get("bottle.app") is not None:
+    try:
+        serving = request.environ.get("bottle.app") is not None
+    except RuntimeError:  # bottle's request exists only in threads that served one; the outbox's never did
+        serving = False
+    if serving:
         return base_url()
     return env_base_url() or LOCAL_BASE_URL
 

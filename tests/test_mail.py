@@ -4,6 +4,8 @@
 import re
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import webtest
@@ -159,6 +161,30 @@ def test_the_digest_says_what_a_recount_of_the_days_rows_says_without_scanning_t
                 f"{affilut.format_money(commission, currency)} in commission.") in digest["text"]
     assert digest["text"].count(" commission (") == affilut.DIGEST_ROWS  # the first 50, one line each
     assert "- and 2 more" in digest["text"]
+
+def test_the_outbox_duty_queues_and_sends_the_digest_from_its_own_thread(db_path, db, team, mailbox):
+    """serve runs the outbox (and the digests) in a thread of its own that never served a request:
+    the digest's link must not need one, or that thread stops sending every email and webhook."""
+    account = team
+    affiliate = affilut.create_affiliate(db, account["id"], "Dee", "dee@example.com")
+    affilut.record_manual_conversion(db, account, affiliate["id"], 4900)
+    yesterday = affilut.now_ms() - affilut.DAY_MS
+    db.execute("UPDATE conversions SET created_at = :t", {"t": yesterday})
+    stopping = threading.Event()
+    duty = threading.Thread(target=affilut.run_outbox, args=(db_path, stopping), daemon=True)
+    duty.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not mailbox.to(OWNER) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stopping.set()
+        affilut._outbox_wake.set()  # end its wait for the next poll now
+        duty.join(timeout=10)
+    digest = only(mailbox.to(OWNER))
+    assert digest["subject"] == f"Shop: 1 conversion on {affilut.format_day(yesterday)}"
+    assert "https://affiliates.shop.example/dashboard/conversions" in digest["text"]
+
 
 def test_invites_can_be_sent_by_email(db, team, mailbox):
     account = team
