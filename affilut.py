@@ -31,7 +31,7 @@ bottom in this order, and each section uses only the sections above it:
     Links and snippet   /r/<code>: clicks and redirects; snippet.js
     Dashboard           the merchant's pages
     Portal              the affiliate's pages
-    Outbox delivery     sending emails (SMTP) and webhooks (HTTP), retries, the delivery worker
+    Outbox delivery     sending emails (SMTP) and webhooks (HTTP), retries, the delivery threads
     Serving             waitress's settings, trusted proxies, the request log, background duties
     Command line        the commands, and main()
 
@@ -798,7 +798,7 @@ MAX_WEBHOOK_ENDPOINTS = 16            # per account
 MAIL_TOPICS_DEFAULT_ON = {"new_commission": True, "daily_digest": True}
 # One list for every email template: Bottle caches a compiled template by the identity of its lookup list.
 MAIL_TEMPLATE_LOOKUP = [os.path.join(HERE, "views")]
-_outbox_wake = threading.Event()      # set by enqueue so this process's worker looks soon
+_outbox_wake = threading.Event()      # set by enqueue so this process's delivery threads look soon
 
 
 def outbox_retry_seconds():
@@ -4778,34 +4778,56 @@ def portal_notifications_action(page):
 ###############################################################################
 
 
-# One daemon thread per process and database sends what the outbox holds: it claims a due row (see
-# schema.sql, migration 14), sends it, and records the attempt. Sent at least once: a process that
-# dies after sending and before recording sends again once the lease runs out, which receivers
+# A few daemon threads per process and database send what the outbox holds: each claims a due row
+# (see schema.sql, migration 14), sends it, and records the attempt. Sent at least once: a process
+# that dies after sending and before recording sends again once the lease runs out, which receivers
 # absorb by the message's stable id.
+#
+# A destination (a webhook endpoint, or the SMTP server for every email) has one attempt in flight
+# at a time, across all processes: a slow or hanging receiver holds one thread however many messages
+# wait for it, the other threads serve everyone else, and no endpoint gets several events at once.
 
 WEBHOOK_TIMEOUT_SECONDS = 10        # a 2xx within this is success
 SMTP_TIMEOUT_SECONDS = 30
 LEASE_MS = {"webhook": (WEBHOOK_TIMEOUT_SECONDS + 5) * 1000, "email": (SMTP_TIMEOUT_SECONDS * 2 + 5) * 1000}
 OUTBOX_POLL_SECONDS = 1.0           # how often an idle worker looks for due rows (other processes may add them)
+OUTBOX_THREADS = 4                  # delivery threads per process and database: destinations sent to at once
 WEBHOOK_RESPONSE_KEPT = 64 * 1024   # bytes of a receiver's answer read before the connection is closed
+
+
+# The rows of a kind in flight: claimed and leased until a time still to come (a finished attempt
+# clears its claim_token; a dead claimant's row is due again, no longer in flight, once its lease ends).
+OUTBOX_IN_FLIGHT = """SELECT {column} FROM outbox WHERE status = 'pending' AND kind = :kind AND claim_token IS NOT NULL
+                          AND next_attempt_at > :now AND next_attempt_at <= :now + :lease"""
+
+
+def oldest_due(db, kinds, now):
+    """The oldest due row of these kinds whose destination has no attempt in flight, or None."""
+    free = {"webhook": "endpoint_id NOT IN ({} AND endpoint_id IS NOT NULL)".format(
+                OUTBOX_IN_FLIGHT.format(column="endpoint_id")),
+            "email": "NOT EXISTS ({})".format(OUTBOX_IN_FLIGHT.format(column="1"))}
+    due = [db.execute(f"""SELECT id, next_attempt_at FROM outbox WHERE status = 'pending' AND kind = :kind
+                          AND next_attempt_at <= :now AND {free[kind]} ORDER BY next_attempt_at LIMIT 1""",
+                      {"kind": kind, "now": now, "lease": LEASE_MS[kind]}).fetchone() for kind in kinds]
+    due = [row for row in due if row is not None]
+    return min(due, key=lambda row: row["next_attempt_at"]) if due else None
 
 
 def claim_due(db, now=None):
     """Claim the next due row for one attempt; return it (with its attempt number and claim token), or None.
 
-    One UPDATE under BEGIN IMMEDIATE picks and leases the row, so two processes never claim one
-    attempt. Emails are left waiting while no way to send them is configured."""
+    One UPDATE under BEGIN IMMEDIATE picks and leases the row, so two processes or threads never
+    claim one attempt. Emails are left waiting while no way to send them is configured."""
     now = now_ms() if now is None else now
     kinds = ("webhook", "email") if mail_mode() is not None else ("webhook",)
-    due = [db.execute("""SELECT id, next_attempt_at FROM outbox WHERE status = 'pending' AND kind = :kind
-                         AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT 1""",
-                      {"kind": kind, "now": now}).fetchone() for kind in kinds]
-    due = [row for row in due if row is not None]
-    if not due:  # the idle worker's poll is a read on an index, and takes no write lock
+    if oldest_due(db, kinds, now) is None:  # the idle worker's poll is a read on an index, and takes no write lock
         return None
-    oldest = min(due, key=lambda row: row["next_attempt_at"])
     with transaction(db) as tx:
-        # Still due: another process may have claimed it since; then this poll claims nothing.
+        # Chosen again under the lock: another thread or process may have claimed the row seen above,
+        # and then the next one is taken rather than none.
+        oldest = oldest_due(tx, kinds, now)
+        if oldest is None:
+            return None
         row = tx.execute("""UPDATE outbox SET claim_token = :token, attempts = attempts + 1,
                                 next_attempt_at = :now + CASE kind WHEN 'email' THEN :email_lease ELSE :hook_lease END
                             WHERE id = :id AND status = 'pending' AND next_attempt_at <= :now
@@ -4982,14 +5004,14 @@ def deliver_due(db, limit=None):
     return tried
 
 
-def run_outbox(path, stopping):
-    """Background duty: deliver the outbox, and queue each day's digests, until stopping is set."""
+def run_outbox(path, stopping, digests=True):
+    """Background duty: deliver the outbox, and (with digests) queue each day's digests, until stopping is set."""
     db = connect(path)
     digest_day = None
     while not stopping.is_set():
         tried = 0
         try:
-            if digest_day != now_ms() // DAY_MS:
+            if digests and digest_day != now_ms() // DAY_MS:
                 queue_digests(db)
                 digest_day = now_ms() // DAY_MS
             tried = deliver_due(db, limit=100)
@@ -5007,16 +5029,20 @@ _outbox_workers_guard = threading.Lock()
 
 
 def start_outbox_worker(path):
-    """Start this process's delivery thread for the database at path, once; later calls do nothing.
+    """Start this process's OUTBOX_THREADS delivery threads for the database at path, once; later
+    calls do nothing. Return the event that stops them all.
 
-    (Two threads on one file would still never send one attempt twice: claims are atomic.)"""
+    Claims are atomic, so no two threads (or processes) send one attempt; the first thread alone
+    queues the daily digests, whose dedupe key keeps other processes from queueing them again."""
     if path in _outbox_workers:  # asked on every request: a dict lookup
         return _outbox_workers[path]
     with _outbox_workers_guard:
         if path in _outbox_workers:
             return _outbox_workers[path]
         stopping = threading.Event()
-        threading.Thread(target=run_outbox, args=(path, stopping), daemon=True, name="affilut-outbox").start()
+        for n in range(OUTBOX_THREADS):
+            threading.Thread(target=run_outbox, args=(path, stopping, n == 0), daemon=True,
+                             name=f"affilut-outbox-{n}").start()
         _outbox_workers[path] = stopping
         return stopping
 
@@ -5030,7 +5056,7 @@ def start_background_duties(path):
     """What runs beside the requests, once per process and database, however the app is served
     (`python affilut.py serve` or `waitress-serve affilut:app`): the hold period's approvals
     (every affilut.hold_every seconds; 0 leaves them to `approve-held`) and the outbox's delivery
-    thread (app.config["affilut.background"] = False keeps it off: tests drive delivery themselves).
+    threads (app.config["affilut.background"] = False keeps them off: tests drive delivery themselves).
     Each starts once per database and answers later calls with a dict lookup."""
     start_hold_period(path, app.config["affilut.hold_every"])
     if app.config.get("affilut.background", True):

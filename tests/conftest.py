@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import affilut  # noqa: E402
 
-# In-process tests drive the outbox themselves (affilut.deliver_due); a server process runs its own thread.
+# In-process tests drive the outbox themselves (affilut.deliver_due); a server process runs its own threads.
 affilut.app.config["affilut.background"] = False
 
 

@@ -11,10 +11,13 @@ import time
 
 class Receiver:
     """A webhook receiver: answers the scripted statuses in turn (then 200) and records every request.
-    With hold_first, the first request gets no answer until release() (a delivery in flight)."""
+    With hold_first, the first request gets no answer until release() (a delivery in flight); with
+    delay, every answer comes that many seconds after its request (a slow endpoint). `answered` holds
+    the time.monotonic() of each answer sent."""
 
-    def __init__(self, statuses=(), hold_first=False, headers=None):
+    def __init__(self, statuses=(), hold_first=False, headers=None, delay=0):
         self.requests, self.statuses, self.lock = [], list(statuses), threading.Lock()
+        self.answered, self.arrived = [], threading.Event()
         self.held, self.release_event = threading.Event(), threading.Event()
         if not hold_first:
             self.release_event.set()
@@ -28,16 +31,20 @@ class Receiver:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                               "json": json.loads(body)})
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.arrived.set()
                 if first and not receiver.release_event.is_set():
                     receiver.held.set()
                     receiver.release_event.wait(60)
                     return
+                time.sleep(delay)
                 self.send_response(status)
                 for name, value in extra_headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+                with receiver.lock:
+                    receiver.answered.append(time.monotonic())
 
             def log_message(self, *args):
                 pass

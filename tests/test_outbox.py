@@ -9,8 +9,10 @@ import pytest
 import stripe
 
 import affilut
-from conftest import ServerProcess, api_call, bearer
-from outbox_helpers import Receiver
+from aiosmtpd.controller import Controller
+
+from conftest import ServerProcess, api_call, bearer, free_port
+from outbox_helpers import Mailbox, Receiver
 
 
 @pytest.fixture
@@ -232,6 +234,44 @@ def test_disabling_an_endpoint_cancels_what_waits_for_it(app, db, api_key, affil
     assert db.execute("SELECT status FROM outbox").fetchone()[0] == "cancelled"
 
 
+def test_a_destination_has_one_attempt_in_flight_and_the_others_go_ahead(
+        app, db, api_key, affiliate, other_tenant, loopback_hooks, monkeypatch):
+    monkeypatch.setenv("AFFILUT_SMTP_URL", "smtp://127.0.0.1:1")  # emails are claimable; none is sent here
+    monkeypatch.setenv("AFFILUT_MAIL_FROM", "affiliates@shop.example")
+    mine = add_endpoint(app, api_key, "http://127.0.0.1:1/mine")
+    theirs = add_endpoint(app, other_tenant["key"], "http://127.0.0.1:1/theirs")
+    for amount in (100, 200, 300):  # each: a delivery to my endpoint and an email to my affiliate
+        app.post_json("/api/v1/conversions", {"affiliate_id": affiliate["id"], "amount_cents": amount},
+                      headers=bearer(api_key), status=201)
+    app.post_json("/api/v1/conversions", {"affiliate_id": other_tenant["affiliate"]["id"], "amount_cents": 400},
+                  headers=bearer(other_tenant["key"]), status=201)
+    db.execute("UPDATE outbox SET next_attempt_at = 0")  # all due at once, in the order they were queued
+    db.execute("UPDATE outbox SET next_attempt_at = 1 WHERE kind = 'email'")
+
+    def amount(row):
+        return json.loads(row["body"])["data"]["amountCents"]
+    first = affilut.claim_due(db)
+    assert first["endpoint_id"] == mine["id"] and amount(first) == 100
+    # my next delivery is older than theirs, but my endpoint is busy: theirs and one email go ahead
+    second = affilut.claim_due(db)
+    assert second["endpoint_id"] == theirs["id"]
+    email = affilut.claim_due(db)
+    assert email["kind"] == "email"
+    assert affilut.claim_due(db) is None  # my endpoint and the SMTP server each have one attempt under way
+    affilut.finish_attempt(db, first, True, 200)
+    following = affilut.claim_due(db)
+    assert following["endpoint_id"] == mine["id"] and amount(following) == 200
+    affilut.finish_attempt(db, email, False, None, "timed out")  # retried later; the next email may go
+    assert affilut.claim_due(db)["kind"] == "email"
+    # claimants that died hold their destinations only until their leases run out; then again one
+    # attempt per destination: my third delivery (due longest), an email, and theirs a second time
+    later = affilut.now_ms() + affilut.LEASE_MS["email"] + 1
+    claimed = list(iter(lambda: affilut.claim_due(db, now=later), None))
+    assert [(r["endpoint_id"] or r["kind"], r["attempts"]) for r in claimed] == \
+        [(mine["id"], 1), ("email", 1), (theirs["id"], 2)]
+    assert amount(claimed[0]) == 300 and claimed[2]["id"] == second["id"]
+
+
 # -- Private targets ----------------------------------------------------------------------------------------
 
 
@@ -321,6 +361,56 @@ def test_two_server_processes_never_send_one_delivery_twice(db_path, tenant, tmp
             server.stop()
     ids = [r["json"]["id"] for r in hook.requests]
     assert len(ids) == 40 and len(set(ids)) == 40
+
+
+@pytest.mark.slow
+def test_a_slow_receiver_does_not_hold_up_other_merchants_webhooks_or_email(db_path, tenant, other_tenant, tmp_path,
+                                                                           receiver, monkeypatch):
+    box = Mailbox()
+    smtp = Controller(box, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    slow, fast = receiver(delay=8), receiver()  # slow answers 8 s after each request, within the 10 s timeout
+    endpoint_in(db_path, tenant["account"]["id"], slow.url, monkeypatch)
+    endpoint_in(db_path, other_tenant["account"]["id"], fast.url, monkeypatch)
+    server = ServerProcess(db_path, str(tmp_path / "server.log"), AFFILUT_HOLD_EVERY="0",
+                           AFFILUT_SMTP_URL=f"smtp://127.0.0.1:{smtp.port}", AFFILUT_MAIL_FROM="affiliates@shop.example",
+                           **HOOK_ENV)
+    try:
+        status, _, _ = api_call(server.port, "POST", "/api/v1/conversions", tenant["key"],
+                                {"affiliate_id": tenant["affiliate_id"], "amount_cents": 4900})
+        assert status == 201
+        assert slow.arrived.wait(10)  # the slow delivery is in flight, its answer 8 s away
+        in_flight = time.monotonic()
+        # queued right after it: the other merchant's conversion, its webhook and its affiliate's email
+        status, _, _ = api_call(server.port, "POST", "/api/v1/conversions", other_tenant["key"],
+                                {"affiliate_id": other_tenant["affiliate"]["id"], "amount_cents": 2500})
+        assert status == 201
+        [request] = fast.wait_for(1, timeout=6)
+        deadline = time.monotonic() + 8
+        while not (box.to("olga@example.com") and box.to("faults@example.com")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        arrived = time.monotonic()
+        assert box.to("olga@example.com") and box.to("faults@example.com")  # the slow merchant's own email too
+        assert slow.answered == [] and arrived - in_flight < 4  # all there while the slow one still waits
+        assert request["json"]["data"]["amountCents"] == 2500
+        slow.wait_for(1)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not slow.answered:
+            time.sleep(0.05)
+        assert slow.answered and slow.answered[0] - in_flight > 7
+        db = affilut.connect(db_path)
+        try:
+            rows = lambda: [tuple(r) for r in db.execute("SELECT kind, status, attempts FROM outbox ORDER BY kind")]
+            deadline = time.monotonic() + 5  # until the slow delivery's attempt is recorded
+            while time.monotonic() < deadline and any(row[1] != "sent" for row in rows()):
+                time.sleep(0.05)
+            assert rows() == [("email", "sent", 1), ("email", "sent", 1), ("webhook", "sent", 1), ("webhook", "sent", 1)]
+        finally:
+            db.close()
+    finally:
+        server.stop()
+        smtp.stop()
+    assert len(slow.requests) == 1 and len(fast.requests) == 1
 
 
 def test_the_readmes_verifier_accepts_a_real_delivery_and_nothing_else(app, db, api_key, affiliate, loopback_hooks,
