@@ -292,6 +292,12 @@ def connect(path, check_same_thread=True):
     return db
 
 
+# How many times this process has taken statistics. SQLite reads them when a connection opens, not
+# when another connection runs ANALYZE, so each long-lived connection (a request thread's, the write
+# connection) compares this count with the one it last saw, to plan with the program's size of today.
+_statistics_taken = [0]
+
+
 def refresh_statistics(db):
     """Let SQLite's planner know the tables' sizes again (ANALYZE, on a sample so it stays quick).
 
@@ -301,6 +307,8 @@ def refresh_statistics(db):
     """
     db.execute("PRAGMA analysis_limit = 1000")
     db.execute("ANALYZE")
+    _statistics_taken[0] += 1
+
 
 
 def init_db(path):
@@ -345,7 +353,15 @@ def get_db():
                 init_db(path)
                 _migrated_paths.add(path)
         _thread_state.db, _thread_state.path = connect(path), path
+        _thread_state.statistics = _statistics_taken[0]
     return _thread_state.db
+
+
+def plans_with_newest_statistics():
+    """Between requests: reopen this thread's connection if statistics were taken since it opened."""
+    if getattr(_thread_state, "db", None) is not None and _thread_state.statistics != _statistics_taken[0]:
+        _thread_state.db.close()
+        _thread_state.db = _thread_state.path = None  # get_db opens it again, reading them
 
 
 # One way to write, as datasette's writer does: each database file has one connection kept for
@@ -358,6 +374,7 @@ def get_db():
 _writers = {}  # absolute path SQLite reports for the file -> (lock, write connection)
 _writers_guard = threading.Lock()
 _writing = threading.local()  # set while this thread is inside transaction()
+_writer_statistics = {}  # path -> the _statistics_taken its write connection plans with
 
 
 def writer(path):
@@ -394,6 +411,11 @@ def transaction(db):
         try:
             tx.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other processes
             try:
+                if _writer_statistics.get(path) != _statistics_taken[0]:
+                    # Reread the statistics (SQLite's ANALYZE documentation); under the write lock
+                    # already, so its bookkeeping write costs nothing more.
+                    tx.execute("ANALYZE sqlite_schema")
+                    _writer_statistics[path] = _statistics_taken[0]
                 yield tx
                 tx.execute("COMMIT")
             except BaseException:
@@ -5065,8 +5087,10 @@ def start_background_duties(path):
 
 @app.hook("before_request")
 def background_duties_on_first_use():
-    """However the app is served, its first request starts the background duties for its database."""
+    """However the app is served, its first request starts the background duties for its database;
+    and each request starts on a connection that plans with the newest statistics."""
     start_background_duties(app.config["affilut.db"])
+    plans_with_newest_statistics()
 
 
 def url_host(host):

@@ -143,3 +143,29 @@ def test_a_failed_commit_leaves_nothing_and_the_connection_usable(db):
     with affilut.transaction(db) as tx:
         tx.execute("INSERT INTO settings (name, value) VALUES ('after', 'x')")
     assert names(db) == ["after"]
+
+
+def test_a_running_server_plans_with_statistics_taken_after_its_connections_opened(app, db):
+    # SQLite reads statistics when a connection opens; the hourly refresh must still reach the
+    # request threads' connections and the write connection, or a server that started on a small
+    # program keeps the query plans of that day.
+    db.execute("CREATE TABLE scratch (x INTEGER, y INTEGER)")
+    db.execute("CREATE INDEX scratch_x ON scratch(x)")
+    db.execute("CREATE INDEX scratch_y ON scratch(y)")
+    plan = "EXPLAIN QUERY PLAN SELECT * FROM scratch WHERE x = 1 AND y = 1"
+
+    def fill(rows):
+        with affilut.transaction(db) as tx:
+            tx.execute("DELETE FROM scratch")
+            tx.executemany("INSERT INTO scratch (x, y) VALUES (?, ?)", rows)
+        affilut.refresh_statistics(db)  # as the hold period's hourly duty does, on its own connection
+
+    def plans():
+        app.get("/healthz")  # a request: this thread's connection is the one requests read through
+        with affilut.transaction(db) as tx:
+            written = tx.execute(plan).fetchone()[3]
+        return affilut.get_db().execute(plan).fetchone()[3], written
+    fill([(i, i % 2) for i in range(5000)])  # x tells rows apart, y does not
+    assert plans() == ("SEARCH scratch USING INDEX scratch_x (x=?)",) * 2
+    fill([(i % 2, i) for i in range(5000)])  # now the other way round
+    assert plans() == ("SEARCH scratch USING INDEX scratch_y (y=?)",) * 2
