@@ -2267,11 +2267,13 @@ def record_payout(tx, account, affiliate, currency, total, count, only=None, use
                {"id": payout_id, "account": account["id"], "affiliate": affiliate["id"], "amount": total,
                 "currency": currency, "count": count, "paid_to": affiliate["payout_email"] or affiliate["email"],
                 "note": note, "user": user_id, "now": now})
-    # Under the write lock the balance is exactly these rows (the triggers keep it so).
+    # Under the write lock the balance is exactly these rows (the triggers keep it so). One conversion
+    # is found by its id: an OR of the two cases would walk all the affiliate's payable rows.
+    one = "" if only is None else "AND c.id = :only"
     cursor = tx.execute(f"""UPDATE conversions AS c SET status = 'paid', payout_id = :payout, updated_at = :now,
                                 decided_by = 'merchant'
                             WHERE c.account_id = :account AND c.affiliate_id = :affiliate
-                              AND c.currency = :currency AND {PAYABLE} AND (:only IS NULL OR c.id = :only)""",
+                              AND c.currency = :currency AND {PAYABLE} {one}""",
                         {**params, "payout": payout_id, "now": now})
     if cursor.rowcount != count:  # the totals disagree with the rows: never pay a partial set
         raise ApiError(409, "payout_changed", "the conversions changed while paying; nothing was paid")
