@@ -315,6 +315,14 @@ def endpoint_in(db_path, account_id, url, monkeypatch):
 
 
 @pytest.mark.slow
+def outbox_status(db_path):
+    db = affilut.connect(db_path)
+    try:
+        return db.execute("SELECT status FROM outbox").fetchone()[0]
+    finally:
+        db.close()
+
+
 def test_a_server_killed_before_the_delivery_finished_delivers_after_restart(db_path, tenant, tmp_path, receiver,
                                                                             monkeypatch):
     hook = receiver(hold_first=True)  # the first delivery gets no answer: it is in flight when the kill comes
@@ -331,6 +339,11 @@ def test_a_server_killed_before_the_delivery_finished_delivers_after_restart(db_
     restarted = ServerProcess(db_path, str(tmp_path / "server.log"), **HOOK_ENV)
     try:
         requests = hook.wait_for(2, timeout=40)  # once the dead process's lease runs out
+        # The receiver has the request before the server has its answer and records it: stopping
+        # the server in between would leave the attempt unfinished (and sent again after a restart).
+        deadline = time.monotonic() + 10
+        while outbox_status(db_path) != "sent" and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         restarted.stop()
     assert requests[0]["json"]["id"] == requests[1]["json"]["id"]
