@@ -2328,7 +2328,9 @@ def list_payouts(db, account_id, affiliate_id=None, limit=200, before=None):
 
 RECENT_DAYS = 30  # "Last 30 days": this UTC day and the 29 before it, as the chart shows them
 # What counts as a conversion in the numbers: real sales, not refund adjustments, not rejected ones.
-COUNTED = "adjustment = 0 AND status != 'rejected'"
+# The statuses are named (not "!= 'rejected'") so a query on conversions can seek them by index.
+COUNTED_STATUSES = ", ".join(f"'{status}'" for status in CONVERSION_STATUSES if status != "rejected")
+COUNTED = f"adjustment = 0 AND status IN ({COUNTED_STATUSES})"
 
 
 def recent_since(now=None):
@@ -2465,10 +2467,10 @@ def queue_digests(db, now=None):
         if not count:
             continue
         totals = {r["currency"]: (r["revenue"], r["commission"]) for r in sums}
-        # The statuses COUNTED keeps, named, so the (account, status, created_at) index finds the day's rows.
+        # COUNTED's statuses, so the (account, status, created_at) index finds the day's rows.
         rows = db.execute(f"""SELECT c.*, f.name AS affiliate_name FROM conversions c
                               JOIN affiliates f ON f.id = c.affiliate_id
-                              WHERE c.account_id = :account AND c.status IN ('pending', 'approved', 'paid')
+                              WHERE c.account_id = :account AND c.status IN ({COUNTED_STATUSES})
                                 AND c.created_at >= :since AND c.created_at < :until
                                 AND c.kind != 'adjustment' AND c.{LIVE_LEDGER}
                               ORDER BY c.seq LIMIT :shown""", {**params, "account": account_id, "shown": DIGEST_ROWS}
