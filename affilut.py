@@ -5091,10 +5091,12 @@ def start_background_duties(path):
 
 @app.hook("before_request")
 def background_duties_on_first_use():
-    """However the app is served, its first request starts the background duties for its database;
-    and each request starts on a connection that plans with the newest statistics."""
+    """However the app is served, its first request starts the background duties for its database."""
     start_background_duties(app.config["affilut.db"])
-    plans_with_newest_statistics()
+
+
+# Between requests, never during one: a streamed export still reads through the thread's connection.
+app.hook("before_request")(plans_with_newest_statistics)
 
 
 def url_host(host):
