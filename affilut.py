@@ -59,7 +59,8 @@ Environment:
                         and -Host are believed (default: none; also serve --trusted-proxy)
     AFFILUT_CONNECTION_LIMIT  open connections kept at once, idle ones included (default 1000)
     AFFILUT_CHANNEL_TIMEOUT  seconds an idle connection stays open (default 30)
-    AFFILUT_HOLD_EVERY  seconds between the hold period's runs while serving (default 60; 0: only approve-held)
+    AFFILUT_HOLD_EVERY  seconds between the hold period's runs while serving (default 60; 0: only approve-held;
+                        the planner's statistics are refreshed hourly either way)
     STRIPE_WEBHOOK_SECRET  the webhook signing secret of an install with exactly one account
 A value affilut cannot use stops it at start with one line on stderr and exit status 2.
 """
@@ -5081,7 +5082,8 @@ def start_outbox_worker(path):
 def start_background_duties(path):
     """What runs beside the requests, once per process and database, however the app is served
     (`python affilut.py serve` or `waitress-serve affilut:app`): the hold period's approvals
-    (every affilut.hold_every seconds; 0 leaves them to `approve-held`) and the outbox's delivery
+    (every affilut.hold_every seconds; 0 leaves them to `approve-held`) with the planner's statistics
+    refresh, which runs either way, and the outbox's delivery
     threads (app.config["affilut.background"] = False keeps them off: tests drive delivery themselves).
     Each starts once per database and answers later calls with a dict lookup."""
     start_hold_period(path, app.config["affilut.hold_every"])
@@ -5225,15 +5227,17 @@ STATISTICS_EVERY_SECONDS = 3600
 
 
 def run_hold_period(path, stopping, every_seconds=60):
-    """Background duty of the server: approve conversions whose hold period has passed, and keep the
-    query planner's statistics fresh as the tables grow."""
+    """Background duty of the server: approve conversions whose hold period has passed (every
+    every_seconds; 0 leaves that to `approve-held`), and keep the query planner's statistics fresh
+    as the tables grow, whether or not it approves."""
     db = connect(path)
     analyzed = time.monotonic()
     try:
-        while not stopping.wait(every_seconds):
+        while not stopping.wait(every_seconds or STATISTICS_EVERY_SECONDS):
             try:
-                approve_held_conversions(db)
-                if time.monotonic() - analyzed >= STATISTICS_EVERY_SECONDS:
+                if every_seconds:
+                    approve_held_conversions(db)
+                if not every_seconds or time.monotonic() - analyzed >= STATISTICS_EVERY_SECONDS:
                     refresh_statistics(db)
                     analyzed = time.monotonic()
             except sqlite3.Error as error:
@@ -5250,8 +5254,9 @@ def start_hold_period(path, every_seconds):
     """Start this process's hold-period duty for the database at path, once; later calls do nothing.
 
     Approving twice is harmless (approve_held_conversions checks the status it changes), so several
-    processes on one database, each with its duty, or a cron job beside them, agree."""
-    if not every_seconds or path in _hold_duties:
+    processes on one database, each with its duty, or a cron job beside them, agree. With every_seconds
+    0 the duty still runs, only to refresh the planner's statistics."""
+    if path in _hold_duties:
         return
     with _hold_duties_guard:
         if path in _hold_duties:

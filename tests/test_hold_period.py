@@ -90,6 +90,24 @@ def test_the_apps_first_request_starts_the_duty_once_per_database(app, db, accou
     assert wait_until(lambda: len(threads()) == before, 5)
 
 
+
+def test_with_the_hold_period_off_the_server_still_refreshes_the_planners_statistics(app, db, account, monkeypatch):
+    """AFFILUT_HOLD_EVERY=0 (approvals left to cron) must not leave the planner with the statistics
+    of the day the server started: the affiliates added since reach sqlite_stat1 all the same."""
+    monkeypatch.setattr(affilut, "STATISTICS_EVERY_SECONDS", 0.2)
+    assert affilut.app.config["affilut.hold_every"] == 0
+    app.get("/healthz")  # the server is up and has taken its statistics at start
+    for n in range(30):
+        affilut.create_affiliate(db, account["id"], f"P{n}", f"p{n}@example.com")
+    [held] = held_conversions(db, account, affilut.create_affiliate(db, account["id"], "H", "h@example.com")["id"], 1)
+
+    def affiliates_counted():
+        row = db.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'affiliates' AND stat IS NOT NULL").fetchone()
+        return row is not None and int(row[0].split()[0]) == 31
+    assert not affiliates_counted()
+    assert wait_until(affiliates_counted, 10)
+    assert statuses(db)[held] == "pending"  # statistics only: approving stays with approve-held
+
 def run_cli(*args, db_path):
     return subprocess.run([sys.executable, os.path.join(ROOT, "affilut.py"), *args, "--db", db_path],
                           capture_output=True, text=True, timeout=120)
