@@ -4007,8 +4007,13 @@ def follow_link(short_code):
     if row["status"] == "active" and not is_bot:
         click_id = None
         if app.config["affilut.visitor_limiter"].take(client_ip(), "click")[0]:
-            click_id = record_click(db, row["account_id"], row["id"], client_ip(), user_agent,
-                                    request.get_header("Referer") or "")
+            try:
+                click_id = record_click(db, row["account_id"], row["id"], client_ip(), user_agent,
+                                        request.get_header("Referer") or "")
+            except sqlite3.OperationalError as error:
+                # A busy database or a full disk costs one click, never the visitor: they still
+                # reach the merchant, credited to the affiliate by the referral parameter alone.
+                sys.stderr.write(f"click not recorded for link {short_code}: {error}\n")
         target = with_referral(target, row["id"], click_id)
     return HTTPResponse(status=302, headers={"Location": target, "Cache-Control": "no-store",
                                              "Referrer-Policy": "no-referrer-when-downgrade"})

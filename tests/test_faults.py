@@ -222,6 +222,32 @@ def test_full_disk_is_503_storage_full_and_nothing_half_written(app, db, db_path
     assert post(external_id).status_int == 201
 
 
+def test_a_link_followed_while_the_database_is_locked_still_lands_on_the_merchants_page(app, db, db_path, tenant,
+                                                                                      capsys):
+    """Losing one click is better than losing the visitor: a link whose click cannot be written
+    (another writer holds the lock past the busy timeout) still sends them on, credited by ref."""
+    short_code = db.execute("SELECT short_code FROM affiliates WHERE id = ?", (tenant["affiliate_id"],)).fetchone()[0]
+    _, conn = affilut.writer(affilut.get_db().execute("PRAGMA database_list").fetchone()[2])
+    conn.execute("PRAGMA busy_timeout = 100")  # give up quickly, as a busy server would after its timeout
+    holder = affilut.connect(db_path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        res = app.get(f"/r/{short_code}", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"},
+                      extra_environ={"REMOTE_ADDR": "192.0.2.1"}, status=302)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    target = urllib.parse.urlsplit(res.headers["Location"])
+    assert (target.scheme, target.netloc, target.path) == ("https", "shop.example", "/landing")
+    assert dict(urllib.parse.parse_qsl(target.query)) == {"lang": "en", "ref": tenant["affiliate_id"]}
+    assert db.execute("SELECT COUNT(*) FROM clicks").fetchone()[0] == 0
+    assert f"click not recorded for link {short_code}: database is locked" in capsys.readouterr().err
+    res = app.get(f"/r/{short_code}", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"},
+                  extra_environ={"REMOTE_ADDR": "192.0.2.1"}, status=302)
+    assert "aff_sess=clk_" in res.headers["Location"]  # the lock gone, clicks are counted again
+    assert db.execute("SELECT COUNT(*) FROM clicks").fetchone()[0] == 1
+
+
 # -- The bad input catalogue -------------------------------------------------------------------------------
 
 AFF_ID = "aff_01m888aych7jhkc729a1s6ktbe"
