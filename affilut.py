@@ -370,7 +370,7 @@ def plans_with_newest_statistics():
 # process's threads queue on the lock instead of spinning in SQLite's busy handler. One connection
 # rather than each thread's own because SQLite empties a connection's page cache whenever another
 # connection has written: with waitress's threads writing in turn, every write started cold and read
-# again each index and totals page it changes (bench/RESULTS.md measures the difference). Another
+# again each index and totals page it changes; one connection keeps them warm between writes. Another
 # process on the same file is kept out by BEGIN IMMEDIATE itself, which waits up to the busy timeout.
 _writers = {}  # absolute path SQLite reports for the file -> (lock, write connection)
 _writers_guard = threading.Lock()
@@ -2373,7 +2373,7 @@ def program_stats(db, account_id, since_ms=None, affiliate_id=None):
                                  SUM(amount_cents) AS revenue, SUM(commission_cents) AS commission
                           FROM {totals}
                           WHERE account_id = :account AND affiliate_id = :affiliate {window}
-                            AND status != 'rejected'
+                            AND status IN ({COUNTED_STATUSES})
                           GROUP BY currency HAVING SUM(conversions) != 0 ORDER BY SUM(amount_cents) DESC""",
                        params).fetchall()
     conversions, linked = sum(r["conversions"] for r in money), sum(r["linked"] for r in money)
@@ -2495,7 +2495,7 @@ def queue_digests(db, now=None):
 
 
 # scrypt's cost is stored with every hash, so raising it later only affects new passwords.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1   # 32 MiB and a few hundred ms per guess
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1   # 32 MiB of memory per guess: slow and costly to guess in bulk
 SCRYPT_MAXMEM = 256 * 1024 * 1024
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 SESSION_IDLE_MS = 7 * DAY_MS     # a session unused this long has ended
@@ -5102,7 +5102,9 @@ def background_duties_on_first_use():
     start_background_duties(app.config["affilut.db"])
 
 
-# Between requests, never during one: a streamed export still reads through the thread's connection.
+# At a request's start, never during one: the handler uses the thread's connection until it returns.
+# A streamed export reads on after that, but through a connection csv_response opens for its body, so
+# reopening the thread's connection never cuts an export short.
 app.hook("before_request")(plans_with_newest_statistics)
 
 

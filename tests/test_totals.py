@@ -211,3 +211,18 @@ def test_a_write_that_fails_leaves_the_totals_as_they_were(db, account):
         affilut.record_manual_conversion(db, account, affiliate["id"], 7000, "order-1")  # a duplicate: rolled back
     assert list(map(tuple, db.execute("SELECT * FROM conversion_days"))) == list(map(tuple, before))
     assert_totals_match(db)
+
+
+def test_the_numbers_and_the_chart_count_conversions_by_one_rule(db, account, monkeypatch):
+    """The statuses that count are written once (COUNTED_STATUSES): the stats, all time or over a
+    window, and the chart's daily counts all follow it, so they can never disagree."""
+    jane = affilut.create_affiliate(db, account["id"], "Jane", "jane@example.com")
+    rows = [affilut.record_manual_conversion(db, account, jane["id"], 1000 * n, f"o-{n}") for n in range(1, 4)]
+    affilut.set_conversion_status(db, account["id"], rows[0]["id"], "approved")
+    affilut.set_conversion_status(db, account["id"], rows[1]["id"], "rejected")
+    monkeypatch.setattr(affilut, "COUNTED_STATUSES", "'approved', 'paid'")  # as if pending stopped counting
+    monkeypatch.setattr(affilut, "COUNTED", "adjustment = 0 AND status IN ('approved', 'paid')")
+    charted = sum(n for _, _, n in affilut.daily_series(db, account["id"]))
+    for since in (None, affilut.recent_since()):
+        stats = affilut.program_stats(db, account["id"], since)
+        assert (stats["conversions"], stats["revenue"]) == (charted, [("usd", 1000)]) == (1, [("usd", 1000)])
