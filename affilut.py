@@ -3256,7 +3256,7 @@ def dead_end_html(title, text, link):
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{html.escape(title)} · affilut</title><link rel="icon" href="data:,">'
             f'<link rel="stylesheet" href="/static/app.css"></head><body class="area-public">'
-            f'<header class="top"><div class="top-inner"><span class="brand">affilut</span></div></header>'
+            f'<header class="top"><div class="top-inner"><a class="brand" href="/">affilut</a></div></header>'
             f'<main class="main"><section class="narrow card"><h1>{html.escape(title)}</h1>'
             f'<p>{html.escape(text)}</p><p><a class="button" href="{html.escape(href)}">{html.escape(label)}</a></p>'
             f'</section></main></body></html>')
@@ -3405,10 +3405,11 @@ def render(name, page, code=200, **values):
 
 
 def message_page(status, title, text, page=None, link=None):
-    """A page that only says what happened, and where to go next. text is a string, or a tuple of
-    strings whose second, fourth... are shown as code (a command to run)."""
+    """A page that only says what happened, and where to go next: link, a (path, label), or else the
+    way back to the start of the area it happened in. text is a string, or a tuple of strings whose
+    second, fourth... are shown as code (a command to run)."""
     page = page or Page(get_db(), "public")
-    return render("message", page, status, title=title, text=text, link=link)
+    return render("message", page, status, title=title, text=text, link=link or way_back())
 
 
 def see_other(path, notice=None, **query):

@@ -237,6 +237,39 @@ def test_dead_ends_are_styled_pages_with_a_way_back(app, path, status, back):
     assert res.content_type == "text/html"
     assert res.html.find("link", rel="stylesheet")["href"] == "/static/app.css"
     assert res.html.find("a", class_="button")["href"] == back
+    assert res.html.find("a", class_="brand")["href"] in ("/", "/dashboard", "/portal")
+
+
+def boom(*args, **kwargs):
+    raise RuntimeError("a bug nobody foresaw")
+
+
+@pytest.mark.parametrize("area, path, broken, back", [
+    ("dashboard", "/dashboard", "program_stats", "/dashboard"),
+    ("portal", "/portal", "affiliate_record", "/portal"),
+    ("public", "/signin", "has_merchant_user", "/"),
+    ("link", "/r/{code}", "landing_target", "/"),
+])
+def test_a_page_that_fails_unexpectedly_is_a_styled_500_with_a_way_back(app, db, merchant, monkeypatch, capsys,
+                                                                        area, path, broken, back):
+    account = merchant["account"]
+    jane = new_affiliate(db, account["id"])
+    if area == "portal":
+        affilut.set_affiliate_password(db, jane["id"], affilut.hash_password("correct horse battery"))
+        app.reset()
+        form = app.get(f"/portal/signin/{account['id']}").forms[0]
+        form["email"], form["password"] = "jane@example.com", "correct horse battery"
+        form.submit(status=303)
+    monkeypatch.setattr(affilut, broken, boom)
+    # expect_errors: outside the page routes Bottle logs the traceback to wsgi.errors, which WebTest checks.
+    res = app.get(path.format(code=jane["short_code"]), status=500, expect_errors=True)
+    assert res.content_type == "text/html"
+    assert res.html.find("link", rel="stylesheet")["href"] == "/static/app.css"
+    assert res.html.find("h1").text == "Something went wrong"
+    assert res.html.find("a", class_="button")["href"] == back
+    assert res.html.find("a", class_="brand")["href"] == {"dashboard": "/dashboard", "portal": "/portal"}.get(area, "/")
+    assert "a bug nobody foresaw" not in res.text
+    assert "a bug nobody foresaw" in capsys.readouterr().err + res.errors  # logged for the operator
 
 
 def test_an_unknown_link_offers_the_page_the_visitor_came_from(app):

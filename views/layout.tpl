@@ -32,7 +32,7 @@
       <button class="linkish" type="submit">Sign out</button>
     </form>
     % else:
-    <span class="brand">affilut</span>
+    <a class="brand" href="/">affilut</a>
     % end
   </div>
 </header>

@@ -10,9 +10,5 @@
     % end
 </p>
   % end
-  % if link:
   <p><a class="button" href="{{link[0]}}">{{link[1]}}</a></p>
-  % elif page.area == "dashboard":
-  <p><a href="/dashboard">Back to the dashboard</a></p>
-  % end
 </section>
