@@ -1376,6 +1376,12 @@ def record_history(db, conversion_id, from_status, to_status, actor, reason=None
                 "actor": actor, "reason": reason})
 
 
+def conversion_changeable(row):
+    """True while the lifecycle still allows the conversion a step (pending, approved); paid and
+    rejected are final, so no action of the dashboard can change them."""
+    return row["status"] in CONVERSION_TRANSITIONS
+
+
 def check_transition(row, new_status):
     """Refuse (409 invalid_transition, naming the current status) a step the lifecycle does not allow."""
     if new_status not in CONVERSION_TRANSITIONS.get(row["status"], ()):
@@ -3362,6 +3368,12 @@ NOTICES = {
     "delivery_resent": "The event is queued to be sent again.",
     "conversions_partly_updated": "{changed} conversion(s) changed; {skipped} left as they were, as their status "
                                   "does not allow that action.",
+    # A row's own action that was refused, by the refusal's code (conversions_status_action).
+    "conversion_unchanged": "That conversion was left as it was: its status does not allow that action.",
+    "conversion_unchanged_below_minimum": "That conversion was left as it was: its affiliate is owed less than "
+                                          "the payout minimum.",
+    "conversion_unchanged_disputed": "That conversion was left as it was: it is under an open dispute.",
+    "conversion_unchanged_not_found": "That conversion was left as it was: this program has no such conversion.",
 }
 
 
@@ -3400,7 +3412,8 @@ def notice_text(query):
 def render(name, page, code=200, **values):
     """A template from views/ as an HTML response (HTTP status `code`) that no cache keeps."""
     body = bottle.template(name, template_lookup=VIEWS_LOOKUP, page=page, money=format_money,
-                           day=format_day, when=format_when, percent=format_rate, **values)
+                           day=format_day, when=format_when, percent=format_rate,
+                           changeable=conversion_changeable, **values)
     return HTTPResponse(body, code, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
 
@@ -4388,11 +4401,11 @@ def conversions_status_action(page):
                                       reason, actor="dashboard")
             changed += 1
         except ApiError as error:
-            refused.append(error.message)
+            refused.append(error.code)
     back = local_path(form_data().get("back"), "/dashboard/conversions")
-    if refused and not changed and form_data().get("row_action"):
-        return message_page(409, "That conversion was left as it was", refused[0][:1].upper() + refused[0][1:] + ".",
-                            page, link=(back, "Back to conversions"))
+    if refused and not changed and form_data().get("row_action"):  # back on the list, saying why
+        notice = f"conversion_unchanged_{refused[0]}"
+        return see_other(back, notice if notice in NOTICES else "conversion_unchanged")
     # A bulk action changes the ticked rows it can and leaves the rest (a paid one cannot be approved):
     # back on the list, a message says how many of each.
     if refused:

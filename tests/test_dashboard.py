@@ -558,7 +558,9 @@ def test_a_user_only_ever_sees_their_own_account(app, db, two_tenants):
              status=404)
     app.post(f"/dashboard/affiliates/{t['theirs']['id']}/invite", {"csrf": csrf}, status=404)
     app.post("/dashboard/conversions/status", {"csrf": csrf, "action": "pay", "id": t["conversion"]["id"]}, status=303)
-    app.post("/dashboard/conversions/status", {"csrf": csrf, "row_action": f"pay:{t['conversion']['id']}"}, status=409)
+    refused = app.post("/dashboard/conversions/status", {"csrf": csrf, "row_action": f"pay:{t['conversion']['id']}"},
+                       status=303)
+    assert refused.headers["Location"].endswith("/dashboard/conversions?notice=conversion_unchanged_not_found")
     app.post("/dashboard/conversions/new", {"csrf": csrf, "affiliate_id": t["theirs"]["id"], "amount": "10"},
              status=404)
     digest = affilut.due_payouts(db, t["other"])[0]["digest"]
@@ -659,8 +661,11 @@ def test_a_rows_mark_paid_is_a_payout_under_the_minimum_like_the_payouts_page(ap
     exact = approved_conversion(db, account, jane["id"], 10000)  # 1000: the minimum itself
     res = app.get("/dashboard/conversions?status=approved")
     refused = form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{small['id']}",
-                                                                    status=409)
-    assert "less than the payout minimum" in refused.text
+                                                                    status=303).follow()
+    # back on the list it came from, saying why
+    assert refused.request.path_qs.startswith("/dashboard/conversions?status=approved")
+    assert refused.html.find(class_="notice").text == \
+        "That conversion was left as it was: its affiliate is owed less than the payout minimum."
     form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{exact['id']}", status=303)
     payout = db.execute("SELECT * FROM payouts").fetchone()
     assert (payout["amount_cents"], payout["conversion_count"], payout["created_by"]) == \
@@ -853,6 +858,17 @@ def test_conversions_record_filter_act_in_bulk_and_export(app, db, merchant):
     res = app.get("/dashboard/conversions?status=approved")
     form_for(res, "/dashboard/conversions/status").submit("row_action", value=f"pay:{row['id']}", status=303)
     assert db.execute("SELECT status FROM conversions WHERE id = ?", (row["id"],)).fetchone()[0] == "paid"
+    # Paid and rejected rows are final: no box to tick; a stale row button is refused back on the list.
+    res = app.get(f"/dashboard/conversions?affiliate_id={bob['id']}")
+    ticks = [box["value"] for box in res.html.find_all("input", {"type": "checkbox", "name": "id"})]
+    final = db.execute("SELECT COUNT(*) FROM conversions WHERE affiliate_id = ? AND status IN ('paid', 'rejected')",
+                       (bob["id"],)).fetchone()[0]
+    assert len(res.html.select("table.conversions-table tbody tr")) == final >= 2 and ticks == []
+    res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "row_action": f"approve:{row['id']}",
+                                                     "back": "/dashboard/conversions?status=paid"}, status=303)
+    assert res.headers["Location"].endswith("/dashboard/conversions?status=paid&notice=conversion_unchanged")
+    res = res.follow()
+    assert "its status does not allow that action" in res.html.find(class_="notice").text
     # A bulk action changes the rows it can, leaves the rest, and goes back to the list saying so.
     pending = affilut.record_manual_conversion(db, account, bob["id"], 500)
     res = app.post("/dashboard/conversions/status", {"csrf": csrf_of(res), "action": "approve",

@@ -351,3 +351,29 @@ def test_money_status_and_actions_stay_in_view_on_a_phone(site, db):
     page.goto("/dashboard/conversions")
     page.locator("table.conversions-table button:has-text('Approve')").first.click()
     expect(page.locator(".notice")).to_have_text("Conversions updated.")
+
+
+def test_select_all_ticks_only_rows_an_action_can_change_and_a_refusal_stays_on_the_list(site, db):
+    page = site["open"]()
+    set_up(page, db)
+    account = affilut.get_account(db, db.execute("SELECT id FROM accounts").fetchone()[0])
+    db.execute("UPDATE accounts SET payout_minimum_cents = 0 WHERE id = ?", (account["id"],))
+    jane = affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com")
+    rows = {status: affilut.record_manual_conversion(db, account, jane["id"], 5000, f"order-{status}")
+            for status in ("pending", "approved", "paid", "rejected")}
+    for status in ("approved", "paid", "rejected"):
+        affilut.set_conversion_status(db, account["id"], rows[status]["id"],
+                                      "rejected" if status == "rejected" else "approved")
+    affilut.pay_conversion(db, affilut.get_account(db, account["id"]), rows["paid"]["id"])
+    db.execute("UPDATE accounts SET payout_minimum_cents = 100000 WHERE id = ?", (account["id"],))
+    page.goto("/dashboard/conversions")
+    page.check("input[data-check-all=id]")
+    ticked = page.eval_on_selector_all("table.conversions-table input[type=checkbox]:checked", "boxes => boxes.map(b => b.value)")
+    assert sorted(ticked) == sorted([rows["pending"]["id"], rows["approved"]["id"]])
+    for status in ("paid", "rejected"):
+        expect(page.locator("tr", has_text=f"order-{status}").locator("input[type=checkbox]")).to_have_count(0)
+    page.locator("tr", has_text="order-approved").locator("button:has-text('Mark paid')").click()
+    expect(page.locator("h1")).to_have_text("Conversions")
+    expect(page.locator(".notice")).to_have_text(
+        "That conversion was left as it was: its affiliate is owed less than the payout minimum.")
+    assert db.execute("SELECT status FROM conversions WHERE id = ?", (rows["approved"]["id"],)).fetchone()[0] == "approved"

@@ -5,7 +5,11 @@
   % for row in rows:
   <tr>
     % if names is not None:
-    <td><input type="checkbox" name="id" value="{{row['id']}}" aria-label="Select {{row['id']}}"></td>
+    <td>
+      % if changeable(row):  # paid and rejected are final: no bulk action can change them
+      <input type="checkbox" name="id" value="{{row['id']}}" aria-label="Select {{row['id']}}">
+      % end
+    </td>
     % end
     <td class="nowrap" title="{{row['id']}}">{{day(row["created_at"])}}<span class="hide-phone"> {{when(row["created_at"])[11:]}}</span></td>
     % if names is not None:
