@@ -7,7 +7,7 @@
 <p class="muted">Approved commission not yet paid, refund adjustments netted. Pay the affiliates (for example with a PayPal bulk upload), then mark them paid.</p>
 % if due:
 <div class="table-wrap"><table class="cards owed-table">
-  <thead><tr><th>Affiliate</th><th class="hide-phone">Pay to</th><th class="num hide-phone">Conversions</th><th class="num">Owed</th><th></th></tr></thead>
+  <thead><tr><th>Affiliate</th><th>Pay to</th><th class="num hide-phone">Conversions</th><th class="num">Owed</th><th></th></tr></thead>
   <tbody>
   % for item in due:
   <tr>
@@ -16,7 +16,7 @@
       <span class="badge badge-{{item['status']}}">{{item["status"]}}</span>
       % end
     </td>
-    <td class="hide-phone">{{item["paid_to"]}}</td>
+    <td data-label="Pay to">{{item["paid_to"]}}</td>
     <td class="num hide-phone">{{item["count"]}}</td>
     <td class="num" data-label="Owed">{{money(item["amount_cents"], item["currency"])}}</td>
     <td>
