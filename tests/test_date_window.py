@@ -152,3 +152,31 @@ def test_a_date_window_is_found_by_seeks_never_by_walking_the_accounts_conversio
     page_rows = next(step for step in plan if step.startswith("SEARCH conversions USING"))
     assert re.search(r"seq[<>]\?", page_rows), plan  # a range of seq, seeked at both its ends
     assert sum("conversions_by_time" in step for step in plan) == len([k for k in chosen if k in ("from", "to")]), plan
+
+
+def test_a_database_whose_rows_were_recorded_out_of_order_lists_its_windows_whole_after_migrating(tmp_path):
+    from test_schema import database_at
+    path = str(tmp_path / "v17.db")
+    db = database_at(path, 17)
+    account = "acc_" + "a" * 26
+    db.execute("INSERT INTO accounts (id, name, default_commission, created_at) VALUES (?, 'Shop', '10', 0)", (account,))
+    db.execute("""INSERT INTO affiliates (id, account_id, name, email, short_code, status, created_at, updated_at)
+                  VALUES ('aff_01', ?, 'Jane', 'jane@example.com', 'jane-1', 'active', 0, 0)""", (account,))
+    days = [10, 2, 11, 3]  # the second and fourth recorded with a clock set back
+    for seq, day in enumerate(days, 1):
+        db.execute("""INSERT INTO conversions (id, account_id, affiliate_id, stripe_charge_id, amount_cents,
+                          commission_cents, commission_rate, status, created_at, updated_at, seq)
+                      VALUES (?, ?, 'aff_01', ?, 100, 10, '10', 'pending', ?, ?, ?)""",
+                   (f"cnv_{seq}", account, f"ch_{seq}", T0 + day * DAY, T0 + day * DAY, seq))
+    db.close()
+    affilut.init_db(path)
+    db = affilut.connect(path)
+    try:
+        for first, last, expected in ((2, 2, ["cnv_2"]), (2, 3, ["cnv_4", "cnv_2"]), (3, 10, ["cnv_4", "cnv_1"]),
+                                      (11, 11, ["cnv_3"]), (0, 20, ["cnv_4", "cnv_3", "cnv_2", "cnv_1"])):
+            filters, params, _ = affilut.conversion_filters({"from": day_text(T0 + first * DAY),
+                                                             "to": day_text(T0 + last * DAY)})
+            rows, _ = affilut.list_conversions(db, filters, {"account": account, **params}, 1, 25)
+            assert [r["id"] for r in rows] == expected, (first, last)
+    finally:
+        db.close()
