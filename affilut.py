@@ -1233,20 +1233,34 @@ def change_affiliate_status(db, account_id, affiliate_id, status, reason=None):
     return cursor.rowcount == 1
 
 
-def list_affiliates(db, filters, params, page, limit, starting_after=None):
+def list_affiliates(db, filters, params, page, limit, starting_after=None, ending_before=None):
     """One page of an account's affiliates, newest first, plus whether more follow.
 
     Ids are ULIDs, so ordering by id is creation order with a unique, stable tie-break. The ids of
     the page are found on a covering index first, so a deep OFFSET walks the index, not the rows.
+    ending_before keeps the affiliates added after that one instead: the page just above it, and
+    whether more follow above.
     """
     where = ["account_id = :account"] + filters
     if starting_after is not None:
         where.append("id < :starting_after")
         params = {**params, "starting_after": starting_after}
+    if ending_before is not None:
+        where.append("id > :ending_before")
+        params = {**params, "ending_before": ending_before}
     rows = db.execute(f"""SELECT a.* FROM (SELECT id FROM affiliates WHERE {' AND '.join(where)}
-                                          ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page
+                                          ORDER BY id {'ASC' if ending_before else 'DESC'}
+                                          LIMIT :limit OFFSET :offset) AS page
                           JOIN affiliates AS a ON a.id = page.id ORDER BY a.id DESC""",
                       {**params, "limit": limit + 1, "offset": (page - 1) * limit}).fetchall()
+    return keyset_page(rows, limit, ending_before)
+
+
+def keyset_page(rows, limit, ending_before):
+    """A list's page from its query's rows (newest first, one more than the page asked for when more
+    follow), and whether more follow. Going up (ending_before), that one more is the newest row."""
+    if ending_before is not None and len(rows) > limit:
+        return rows[1:], True
     return rows[:limit], len(rows) > limit
 
 
@@ -1447,14 +1461,15 @@ def approve_held_conversions(db, now=None):
     return approved
 
 
-def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True):
+def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True, ending_before=None):
     """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
 
-    starting_after keeps the conversions recorded before that one. The page's rows are found on an
+    starting_after keeps the conversions recorded before that one, ending_before those recorded after
+    it (the page just above it, and whether more follow above). The page's rows are found on an
     index ending in seq (their rowids are in it) before any row is read. livemode=False lists the
     test-mode conversions instead of the live ones.
     """
-    where, below = ["account_id = :account"] + filters, None
+    where, below, bounds = ["account_id = :account"] + filters, None, []
     params = {**params, "starting_after": starting_after}
     if not livemode:
         where.append("livemode = 0")
@@ -1468,18 +1483,32 @@ def list_conversions(db, filters, params, page, limit, starting_after=None, live
             where.append("id < :starting_after")
         else:
             below = cursor["seq"]
+    if ending_before is not None:
+        params["ending_before"] = ending_before
+        cursor = db.execute("SELECT seq FROM conversions WHERE id = :ending_before AND account_id = :account",
+                            params).fetchone()
+        if cursor is None:  # as after seq: the conversions whose id sorts above it
+            where.append("id > :ending_before")
+        else:
+            bounds.append("seq > :above")
+            params["above"] = cursor["seq"]
     # Unfiltered, the numbers under the top (the newest, or the cursor) are gapless, so the page
     # starts `offset` numbers down: one seek at any depth. A filter's rows are spread out, so its
     # index is walked past `offset` of them.
     offset = (page - 1) * limit
-    seek, skip = (offset, 0) if len(where) == 1 else (0, offset)
+    seek, skip = (offset, 0) if len(where) == 1 and not bounds else (0, offset)
+    if below is not None or seek:
+        bounds.append("seq < COALESCE(:below, (SELECT MAX(seq) + 1 FROM conversions WHERE account_id = :account)) - :seek")
+    # Without a cursor the top is no bound at all, and left out. The cursor's bounds stand before the
+    # filters': of two bounds on one side of seq (a cursor's and a date window's) SQLite seeks the
+    # first written, and the cursor's is the nearer, so a page deep in a window costs what the first does.
+    where[1:1] = bounds
     rows = db.execute(f"""SELECT c.* FROM (SELECT rowid FROM conversions WHERE {' AND '.join(where)}
-                                             AND seq < COALESCE(:below, (SELECT MAX(seq) + 1 FROM conversions
-                                                                         WHERE account_id = :account)) - :seek
-                                           ORDER BY seq DESC LIMIT :limit OFFSET :skip) AS page
+                                           ORDER BY seq {'ASC' if ending_before else 'DESC'}
+                                           LIMIT :limit OFFSET :skip) AS page
                           JOIN conversions AS c ON c.rowid = page.rowid ORDER BY c.seq DESC""",
                       {**params, "below": below, "seek": seek, "skip": skip, "limit": limit + 1}).fetchall()
-    return rows[:limit], len(rows) > limit
+    return keyset_page(rows, limit, ending_before)
 
 
 def conversion_livemode(row):
@@ -4199,10 +4228,20 @@ def affiliate_filters(query):
     return filters, params, q, status
 
 
-def page_number():
-    """The ?page= of a dashboard list; anything odd is page 1."""
-    text = query_data().get("page") or "1"
-    return int(text) if re.fullmatch(r"\d{1,6}", text) and int(text) >= 1 else 1
+def list_position(prefix):
+    """Where a dashboard list stands: ?before=<id> pages older than that row, ?after=<id> newer
+    (the API's starting_after and the list's ending_before); anything odd is the newest page."""
+    before, after = (query_data().get(name) or "" for name in ("before", "after"))
+    return (before if is_id(before, prefix) else None), (after if is_id(after, prefix) else None)
+
+
+def pager_links(rows, has_more, before, after):
+    """The older and newer links' ids of a dashboard list's page (None where there is nothing more)."""
+    if not rows:
+        return None, None
+    older = rows[-1]["id"] if (has_more if after is None else True) else None
+    newer = rows[0]["id"] if (has_more if after is not None else before is not None) else None
+    return older, newer
 
 
 @page_route("/dashboard/affiliates", ["GET", "POST"])
@@ -4224,10 +4263,11 @@ def affiliates_page(page):
         except ApiError as refused:
             error = refused
     filters, params, q, status = affiliate_filters(query_data())
-    number = page_number()
+    before, after = list_position("aff")
     rows, has_more = list_affiliates(page.db, filters, {"account": page.account["id"], **params},
-                                     number, DASHBOARD_PAGE_SIZE)
-    return render("affiliates", page, error.status if error else 200, rows=rows, has_more=has_more, number=number,
+                                     1, DASHBOARD_PAGE_SIZE, before, after)
+    older, newer = pager_links(rows, has_more, before, after)
+    return render("affiliates", page, error.status if error else 200, rows=rows, older=older, newer=newer,
                   q=q, status=status, error=error, form=form_data(), invite_link=invite_link, created=created)
 
 
@@ -4307,11 +4347,32 @@ def conversion_filters(query):
             stamp = calendar.timegm(time.strptime(text, "%Y-%m-%d")) * 1000 + shift
         except ValueError:
             continue
-        filters.append(f"created_at {op} :{name}")
+        filters.extend(date_window_filters(name, op))
         params[name], chosen[name] = stamp, text
     if query.get("test") == "1":  # the 'Test data' switch: Stripe test-mode conversions instead of live ones
         chosen["test"] = "1"
     return filters, params, chosen
+
+
+# How far a conversion's created_at may lie below that of one recorded before it (schema.sql, migration 18).
+CONVERSION_SKEW = "COALESCE((SELECT skew_ms FROM conversion_skew WHERE account_id = :account), 0)"
+
+
+def date_window_filters(name, op):
+    """The filters of one end of a date window (:from, created_at >= it, or :to, created_at < it) over a
+    list ordered by seq. The window's rows lie in a range of seq whose ends two seeks in
+    conversions_by_time find: a row more than the account's skew outside the window bounds it, as no
+    row recorded beyond it can lie inside. So a window costs the same whatever its age, and the list
+    still walks its own index by seq; created_at itself is compared as an expression (+ 0), so that no
+    plan reads the whole window to sort it. Each filter starts with its column, as the CSV qualifies them."""
+    if op == ">=":
+        return [f"""seq > COALESCE((SELECT seq FROM conversions WHERE account_id = :account
+                                    AND created_at < :{name} - {CONVERSION_SKEW} ORDER BY created_at DESC LIMIT 1), 0)""",
+                f"created_at + 0 >= :{name}"]
+    return [f"""seq < COALESCE((SELECT seq FROM conversions WHERE account_id = :account
+                                AND created_at >= :{name} + {CONVERSION_SKEW} ORDER BY created_at LIMIT 1),
+                               9223372036854775807)""",
+            f"created_at + 0 < :{name}"]
 
 
 def affiliate_names(db, account_id, ids):
@@ -4366,11 +4427,12 @@ def conversions_page(page, error=None, form=None):
     if typed and found is None:
         error = error or f"No affiliate of this program has the id, email or link code {typed[:100]!r}."
     filters, params, chosen = conversion_filters({**query, "affiliate_id": found["id"] if found else ""})
-    number = page_number()
+    before, after = list_position("cnv")
     rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
-                                      number, DASHBOARD_PAGE_SIZE, livemode="test" not in chosen)
+                                      1, DASHBOARD_PAGE_SIZE, before, livemode="test" not in chosen, ending_before=after)
+    older, newer = pager_links(rows, has_more, before, after)
     return render("conversions", page, error.status if isinstance(error, ApiError) else 200,
-                  rows=rows, has_more=has_more, number=number, chosen=chosen, typed=typed,
+                  rows=rows, older=older, newer=newer, chosen=chosen, typed=typed,
                   chosen_name=found["name"] if found else None,
                   names=affiliate_names(page.db, page.account["id"], [r["affiliate_id"] for r in rows]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen))

@@ -792,3 +792,43 @@ INSERT INTO conversion_totals (account_id, affiliate_id, currency, status, adjus
     SELECT account_id, affiliate_id, currency, status, adjustment, linked, SUM(conversions), SUM(amount_cents),
            SUM(commission_cents)
     FROM conversion_days GROUP BY account_id, affiliate_id, currency, status, adjustment, linked;
+
+-- migrate: 18
+-- A date window of the conversions list, which is ordered by seq: created_at is the time a writer
+-- records the row, so it grows with seq, but not strictly (a writer may read the clock before
+-- waiting for the write lock, a clock may be set back, an older database numbered its rows by id).
+-- conversion_skew holds, per account, how far a row's created_at may lie below that of a row
+-- numbered before it (0 when no row was ever out of order, then no row is kept). With that bound a
+-- window's rows lie in a range of seq that two seeks in conversions_by_time find, whatever its age.
+CREATE INDEX conversions_by_time ON conversions(account_id, created_at);
+CREATE TABLE conversion_skew (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+    skew_ms    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO conversion_skew (account_id, skew_ms)
+    SELECT account_id, MAX(latest - created_at) FROM (
+        SELECT account_id, created_at, MAX(created_at) OVER (PARTITION BY account_id ORDER BY seq) AS latest
+        FROM conversions)
+    GROUP BY account_id HAVING MAX(latest - created_at) > 0;
+-- A new row, the account's last by seq, lies below the latest time recorded before it by that much.
+CREATE TRIGGER conversion_skew_insert AFTER INSERT ON conversions
+BEGIN
+    INSERT INTO conversion_skew (account_id, skew_ms)
+        SELECT NEW.account_id, latest - NEW.created_at
+        FROM (SELECT MAX(created_at) AS latest FROM conversions WHERE account_id = NEW.account_id)
+        WHERE latest > NEW.created_at
+    ON CONFLICT DO UPDATE SET skew_ms = MAX(skew_ms, excluded.skew_ms);
+END;
+-- Nothing in the server moves a created_at, but a row moved by hand keeps the bound true: moved down,
+-- it may lie below the latest time by the distance to the account's latest; moved up, every later
+-- row may lie below it by the distance to the account's earliest.
+CREATE TRIGGER conversion_skew_update AFTER UPDATE OF created_at ON conversions
+    WHEN NEW.created_at IS NOT OLD.created_at
+BEGIN
+    INSERT INTO conversion_skew (account_id, skew_ms)
+        SELECT NEW.account_id, MAX(latest - NEW.created_at, NEW.created_at - earliest, 0)
+        FROM (SELECT MAX(created_at) AS latest FROM conversions WHERE account_id = NEW.account_id),
+             (SELECT MIN(created_at) AS earliest FROM conversions WHERE account_id = NEW.account_id)
+        WHERE true
+    ON CONFLICT DO UPDATE SET skew_ms = MAX(skew_ms, excluded.skew_ms);
+END;

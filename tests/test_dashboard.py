@@ -814,8 +814,9 @@ def test_affiliate_list_searches_filters_and_pages(app, db, merchant):
     new_affiliate(db, account_id, "100%_match", "odd@example.com")
     first = app.get("/dashboard/affiliates")
     assert first.text.count('href="/dashboard/affiliates/aff_') == 25 and "Older →" in first.text
-    second = app.get("/dashboard/affiliates?page=2")
+    second = first.click(linkid=None, description="Older →")
     assert second.text.count('href="/dashboard/affiliates/aff_') == 6 and "Older →" not in second.text
+    assert second.click(description="← Newer").text.count('href="/dashboard/affiliates/aff_') == 25
     assert app.get("/dashboard/affiliates?status=pending").text.count('badge-pending') == 10
     assert "Partner 07" in app.get("/dashboard/affiliates?q=partner+07").text
     assert app.get("/dashboard/affiliates?q=%25_").text.count('href="/dashboard/affiliates/aff_') == 1  # wildcards literal

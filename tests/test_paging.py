@@ -240,9 +240,11 @@ def test_a_deep_page_of_the_unfiltered_list_costs_what_the_first_does(db, accoun
         return lambda: affilut.list_conversions(db, list(filters), {"account": account["id"], **(params or {})},
                                                 number, 10)
     first, deep = vm_steps(db, page(1)), vm_steps(db, page(299))
+    filtered_first = vm_steps(db, page(1, ["status = :status"], {"status": "pending"}))
     filtered_deep = vm_steps(db, page(299, ["status = :status"], {"status": "pending"}))
     assert deep <= first + 2
-    assert filtered_deep > 10 * deep  # a filter's OFFSET walks 2,980 index entries: the measure sees that
+    # A filter's OFFSET walks 2,980 entries of its covering index: the measure sees that.
+    assert filtered_deep > filtered_first + 50
     rows, has_more = affilut.list_conversions(db, [], {"account": account["id"]}, 299, 10)
     assert [r["seq"] for r in rows] == list(range(20, 10, -1)) and has_more
 
@@ -296,6 +298,7 @@ def test_migrating_a_version_5_database_numbers_each_accounts_conversions_in_id_
         assert [tuple(r) for r in numbered] == [(cid, n) for n, cid in enumerate(ids[account_id], 1)]
     after = conversion_indexes(db)
     after.pop("conversions_test")  # migration 12's, for test-mode data
+    after.pop("conversions_by_time")  # migration 18's, for date windows
     assert len(after) == len(before) and "conversions_list" not in after
     assert "UNIQUE INDEX conversions_seq ON conversions(account_id, seq)" in after["conversions_seq"]
     assert all(after[name].endswith(", seq)") for name in

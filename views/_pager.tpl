@@ -1,11 +1,11 @@
-% if number > 1 or has_more:
+% if older or newer:
 <nav class="pager" aria-label="Pages">
-  % if number > 1:
-  <a href="?{{pager_query}}{{'&' if pager_query else ''}}page={{number - 1}}">← Newer</a>
+  % if newer:
+  <a href="{{pager_path}}{{"?" if pager_query else ""}}{{pager_query}}">« Newest</a>
+  <a href="?{{pager_query}}{{'&' if pager_query else ''}}after={{newer}}">← Newer</a>
   % end
-  <span class="muted">Page {{number}}</span>
-  % if has_more:
-  <a href="?{{pager_query}}{{'&' if pager_query else ''}}page={{number + 1}}">Older →</a>
+  % if older:
+  <a href="?{{pager_query}}{{'&' if pager_query else ''}}before={{older}}">Older →</a>
   % end
 </nav>
 % end

@@ -68,7 +68,7 @@
   % end
   </tbody>
 </table></div>
-% include("_pager", pager_query=urllib.parse.urlencode({k: v for k, v in (("q", q), ("status", status)) if v}))
+% include("_pager", pager_path="/dashboard/affiliates", pager_query=urllib.parse.urlencode({k: v for k, v in (("q", q), ("status", status)) if v}))
 % else:
 <p class="muted">No affiliates{{" match" if q or status else " yet"}}.</p>
 % end

@@ -50,4 +50,4 @@
   % end
   % include("_conversion_table", rows=rows, names=names)
 </form>
-% include("_pager", pager_query=query)
+% include("_pager", pager_query=query, pager_path="/dashboard/conversions")
