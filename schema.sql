@@ -811,11 +811,13 @@ INSERT INTO conversion_skew (account_id, skew_ms)
         FROM conversions)
     GROUP BY account_id HAVING MAX(latest - created_at) > 0;
 -- A new row, the account's last by seq, lies below the latest time recorded before it by that much.
+-- Each MAX stands alone in a scalar subquery, where SQLite answers it with one seek at the end of
+-- conversions_by_time; as a FROM subquery the outer WHERE was pushed into it and it walked the account.
 CREATE TRIGGER conversion_skew_insert AFTER INSERT ON conversions
 BEGIN
     INSERT INTO conversion_skew (account_id, skew_ms)
         SELECT NEW.account_id, latest - NEW.created_at
-        FROM (SELECT MAX(created_at) AS latest FROM conversions WHERE account_id = NEW.account_id)
+        FROM (SELECT (SELECT MAX(created_at) FROM conversions WHERE account_id = NEW.account_id) AS latest)
         WHERE latest > NEW.created_at
     ON CONFLICT DO UPDATE SET skew_ms = MAX(skew_ms, excluded.skew_ms);
 END;
@@ -827,8 +829,8 @@ CREATE TRIGGER conversion_skew_update AFTER UPDATE OF created_at ON conversions
 BEGIN
     INSERT INTO conversion_skew (account_id, skew_ms)
         SELECT NEW.account_id, MAX(latest - NEW.created_at, NEW.created_at - earliest, 0)
-        FROM (SELECT MAX(created_at) AS latest FROM conversions WHERE account_id = NEW.account_id),
-             (SELECT MIN(created_at) AS earliest FROM conversions WHERE account_id = NEW.account_id)
+        FROM (SELECT (SELECT MAX(created_at) FROM conversions WHERE account_id = NEW.account_id) AS latest,
+                     (SELECT MIN(created_at) FROM conversions WHERE account_id = NEW.account_id) AS earliest)
         WHERE true
     ON CONFLICT DO UPDATE SET skew_ms = MAX(skew_ms, excluded.skew_ms);
 END;

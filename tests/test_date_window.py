@@ -180,3 +180,47 @@ def test_a_database_whose_rows_were_recorded_out_of_order_lists_its_windows_whol
             assert [r["id"] for r in rows] == expected, (first, last)
     finally:
         db.close()
+
+
+def test_recording_and_approving_a_conversion_does_the_same_work_in_a_big_account(app, db, api_key, affiliate):
+    """What SQLite does for one conversion (its indexes, totals and bounds kept by triggers) must not
+    grow with the account: counted in SQLite's own steps on the write connection (a progress handler
+    called at every virtual machine instruction), at 10 and at 4,000 earlier conversions. A trigger
+    that walks the account's rows (one did) takes thousands of steps more at the bigger size."""
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    writer = affilut.writer(path)[1]
+    account_id = db.execute("SELECT account_id FROM affiliates WHERE id = :id", {"id": affiliate["id"]}).fetchone()[0]
+
+    def fill(count):
+        now = affilut.now_ms()
+        rows = [{**affilut.CONVERSION_DEFAULTS, "id": affilut.new_id("cnv"), "account_id": account_id,
+                 "affiliate_id": affiliate["id"], "stripe_charge_id": f"manual:fill-{now}-{n}", "external_id": f"fill-{now}-{n}",
+                 "amount_cents": 1000, "commission_cents": 100, "commission_rate": "10", "currency": "usd",
+                 "status": "pending", "kind": "manual", "created_at": now - n, "updated_at": now,
+                 "account": account_id} for n in range(count)]
+        with affilut.transaction(db) as tx:
+            tx.executemany(f"""INSERT INTO conversions ({', '.join(affilut.CONVERSION_COLUMNS)}, seq)
+                               VALUES ({', '.join(':' + c for c in affilut.CONVERSION_COLUMNS)}, {affilut.NEXT_SEQ})""",
+                           rows)
+
+    def steps():
+        counted = [0]
+
+        def count():
+            counted[0] += 1
+        writer.set_progress_handler(count, 1)
+        try:
+            made = app.post_json("/api/v1/conversions", {"affiliate_id": affiliate["id"], "amount_cents": 4900},
+                                 headers=bearer(api_key), status=201).json
+            app.patch_json(f"/api/v1/conversions/{made['id']}", {"status": "approved"},
+                           headers=bearer(api_key), status=200)
+        finally:
+            writer.set_progress_handler(None, 1)
+        return counted[0]
+
+    fill(10)
+    small = steps()
+    fill(4000)
+    big = steps()
+    assert small > 0
+    assert big < small + 500, (small, big)
