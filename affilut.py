@@ -3500,37 +3500,48 @@ PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not wo
                      500: "Something went wrong", 503: "Please try again"}
 
 
+# Pages take turns: at most PAGE_TURNS render at once. Rendering a page is Python work that holds
+# the GIL, and with a page on every thread a webhook, a link or an API call waits for the GIL again
+# each time it comes back from SQLite or the socket; a page waiting for its turn waits idle, off the
+# GIL. The server has more threads than turns (SERVER_THREADS), so requests that are not pages find
+# a free thread while a few clients load pages. A streamed export takes a turn only until its
+# handler returns: its body is sent after.
+PAGE_TURNS = 2
+_page_turns = threading.BoundedSemaphore(PAGE_TURNS)
+
+
 def page_route(path, method="GET", area="dashboard"):
     """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
     'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
-    The handler gets (page, **url_args).
+    The handler gets (page, **url_args) when the page's turn comes (PAGE_TURNS).
     """
     kind = {"dashboard": "user", "portal": "affiliate"}.get(area)
 
     def decorate(handler):
         @functools.wraps(handler)
         def endpoint(**url_args):
-            page = None
-            try:
-                db = get_db()
-                session = load_session(db, kind, request.get_cookie(SESSION_COOKIES[kind])) if kind else None
-                page = Page(db, area if session or not kind else "public", session)
-                if kind and (session is None or (page.user or page.affiliate) is None):
-                    target = "/signin" if kind == "user" else portal_signin_path()
-                    next_path = here() if request.method == "GET" else None
-                    return see_other(target, next=next_path if kind == "user" else None)
-                if request.method == "POST" and not csrf_valid(session):
-                    return message_page(403, "This form has expired",
-                                        "The form was missing its security token or it no longer matches. "
-                                        "Go back, reload the page and try again.", page)
-                result = handler(page, **url_args)
-                if not session and page.csrf != request.get_cookie(CSRF_COOKIE):
-                    set_cookie(result, CSRF_COOKIE, page.csrf)
-                return result
-            except Exception as raised:
-                error = as_refusal(raised)
-                return message_page(error.status, PAGE_ERROR_TITLES.get(error.status, "That did not work"),
-                                    form_error_message(error), page)
+            with _page_turns:
+                page = None
+                try:
+                    db = get_db()
+                    session = load_session(db, kind, request.get_cookie(SESSION_COOKIES[kind])) if kind else None
+                    page = Page(db, area if session or not kind else "public", session)
+                    if kind and (session is None or (page.user or page.affiliate) is None):
+                        target = "/signin" if kind == "user" else portal_signin_path()
+                        next_path = here() if request.method == "GET" else None
+                        return see_other(target, next=next_path if kind == "user" else None)
+                    if request.method == "POST" and not csrf_valid(session):
+                        return message_page(403, "This form has expired",
+                                            "The form was missing its security token or it no longer matches. "
+                                            "Go back, reload the page and try again.", page)
+                    result = handler(page, **url_args)
+                    if not session and page.csrf != request.get_cookie(CSRF_COOKIE):
+                        set_cookie(result, CSRF_COOKIE, page.csrf)
+                    return result
+                except Exception as raised:
+                    error = as_refusal(raised)
+                    return message_page(error.status, PAGE_ERROR_TITLES.get(error.status, "That did not work"),
+                                        form_error_message(error), page)
         app.route(path, method, endpoint)
         return handler
     return decorate
@@ -5189,7 +5200,9 @@ def url_host(host):
     return f"[{host}]" if ":" in host else host
 
 
-SERVER_THREADS = 4  # requests served at once: a slow one (a big export) never holds up the rest
+# Requests served at once: a slow one (a big export) never holds up the rest, and as pages take
+# at most PAGE_TURNS of them, webhooks, links and the API find a free thread beside a few page loads.
+SERVER_THREADS = 8
 # Open connections waitress keeps, idle ones included: enough that several hundred idle or trickling
 # clients still leave room for everyone else, few enough for the file descriptors of a small VPS
 # (each connection may hold up to three: its socket and two spooled buffers).

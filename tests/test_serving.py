@@ -1,9 +1,11 @@
-"""The server as shipped: a slow or blocked write never holds up a read."""
+"""The server as shipped: a slow or blocked write never holds up a read, and pages never take every thread."""
 
 import threading
 import time
 
+import affilut
 from conftest import ServerProcess, api_call
+from test_exposed import EMAIL, PASSWORD, http_request, sign_in
 from test_faults import lock_held_elsewhere
 
 
@@ -26,3 +28,33 @@ def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_els
     finally:
         holder.communicate(b"release\n", timeout=10)
         server.stop()
+
+
+def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_health(db_path, tmp_path, db, tenant):
+    """Six sign-ins at once, each stuck on the write that starts its session (another process holds
+    the lock): pages take two turns and the rest wait for one, yet an API read, a link and /healthz
+    are answered while every sign-in is still waiting, and the sign-ins all succeed once the lock goes."""
+    user_id, token = affilut.invite_user(db, tenant["account"]["id"], EMAIL)
+    affilut.accept_invite(db, token, PASSWORD)
+    code = db.execute("SELECT short_code FROM affiliates WHERE id = :id", {"id": tenant["affiliate_id"]}).fetchone()[0]
+    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="20")
+    api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
+    holder = lock_held_elsewhere(db_path)
+    try:
+        signed_in = []
+        pages = [threading.Thread(target=lambda: signed_in.append(sign_in(server.port, EMAIL, PASSWORD)[0]))
+                 for _ in range(6)]
+        for page in pages:
+            page.start()
+        time.sleep(1.5)  # every sign-in has reached the server and waits for the lock or for a turn
+        status, _, body = api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"], timeout=10)
+        assert status == 200 and body["data"][0]["id"] == tenant["affiliate_id"]
+        assert http_request(server.port, "HEAD", f"/r/{code}")[0] == 302  # a bot's look: no click to write
+        assert http_request(server.port, "GET", "/healthz")[0] == 200
+        assert not signed_in and all(page.is_alive() for page in pages)  # answered while all six waited
+    finally:
+        holder.communicate(b"release\n", timeout=10)
+    for page in pages:
+        page.join(timeout=60)
+    server.stop()
+    assert signed_in == [303] * 6
