@@ -32,7 +32,7 @@ def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_els
 
 def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_health(db_path, tmp_path, db, tenant):
     """Six sign-ins at once, each stuck on the write that starts its session (another process holds
-    the lock): pages take two turns and the rest wait for one, yet an API read, a link and /healthz
+    the lock): one page renders at a time and the rest wait for their turn, yet an API read, a link and /healthz
     are answered while every sign-in is still waiting, and the sign-ins all succeed once the lock goes."""
     user_id, token = affilut.invite_user(db, tenant["account"]["id"], EMAIL)
     affilut.accept_invite(db, token, PASSWORD)
