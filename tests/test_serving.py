@@ -30,16 +30,16 @@ def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_els
         server.stop()
 
 
-def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_health(db_path, tmp_path, db, tenant):
+def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_health(start_server, db, tenant):
     """Six sign-ins at once, each stuck on the write that starts its session (another process holds
-    the lock): one page renders at a time and the rest wait for their turn, yet an API read, a link and /healthz
-    are answered while every sign-in is still waiting, and the sign-ins all succeed once the lock goes."""
+    the lock): one page renders at a time and the rest wait for their turn, yet an API read, a link
+    and /healthz are answered while every sign-in is still waiting, and all six succeed once the lock goes."""
     user_id, token = affilut.invite_user(db, tenant["account"]["id"], EMAIL)
     affilut.accept_invite(db, token, PASSWORD)
     code = db.execute("SELECT short_code FROM affiliates WHERE id = :id", {"id": tenant["affiliate_id"]}).fetchone()[0]
-    server = ServerProcess(db_path, tmp_path / "server.log", AFFILUT_BUSY_TIMEOUT="20")
+    server = start_server(AFFILUT_BUSY_TIMEOUT="20")  # stopped when the test ends, however it ends
     api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
-    holder = lock_held_elsewhere(db_path)
+    holder = lock_held_elsewhere(server.db_path)
     try:
         signed_in = []
         pages = [threading.Thread(target=lambda: signed_in.append(sign_in(server.port, EMAIL, PASSWORD)[0]))
@@ -56,5 +56,4 @@ def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_heal
         holder.communicate(b"release\n", timeout=10)
     for page in pages:
         page.join(timeout=60)
-    server.stop()
     assert signed_in == [303] * 6
