@@ -3505,8 +3505,9 @@ PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not wo
 # each time it comes back from SQLite or the socket; a page waiting for its turn waits idle, off the
 # GIL. One turn: pages render no slower in all for it, as they share one GIL anyway. The server has
 # more threads than turns (SERVER_THREADS), so requests that are not pages find a free thread while
-# several clients load pages. A streamed export takes a turn only until its handler returns: its
-# body is sent after.
+# several clients load pages. The public pages (sign-in, setup, invites, resets) take no turn: their
+# slow part is a password hash that anyone can ask for, which must not hold up signed-in people's
+# pages. A streamed export takes a turn only until its handler returns: its body is sent after.
 PAGE_TURNS = 1
 _page_turns = threading.BoundedSemaphore(PAGE_TURNS)
 
@@ -3514,14 +3515,15 @@ _page_turns = threading.BoundedSemaphore(PAGE_TURNS)
 def page_route(path, method="GET", area="dashboard"):
     """Route an HTML page of an area: 'dashboard' needs a merchant user, 'portal' an affiliate,
     'public' nobody. Every POST must carry the CSRF token (403 otherwise); refusals become pages.
-    The handler gets (page, **url_args) when the page's turn comes (PAGE_TURNS).
+    The handler gets (page, **url_args), on a signed-in area's page when its turn comes (PAGE_TURNS).
     """
     kind = {"dashboard": "user", "portal": "affiliate"}.get(area)
+    turns = _page_turns if kind else contextlib.nullcontext()
 
     def decorate(handler):
         @functools.wraps(handler)
         def endpoint(**url_args):
-            with _page_turns:
+            with turns:
                 page = None
                 try:
                     db = get_db()

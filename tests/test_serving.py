@@ -30,15 +30,19 @@ def test_the_server_answers_a_read_while_a_write_waits_for_a_database_locked_els
         server.stop()
 
 
-def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_health(start_server, db, tenant):
+def test_sign_ins_waiting_for_the_database_hold_up_no_page_link_or_api_call(start_server, db, tenant):
     """Six sign-ins at once, each stuck on the write that starts its session (another process holds
-    the lock): one page renders at a time and the rest wait for their turn, yet an API read, a link
-    and /healthz are answered while every sign-in is still waiting, and all six succeed once the lock goes."""
+    the lock). Public pages take no page turn and the server has threads to spare, so a signed-in
+    merchant's dashboard, an API read, a link and /healthz are answered while every sign-in still
+    waits, and all six succeed once the lock goes."""
     user_id, token = affilut.invite_user(db, tenant["account"]["id"], EMAIL)
     affilut.accept_invite(db, token, PASSWORD)
     code = db.execute("SELECT short_code FROM affiliates WHERE id = :id", {"id": tenant["affiliate_id"]}).fetchone()[0]
     server = start_server(AFFILUT_BUSY_TIMEOUT="20")  # stopped when the test ends, however it ends
     api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"])  # last_used_at is written now
+    status, cookies, _ = sign_in(server.port, EMAIL, PASSWORD)
+    assert status == 303
+    session = [c.split(";")[0] for c in cookies if c.startswith(affilut.SESSION_COOKIES["user"] + "=")][0]
     holder = lock_held_elsewhere(server.db_path)
     try:
         signed_in = []
@@ -46,7 +50,9 @@ def test_pages_waiting_for_the_database_leave_threads_for_the_api_links_and_heal
                  for _ in range(6)]
         for page in pages:
             page.start()
-        time.sleep(1.5)  # every sign-in has reached the server and waits for the lock or for a turn
+        time.sleep(1.5)  # every sign-in has checked its password and waits for the lock
+        status, _, text = http_request(server.port, "GET", "/dashboard", headers={"Cookie": session})
+        assert status == 200 and "Overview" in text
         status, _, body = api_call(server.port, "GET", "/api/v1/affiliates", tenant["key"], timeout=10)
         assert status == 200 and body["data"][0]["id"] == tenant["affiliate_id"]
         assert http_request(server.port, "HEAD", f"/r/{code}")[0] == 302  # a bot's look: no click to write
