@@ -3500,14 +3500,15 @@ PAGE_ERROR_TITLES = {403: "Owners only", 404: "Not found", 409: "That did not wo
                      500: "Something went wrong", 503: "Please try again"}
 
 
-# Pages take turns: at most PAGE_TURNS render at once. Rendering a page is Python work that holds
-# the GIL, and with a page on every thread a webhook, a link or an API call waits for the GIL again
-# each time it comes back from SQLite or the socket; a page waiting for its turn waits idle, off the
-# GIL. One turn: pages render no slower in all for it, as they share one GIL anyway. The server has
-# more threads than turns (SERVER_THREADS), so requests that are not pages find a free thread while
-# several clients load pages. The public pages (sign-in, setup, invites, resets) take no turn: their
-# slow part is a password hash that anyone can ask for, which must not hold up signed-in people's
-# pages. A streamed export takes a turn only until its handler returns: its body is sent after.
+# Signed-in pages take turns: at most PAGE_TURNS run at once. A page is mostly Python work that
+# holds the GIL (its template, and as much again around it), and with a page on every thread a
+# webhook, a link or an API call waits for the GIL again each time it comes back from SQLite or the
+# socket; a page waiting for its turn waits idle, off the GIL. One turn: pages in all run no slower
+# for it, as they share one GIL anyway. The server has more threads than turns (SERVER_THREADS), so
+# requests that are not pages find a free thread while several clients load pages. The public pages
+# (sign-in, setup, invites, resets) take no turn: their slow part is a password hash that anyone can
+# ask for, which must not hold up signed-in people's pages. A streamed export takes a turn only
+# until its handler returns: its body is sent after.
 PAGE_TURNS = 1
 _page_turns = threading.BoundedSemaphore(PAGE_TURNS)
 
