@@ -4450,7 +4450,10 @@ def conversions_page(page, error=None, form=None):
                   rows=rows, older=older, newer=newer, chosen=chosen, typed=typed,
                   chosen_name=found["name"] if found else None,
                   names=affiliate_names(page.db, page.account["id"], [r["affiliate_id"] for r in rows]), error=error,
-                  form=form or {}, query=urllib.parse.urlencode(chosen))
+                  form=form or {}, query=urllib.parse.urlencode(chosen),
+                  # where an action on this page returns: the same filter and the same page of it
+                  back_query=urllib.parse.urlencode({**chosen, **{k: v for k, v in (("before", before),
+                                                                                   ("after", after)) if v}}))
 
 
 CONVERSION_ACTIONS = {"approve": "approved", "reject": "rejected", "pay": "paid"}

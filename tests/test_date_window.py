@@ -224,3 +224,15 @@ def test_recording_and_approving_a_conversion_does_the_same_work_in_a_big_accoun
     big = steps()
     assert small > 0
     assert big < small + 500, (small, big)
+
+
+def test_an_action_on_an_older_page_returns_to_that_page_of_the_same_filter(app, recorded, monkeypatch):
+    monkeypatch.setattr(affilut, "DASHBOARD_PAGE_SIZE", 4)
+    second = app.get("/dashboard/conversions?status=pending").click(description=re.escape("Older →"))
+    shown = shown_ids(second)
+    form = second.forms[[i for i, f in second.forms.items() if f.action == "/dashboard/conversions/status"][0]]
+    form["id"] = [shown[0]] + [False] * (len(form.fields["id"]) - 1)
+    back = form.submit("action", value="approve").follow()
+    assert "status=pending" in back.request.url and f"before={second.request.GET['before']}" in back.request.url
+    assert "Conversions updated." in back.text
+    assert shown_ids(back)[:3] == shown[1:]  # the approved one left the pending filter; the page goes on below it

@@ -37,7 +37,7 @@
 <datalist id="affiliate-suggestions"></datalist>
 <form method="post" action="/dashboard/conversions/status" class="bulk">
   <input type="hidden" name="csrf" value="{{page.csrf}}">
-  <input type="hidden" name="back" value="/dashboard/conversions{{'?' + query if query else ''}}">
+  <input type="hidden" name="back" value="/dashboard/conversions{{'?' + back_query if back_query else ''}}">
   % if rows:
   <div class="bulk-bar">
     <label class="check"><input type="checkbox" data-check-all="id"> All on this page</label>
