@@ -1461,6 +1461,13 @@ def approve_held_conversions(db, now=None):
     return approved
 
 
+def cursor_seq(db, account_id, conversion_id):
+    """The seq of the account's conversion a list's cursor names, or None when it names none of them."""
+    row = db.execute("SELECT seq FROM conversions WHERE id = :id AND account_id = :account",
+                     {"id": conversion_id, "account": account_id}).fetchone()
+    return row["seq"] if row else None
+
+
 def list_conversions(db, filters, params, page, limit, starting_after=None, livemode=True, ending_before=None):
     """One page of an account's conversions, newest first in the order recorded, plus whether more follow.
 
@@ -1477,21 +1484,16 @@ def list_conversions(db, filters, params, page, limit, starting_after=None, live
                     "AND livemode = 0 LIMIT 1", params).fetchone() is not None:
         where.append(LIVE_LEDGER)  # only then: an account without test data keeps the one-seek pages
     if starting_after is not None:
-        cursor = db.execute("SELECT seq FROM conversions WHERE id = :starting_after AND account_id = :account",
-                            params).fetchone()
-        if cursor is None:  # not one of this account's: as before seq, the conversions whose id sorts below it
+        below = cursor_seq(db, params["account"], starting_after)
+        if below is None:  # not one of this account's: as before seq, the conversions whose id sorts below it
             where.append("id < :starting_after")
-        else:
-            below = cursor["seq"]
     if ending_before is not None:
-        params["ending_before"] = ending_before
-        cursor = db.execute("SELECT seq FROM conversions WHERE id = :ending_before AND account_id = :account",
-                            params).fetchone()
-        if cursor is None:  # as after seq: the conversions whose id sorts above it
+        params["ending_before"], above = ending_before, cursor_seq(db, params["account"], ending_before)
+        if above is None:  # as after seq: the conversions whose id sorts above it
             where.append("id > :ending_before")
         else:
             bounds.append("seq > :above")
-            params["above"] = cursor["seq"]
+            params["above"] = above
     # Unfiltered, the numbers under the top (the newest, or the cursor) are gapless, so the page
     # starts `offset` numbers down: one seek at any depth. A filter's rows are spread out, so its
     # index is walked past `offset` of them.
