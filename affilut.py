@@ -4256,7 +4256,9 @@ def pager_links(rows, has_more, before, after):
     """The older and newer links' ids of a dashboard list's page (None where there is nothing more)."""
     if not rows:
         return None, None
-    older = rows[-1]["id"] if (has_more if after is None else True) else None
+    # Older rows exist when more follow below, or when this page was reached going up from them;
+    # newer ones when more follow above going up, or when going down started below the top.
+    older = rows[-1]["id"] if has_more or after is not None else None
     newer = rows[0]["id"] if (has_more if after is not None else before is not None) else None
     return older, newer
 
