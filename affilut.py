@@ -3299,12 +3299,16 @@ def dead_end_html(title, text, link):
             f'</section></main></body></html>')
 
 
+# The portal's public pages: /portal would send a visitor with no session straight back to them.
+PORTAL_PUBLIC_PATHS = ("/portal/signin", "/portal/forgot")
+
+
 def way_back():
     """Where a person who reached a dead end can go: their area's start page."""
-    for prefix, target in (("/dashboard", ("/dashboard", "Back to the dashboard")),
-                           ("/portal", ("/portal", "Back to your affiliate page"))):
-        if request.path.startswith(prefix):
-            return target
+    if request.path.startswith("/dashboard"):
+        return "/dashboard", "Back to the dashboard"
+    if request.path.startswith("/portal") and not request.path.startswith(PORTAL_PUBLIC_PATHS):
+        return "/portal", "Back to your affiliate page"
     return "/", "Go to the start page"
 
 

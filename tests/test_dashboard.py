@@ -1223,7 +1223,13 @@ def test_affiliate_sign_in_is_per_program_and_throttled(app, db, merchant, clock
     other = make_account(db, "Other")
     browser = type(app)(affilut.app)
     sign_in(browser, "pat@example.com", path=f"/portal/signin/{other['id']}", status=401)
-    assert browser.get("/portal/signin", status=404)  # two programs: which one?
+    which = browser.get("/portal/signin", status=404)  # two programs: which one?
+    assert "Use the sign-in link your program gave you" in which.text
+    # Its way out leads somewhere else: /portal would send a visitor with no session back here.
+    way_out = which.html.select_one("main a.button")["href"]
+    assert way_out == "/" and browser.get(way_out, status=303).headers["Location"] != "/portal/signin"
+    unknown = browser.get("/portal/signin/acc_00000000000000000000000000", status=404)
+    assert unknown.html.select_one("main a.button")["href"] == "/"
     for _ in range(5):
         sign_in(browser, "pat@example.com", "wrong password", path=f"/portal/signin/{account['id']}", status=401)
     sign_in(browser, "pat@example.com", path=f"/portal/signin/{account['id']}", status=429)
