@@ -4259,7 +4259,9 @@ def list_position(prefix):
 def pager_links(rows, has_more, before, after):
     """The older and newer links' ids of a dashboard list's page (None where there is nothing more)."""
     if not rows:
-        return None, None
+        # Every row past the cursor left the filter (or never matched): lead back the way the visitor
+        # came, so an emptied page is never a dead end.
+        return after, before
     # Older rows exist when more follow below, or when this page was reached going up from them;
     # newer ones when more follow above going up, or when going down started below the top.
     older = rows[-1]["id"] if has_more or after is not None else None

@@ -236,3 +236,14 @@ def test_an_action_on_an_older_page_returns_to_that_page_of_the_same_filter(app,
     assert "status=pending" in back.request.url and f"before={second.request.GET['before']}" in back.request.url
     assert "Conversions updated." in back.text
     assert shown_ids(back)[:3] == shown[1:]  # the approved one left the pending filter; the page goes on below it
+
+
+def test_an_emptied_older_page_still_leads_back(app, recorded, monkeypatch):
+    monkeypatch.setattr(affilut, "DASHBOARD_PAGE_SIZE", 4)
+    newest = shown_ids(app.get("/dashboard/conversions?status=pending"))
+    oldest = shown_ids(walk(app, "/dashboard/conversions", "Older →")[1])[-1]
+    empty = app.get(f"/dashboard/conversions?status=pending&before={oldest}")  # nothing is older than the oldest
+    assert shown_ids(empty) == []
+    assert shown_ids(empty.click(description="« Newest")) == newest
+    assert "status=pending" in empty.click(description=re.escape("← Newer")).request.url
+    assert shown_ids(empty.click(description=re.escape("← Newer")))
