@@ -1,6 +1,8 @@
 """Stripe's rarer paths, to the minor unit: two refunds and a failed one in every order around a
-payout, and disputes after a payout."""
+payout, disputes after a payout, and charges in zero- and three-decimal currencies."""
 
+import csv
+import io
 import itertools
 import random
 import sqlite3
@@ -9,6 +11,7 @@ import time
 import pytest
 
 import affilut
+from test_dashboard import merchant  # noqa: F401  (the signed-in dashboard fixture)
 from stripe_events import charge, deliver, dispute, event, refund
 
 T0 = int(time.time()) - 10 * 86400  # ten days ago: Stripe's time of the payment in each scenario
@@ -164,3 +167,38 @@ def test_a_dispute_opened_before_payout_holds_it_and_a_loss_then_rejects(app, db
     deliver(app, account, dispute_events("lost")[3])
     assert db.execute("SELECT status, reason FROM conversions").fetchone()[:] == ("rejected", "disputed")
     assert earned(db) == {} and affilut.due_payouts(db, account) == []
+
+
+# -- Currencies whose minor unit is not a hundredth ---------------------------------------------------------
+
+@pytest.mark.parametrize("currency, amount, rate, commission, shown", [
+    # docs.stripe.com/currencies, zero-decimal: ¥1,234 is amount 1234; 12.5% is 154.25 → ¥154.
+    ("jpy", 1234, "12.5", 154, "154"),
+    # docs.stripe.com/currencies, three-decimal: 5.120 KWD is amount 5120; 12.5% is 640 fils, 0.640 KWD.
+    ("kwd", 5120, "12.5", 640, "0.640"),
+    ("bhd", 10050, "10", 1005, "1.005"),
+    ("usd", 4905, "10", 491, "4.91"),
+])
+def test_commission_in_a_currency_is_in_its_own_minor_units_and_paid_out_as_such(db, merchant, currency, amount,
+                                                                                 rate, commission, shown):
+    """The commission is rounded in the currency's own minor unit, and every file the merchant pays
+    from says the amount Stripe's minor units mean: never ten times it."""
+    app, account = merchant["app"], merchant["account"]
+    affilut.rotate_webhook_secret(db, account["id"], "whsec_rare")
+    account = affilut.get_account(db, account["id"])
+    jane = affilut.create_affiliate(db, account["id"], "Jane Smith", "jane@example.com", commission_override=rate)
+    deliver(app, account, event("charge.succeeded", charge("ch_1", amount, T0, metadata={"affiliate_id": jane["id"]},
+                                                           currency=currency), T0))
+    row = db.execute("SELECT amount_cents, commission_cents, currency FROM conversions").fetchone()
+    assert row[:] == (amount, commission, currency)
+    conversion_id = db.execute("SELECT id FROM conversions").fetchone()[0]
+    affilut.set_conversion_status(db, account["id"], conversion_id, "approved")
+    due = list(csv.DictReader(io.StringIO(app.get("/dashboard/payouts/due.csv").text)))
+    assert [(d["amount"], d["currency"]) for d in due] == [(shown, currency.upper())]
+    affilut.pay_conversion(db, account, conversion_id)
+    history = list(csv.DictReader(io.StringIO(app.get("/dashboard/payouts/history.csv").text)))
+    assert [(h["amount"], h["currency"]) for h in history] == [(shown, currency.upper())]
+    exported = list(csv.DictReader(io.StringIO(app.get("/dashboard/conversions.csv").text)))
+    assert [e["commission"] for e in exported] == [shown]
+    people = {"jpy": "¥154", "kwd": "0.640 KWD", "bhd": "1.005 BHD", "usd": "$4.91"}[currency]
+    assert people in app.get("/dashboard/payouts").text  # the payout history, as the merchant reads it
