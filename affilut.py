@@ -603,12 +603,16 @@ def commission_cents(amount_cents, percent):
 
 # Stripe's zero-decimal currencies: their minor unit is the whole unit.
 ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+# Stripe's three-decimal currencies (Stripe: "Supported currencies", three-decimal currencies): 5.120 KWD
+# is amount 5120, so showing it with two decimals would write ten times the money into a payout file.
+THREE_DECIMAL_CURRENCIES = frozenset("bhd jod kwd omr tnd".split())
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹"}
 
 
 def currency_digits(currency):
     """How many decimals the currency shows."""
-    return 0 if (currency or "usd").lower() in ZERO_DECIMAL_CURRENCIES else 2
+    currency = (currency or "usd").lower()
+    return 0 if currency in ZERO_DECIMAL_CURRENCIES else 3 if currency in THREE_DECIMAL_CURRENCIES else 2
 
 
 def money_parts(cents, currency):
@@ -628,8 +632,12 @@ def money_text(cents, currency="usd"):
 def money_text_sql(cents, currency):
     """money_text as an SQL expression over a column of minor units and a column (or parameter) of currency."""
     zero_decimal = ", ".join(f"'{code}'" for code in sorted(ZERO_DECIMAL_CURRENCIES))
+    three_decimal = ", ".join(f"'{code}'" for code in sorted(THREE_DECIMAL_CURRENCIES))
+    sign = f"CASE WHEN {cents} < 0 THEN '-' ELSE '' END"
     return (f"(CASE WHEN lower(COALESCE({currency}, 'usd')) IN ({zero_decimal}) THEN printf('%d', {cents}) "
-            f"ELSE printf('%s%d.%02d', CASE WHEN {cents} < 0 THEN '-' ELSE '' END, abs({cents}) / 100, "
+            f"WHEN lower(COALESCE({currency}, 'usd')) IN ({three_decimal}) THEN printf('%s%d.%03d', {sign}, "
+            f"abs({cents}) / 1000, abs({cents}) % 1000) "
+            f"ELSE printf('%s%d.%02d', {sign}, abs({cents}) / 100, "
             f"abs({cents}) % 100) END)")
 
 
