@@ -2932,14 +2932,15 @@ def insert_password_reset(db, kind, subject_id, account_id):
 
 
 def reset_subject(db, kind, email, account_id=None):
-    """(subject id, account id) of the merchant user, or of this program's affiliate, with this email; or None."""
+    """(subject id, account id, stored email) of the merchant user, or of this program's affiliate,
+    with this email; or None."""
     email = (email or "").strip()
     if kind == "user":
-        row = db.execute("SELECT id, account_id FROM users WHERE email = :email", {"email": email}).fetchone()
+        row = db.execute("SELECT id, account_id, email FROM users WHERE email = :email", {"email": email}).fetchone()
     else:
-        row = db.execute("""SELECT id, account_id FROM affiliates WHERE account_id = :account
+        row = db.execute("""SELECT id, account_id, email FROM affiliates WHERE account_id = :account
                             AND email = :email COLLATE NOCASE""", {"account": account_id, "email": email}).fetchone()
-    return (row["id"], row["account_id"]) if row else None
+    return (row["id"], row["account_id"], row["email"]) if row else None
 
 
 def request_password_reset(db, kind, email, account_id=None):
@@ -2953,7 +2954,9 @@ def request_password_reset(db, kind, email, account_id=None):
         if recent >= RESETS_PER_HOUR:  # the form must not become a way to flood someone's inbox
             return False
         token = insert_password_reset(tx, kind, found[0], found[1])
-        queue_email(tx, found[1], "password_reset", email.strip(), sensitive=True, who=kind,
+        # To the address on record, never as typed: a mailbox may tell "Pat@" from "pat@", and the
+        # link must reach the person whose account it opens.
+        queue_email(tx, found[1], "password_reset", found[2], sensitive=True, who=kind,
                     reset_url=link_base() + f"/reset/{token}")
     return True
 
@@ -5694,7 +5697,7 @@ def cli_reset_subject(db, email_address, account_id=None):
     if account_id is None:
         found = reset_subject(db, "user", email_address)
         if found:
-            return ("user",) + found
+            return ("user",) + found[:2]
         rows = db.execute("SELECT id, account_id FROM affiliates WHERE email = :email COLLATE NOCASE",
                           {"email": email_address.strip()}).fetchall()
         if len(rows) > 1:
@@ -5710,7 +5713,7 @@ def cli_reset_subject(db, email_address, account_id=None):
             return "user", user["id"], user["account_id"]
         found = reset_subject(db, "affiliate", email_address, account_id)
         if found:
-            return ("affiliate",) + found
+            return ("affiliate",) + found[:2]
     raise ApiError(404, "not_found", f"no merchant user or affiliate has the email {email_address}")
 
 
