@@ -311,7 +311,6 @@ def refresh_statistics(db):
     _statistics_taken[0] += 1
 
 
-
 def init_db(path):
     """Create or migrate the database at path to the newest schema version; return that version."""
     db = connect(path)
@@ -4467,14 +4466,14 @@ def conversions_page(page, error=None, form=None):
     rows, has_more = list_conversions(page.db, filters, {"account": page.account["id"], **params},
                                       1, DASHBOARD_PAGE_SIZE, before, livemode="test" not in chosen, ending_before=after)
     older, newer = pager_links(rows, has_more, before, after)
+    # where an action on this page returns: the same filter and the same page of it
+    position = {name: value for name, value in (("before", before), ("after", after)) if value}
     return render("conversions", page, error.status if isinstance(error, ApiError) else 200,
                   rows=rows, older=older, newer=newer, chosen=chosen, typed=typed,
                   chosen_name=found["name"] if found else None,
                   names=affiliate_names(page.db, page.account["id"], [r["affiliate_id"] for r in rows]), error=error,
                   form=form or {}, query=urllib.parse.urlencode(chosen),
-                  # where an action on this page returns: the same filter and the same page of it
-                  back_query=urllib.parse.urlencode({**chosen, **{k: v for k, v in (("before", before),
-                                                                                   ("after", after)) if v}}))
+                  back_query=urllib.parse.urlencode({**chosen, **position}))
 
 
 CONVERSION_ACTIONS = {"approve": "approved", "reject": "rejected", "pay": "paid"}
