@@ -632,9 +632,9 @@ def money_text_sql(cents, currency):
     """money_text as an SQL expression over a column of minor units and a column (or parameter) of currency."""
     zero_decimal = ", ".join(f"'{code}'" for code in sorted(ZERO_DECIMAL_CURRENCIES))
     three_decimal = ", ".join(f"'{code}'" for code in sorted(THREE_DECIMAL_CURRENCIES))
-    sign = f"CASE WHEN {cents} < 0 THEN '-' ELSE '' END"
-    return (f"(CASE WHEN lower(COALESCE({currency}, 'usd')) IN ({zero_decimal}) THEN printf('%d', {cents}) "
-            f"WHEN lower(COALESCE({currency}, 'usd')) IN ({three_decimal}) THEN printf('%s%d.%03d', {sign}, "
+    code, sign = f"lower(COALESCE({currency}, 'usd'))", f"CASE WHEN {cents} < 0 THEN '-' ELSE '' END"
+    return (f"(CASE WHEN {code} IN ({zero_decimal}) THEN printf('%d', {cents}) "
+            f"WHEN {code} IN ({three_decimal}) THEN printf('%s%d.%03d', {sign}, "
             f"abs({cents}) / 1000, abs({cents}) % 1000) "
             f"ELSE printf('%s%d.%02d', {sign}, abs({cents}) / 100, "
             f"abs({cents}) % 100) END)")
